@@ -1,0 +1,129 @@
+"""The amphora agent's HTTP API (``/1.0/...``, versioned like Octavia's amphora agent).
+
+Besides ``/1.0/info`` and VIP plugging, it serves the spec's extended amphora API: Register,
+Unregister and List Amphora, and a BGP status call that says what is announced where.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from l3dist.amphora_agent.service import AgentError, AgentService, Registration
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+AmphoraId = Annotated[str, Field(min_length=1, max_length=36)]
+PeerId = Annotated[str, Field(min_length=1, max_length=36)]
+
+
+class RegisterAmphora(BaseModel):
+    """Register Amphora: announce vip_ip with next hop nexthop_ip (to peer_id, or all peers)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amphora_id: AmphoraId
+    vip_ip: IPAddress
+    nexthop_ip: IPAddress
+    peer_id: PeerId | None = None
+
+    def registration(self) -> Registration:
+        return Registration(self.amphora_id, str(self.vip_ip), str(self.nexthop_ip), self.peer_id)
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    return ".".join(loc) or "body"
+
+
+def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await run_in_threadpool(service.start)
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await run_in_threadpool(service.stop)
+
+    app = FastAPI(title="l3dist amphora agent", version="1.0", lifespan=lifespan)
+
+    @app.exception_handler(AgentError)
+    async def _agent_error(_: Request, exc: AgentError) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status, content={"message": exc.message, "field": exc.field}
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        field = _field_of(first)
+        if first.get("type") == "extra_forbidden":
+            message = f"unknown field {field}"
+        else:
+            message = f"{field}: {first.get('msg', 'invalid value')}"
+        return JSONResponse(status_code=400, content={"message": message, "field": field})
+
+    @app.get("/1.0/info")
+    def info() -> dict[str, Any]:
+        return service.info()
+
+    @app.post("/1.0/plug/vip/{vip}", status_code=202)
+    def plug_vip(vip: IPAddress, response: Response) -> dict[str, Any]:
+        created = service.plug_vip(str(vip))
+        response.status_code = 202 if created else 200
+        return {"message": "OK", "details": f"VIP {vip} plugged on loopback"}
+
+    @app.delete("/1.0/plug/vip/{vip}", status_code=204)
+    def unplug_vip(vip: IPAddress) -> Response:
+        service.unplug_vip(str(vip))
+        return Response(status_code=204)
+
+    @app.post("/1.0/distributor/amphorae", status_code=201)
+    def register_amphora(body: RegisterAmphora) -> dict[str, Any]:
+        reg = service.register(body.registration())
+        return {
+            "registration": service.list_registrations(
+                reg.amphora_id, reg.vip_ip, reg.nexthop_ip, reg.peer_id
+            )[0]
+        }
+
+    @app.delete("/1.0/distributor/amphorae/{amphora_id}", status_code=204)
+    def unregister_amphora(
+        amphora_id: AmphoraId,
+        vip_ip: Annotated[IPAddress, Query()],
+        nexthop_ip: Annotated[IPAddress, Query()],
+        peer_id: Annotated[PeerId | None, Query()] = None,
+    ) -> Response:
+        service.unregister(Registration(amphora_id, str(vip_ip), str(nexthop_ip), peer_id))
+        return Response(status_code=204)
+
+    @app.get("/1.0/distributor/amphorae")
+    def list_amphorae(
+        amphora_id: Annotated[AmphoraId | None, Query()] = None,
+        vip_ip: Annotated[IPAddress | None, Query()] = None,
+        nexthop_ip: Annotated[IPAddress | None, Query()] = None,
+        peer_id: Annotated[PeerId | None, Query()] = None,
+    ) -> dict[str, Any]:
+        return {
+            "amphorae": service.list_registrations(
+                amphora_id,
+                str(vip_ip) if vip_ip else None,
+                str(nexthop_ip) if nexthop_ip else None,
+                peer_id,
+            )
+        }
+
+    @app.get("/1.0/distributor/bgp")
+    def bgp_status() -> dict[str, Any]:
+        return service.bgp_status()
+
+    return app

@@ -1,0 +1,140 @@
+"""The amphora agent's config drive: written once at amphora creation, read at every agent start.
+
+Field names follow the spec's data model (``distributor_l3_bgp_speaker``,
+``distributor_l3_bgp_peer``) so the controller can fill them straight from its tables.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ASN = Annotated[int, Field(ge=1, le=4294967295)]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BgpPeerProfile(StrictModel):
+    """A BGP peer profile (the spec's distributor_l3_bgp_peer)."""
+
+    id: str = Field(min_length=1, max_length=36)
+    peer_ip: IPAddress
+    remote_as: ASN
+    auth_type: Literal["none", "md5"] | None = None
+    password: SecretStr | None = None
+    ttl_hops: Annotated[int, Field(ge=1, le=254)] | None = None
+    hold_time: Annotated[int, Field(ge=0, le=65535)] | None = None
+    keepalive_interval: Annotated[int, Field(ge=0, le=65535)] | None = None
+
+    @field_validator("hold_time")
+    @classmethod
+    def _hold_time_rfc4271(cls, value: int | None) -> int | None:
+        if value is not None and 0 < value < 3:
+            raise ValueError("hold_time must be 0 or between 3 and 65535 (RFC 4271)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BgpPeerProfile:
+        if self.auth_type == "md5" and not self.password:
+            raise ValueError("auth_type md5 needs a password")
+        if self.password and self.auth_type != "md5":
+            raise ValueError("password is only valid with auth_type md5")
+        if (
+            self.keepalive_interval is not None
+            and self.hold_time
+            and self.keepalive_interval >= self.hold_time
+        ):
+            raise ValueError("keepalive_interval must be below hold_time")
+        return self
+
+    @property
+    def ip_version(self) -> int:
+        return self.peer_ip.version
+
+    @property
+    def md5_password(self) -> str | None:
+        return (
+            self.password.get_secret_value() if self.password and self.auth_type == "md5" else None
+        )
+
+
+class BgpSpeakerConfig(StrictModel):
+    """A BGP speaker (the spec's distributor_l3_bgp_speaker) with its registered peers."""
+
+    id: str = Field(min_length=1, max_length=36)
+    ip_version: Literal[4, 6]
+    local_as: ASN
+    peers: list[BgpPeerProfile] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _peers_match_version(self) -> BgpSpeakerConfig:
+        for peer in self.peers:
+            if peer.ip_version != self.ip_version:
+                raise ValueError(
+                    f"peer {peer.id}: peer_ip {peer.peer_ip} is not IPv{self.ip_version}"
+                )
+        return self
+
+
+class BgpConfig(StrictModel):
+    driver: Literal["bird", "exabgp"] = "bird"
+    router_id: ipaddress.IPv4Address
+    speakers: list[BgpSpeakerConfig] = Field(default_factory=list)
+
+    def peers(self) -> list[tuple[BgpSpeakerConfig, BgpPeerProfile]]:
+        return [(s, p) for s in self.speakers for p in s.peers]
+
+    def peer(self, peer_id: str) -> BgpPeerProfile | None:
+        return next((p for _, p in self.peers() if p.id == peer_id), None)
+
+
+class InterfaceConfig(StrictModel):
+    """An amphora interface: its name and its addresses with prefix length."""
+
+    name: str = Field(min_length=1, max_length=15)
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]
+    gateways: list[IPAddress] = Field(default_factory=list)
+
+    def address(self, version: int) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
+        return next((a for a in self.addresses if a.version == version), None)
+
+
+class AgentConfig(StrictModel):
+    """Everything the agent needs to know about its amphora."""
+
+    amphora_id: str = Field(min_length=1, max_length=36)
+    management: InterfaceConfig
+    frontend: InterfaceConfig
+    haproxy_namespace: str = "amphora-haproxy"
+    bind_port: int = 9443
+    state_dir: Path
+    bgp: BgpConfig
+
+    @property
+    def bind_host(self) -> str:
+        address = self.management.address(4) or self.management.addresses[0]
+        return str(address.ip)
+
+
+def load(path: Path) -> AgentConfig:
+    return AgentConfig.model_validate(json.loads(path.read_text()))
+
+
+def dump(config: AgentConfig, path: Path) -> None:
+    """Write a config drive file (0600: it holds BGP passwords)."""
+    data = config.model_dump(mode="json")
+    for speaker, raw in zip(config.bgp.speakers, data["bgp"]["speakers"], strict=True):
+        for peer, raw_peer in zip(speaker.peers, raw["peers"], strict=True):
+            raw_peer["password"] = peer.password.get_secret_value() if peer.password else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.rename(path)

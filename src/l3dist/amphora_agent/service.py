@@ -1,0 +1,329 @@
+"""The amphora agent core: VIPs on loopback, registrations, and the speaker announcing them.
+
+All changes are serialized by one lock, validated before anything changes, persisted atomically,
+then pushed to the speaker; if the speaker refuses, the previous state is restored. The persisted
+state lets a restarted agent announce again what it announced before, with no new API call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import subprocess
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from l3dist import __version__
+from l3dist.amphora_agent.config import AgentConfig
+from l3dist.amphora_agent.haproxy import HaproxyService
+from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
+from l3dist.common import netlink
+from l3dist.common.process import Supervisor
+
+log = logging.getLogger(__name__)
+
+HAPROXY_NS_SYSCTLS = {
+    # The VIP lives on lo: never answer or announce ARP for it on the front-end port.
+    "net.ipv4.conf.all.arp_ignore": "1",
+    "net.ipv4.conf.all.arp_announce": "2",
+}
+
+
+class AgentError(Exception):
+    """A refused request: HTTP status, the field at fault, and a message naming the problem."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True, order=True)
+class Registration:
+    """A Register Amphora (or Register VIP) request that is in force."""
+
+    amphora_id: str
+    vip_ip: str
+    nexthop_ip: str
+    peer_id: str | None = None
+
+
+class AgentService:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.state_dir = config.state_dir
+        self.state_path = config.state_dir / "state.json"
+        self.lock = threading.RLock()
+        self.vips: set[str] = set()
+        self.registrations: set[Registration] = set()
+        local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
+        self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
+        self.haproxy = HaproxyService(
+            config.haproxy_namespace, config.amphora_id, config.state_dir / "haproxy"
+        )
+        self.supervisor = Supervisor()
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return
+        self.vips = set(data.get("vips", []))
+        self.registrations = {Registration(**r) for r in data.get("registrations", [])}
+
+    def _save(self) -> None:
+        data = {
+            "vips": sorted(self.vips),
+            "registrations": [asdict(r) for r in sorted(self.registrations)],
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.rename(self.state_path)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._load()
+        ns = self.config.haproxy_namespace
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-q",
+                "-w",
+                *[f"{k}={v}" for k, v in HAPROXY_NS_SYSCTLS.items()],
+            ],
+            check=True,
+            capture_output=True,
+        )
+        for vip in self.vips:
+            netlink.add_address(ns, "lo", host_prefix(vip))
+        self.haproxy.start()
+        self.speaker.start(self.routes())
+        self.supervisor.add(self.haproxy.process)
+        for proc in self.speaker.processes():
+            self.supervisor.add(proc, on_restart=self.speaker.restarted)
+        self.supervisor.start()
+        log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
+
+    def stop(self) -> None:
+        """Stop the daemons; the speaker's sessions close, so the fabric withdraws our routes."""
+        self.supervisor.stop()
+        self.speaker.stop()
+        self.haproxy.stop()
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def _peers_for(self, reg: Registration) -> list[str]:
+        version = ipaddress.ip_address(reg.vip_ip).version
+        if reg.peer_id is not None:
+            return [reg.peer_id]
+        return [p.id for s, p in self.config.bgp.peers() if s.ip_version == version]
+
+    def routes_for(self, registrations: set[Registration]) -> frozenset[Route]:
+        return frozenset(
+            Route(host_prefix(reg.vip_ip), reg.nexthop_ip, peer_id)
+            for reg in registrations
+            for peer_id in self._peers_for(reg)
+        )
+
+    def routes(self) -> frozenset[Route]:
+        return self.routes_for(self.registrations)
+
+    def _commit(self, vips: set[str], registrations: set[Registration]) -> None:
+        """Persist then announce; on a speaker failure restore the previous state."""
+        old_vips, old_regs = set(self.vips), set(self.registrations)
+        self.vips, self.registrations = vips, registrations
+        self._save()
+        try:
+            self.speaker.apply(self.routes())
+        except Exception as exc:
+            self.vips, self.registrations = old_vips, old_regs
+            self._save()
+            with contextlib.suppress(Exception):
+                self.speaker.apply(self.routes())
+            raise AgentError(503, f"BGP speaker refused the change: {exc}") from exc
+
+    # -- VIPs ------------------------------------------------------------------------------
+
+    def vip_configured(self, vip: str) -> bool:
+        wanted = ipaddress.ip_address(vip)
+        return any(
+            ipaddress.ip_interface(a).ip == wanted
+            for a in netlink.addresses(self.config.haproxy_namespace, "lo")
+        )
+
+    def plug_vip(self, vip: str) -> bool:
+        """Put the VIP on loopback in the amphora-haproxy namespace; False if already there."""
+        with self.lock:
+            was_there = vip in self.vips and self.vip_configured(vip)
+            netlink.add_address(self.config.haproxy_namespace, "lo", host_prefix(vip))
+            if vip not in self.vips:
+                self.vips.add(vip)
+                self._save()
+            return not was_there
+
+    def unplug_vip(self, vip: str) -> None:
+        with self.lock:
+            if vip not in self.vips and not self.vip_configured(vip):
+                raise AgentError(404, f"vip {vip} is not plugged on this amphora", "vip")
+            if any(
+                r.vip_ip == vip and r.amphora_id == self.config.amphora_id
+                for r in self.registrations
+            ):
+                raise AgentError(
+                    409, f"vip {vip} is still registered; unregister the amphora first", "vip"
+                )
+            self._remove_vip(vip)
+
+    def _remove_vip(self, vip: str) -> None:
+        netlink.delete_address(self.config.haproxy_namespace, "lo", host_prefix(vip))
+        self.vips.discard(vip)
+        self._save()
+
+    # -- extended amphora API -----------------------------------------------------------------
+
+    def _validate(self, reg: Registration) -> None:
+        vip = ipaddress.ip_address(reg.vip_ip)
+        nexthop = ipaddress.ip_address(reg.nexthop_ip)
+        if nexthop.version != vip.version:
+            raise AgentError(
+                400,
+                f"nexthop_ip {nexthop} is IPv{nexthop.version} but vip_ip {vip} is "
+                f"IPv{vip.version}",
+                "nexthop_ip",
+            )
+        subnets = [a.network for a in self.config.frontend.addresses if a.version == vip.version]
+        if not any(nexthop in net for net in subnets):
+            raise AgentError(
+                400,
+                f"nexthop_ip {nexthop} is not on the front-end subnet "
+                f"({', '.join(map(str, subnets)) or f'no IPv{vip.version} front-end subnet'})",
+                "nexthop_ip",
+            )
+        if reg.peer_id is not None:
+            peer = self.config.bgp.peer(reg.peer_id)
+            if peer is None:
+                raise AgentError(404, f"peer_id {reg.peer_id} is not a known BGP peer", "peer_id")
+            if peer.ip_version != vip.version:
+                raise AgentError(
+                    400,
+                    f"peer_id {reg.peer_id} is an IPv{peer.ip_version} peer but vip_ip {vip} is "
+                    f"IPv{vip.version}",
+                    "peer_id",
+                )
+        elif not self._peers_for(reg):
+            raise AgentError(
+                409, f"no IPv{vip.version} BGP peer is configured on this amphora", "vip_ip"
+            )
+        if reg.amphora_id == self.config.amphora_id and not self.vip_configured(reg.vip_ip):
+            raise AgentError(
+                409,
+                f"vip_ip {vip} is not configured on amphora {reg.amphora_id} (plug the VIP first)",
+                "vip_ip",
+            )
+
+    def register(self, reg: Registration) -> Registration:
+        with self.lock:
+            self._validate(reg)
+            if reg in self.registrations:
+                raise AgentError(
+                    409,
+                    "this amphora, vip_ip, nexthop_ip and peer are already registered",
+                    "amphora_id",
+                )
+            announced = {(r.prefix, r.peer_id): r.nexthop for r in self.routes()}
+            for route in self.routes_for({reg}):
+                other = announced.get((route.prefix, route.peer_id))
+                if other is not None:
+                    raise AgentError(
+                        409,
+                        f"vip_ip {reg.vip_ip} is already announced to peer {route.peer_id} with "
+                        f"next hop {other}; a speaker announces one next hop per VIP and peer",
+                        "vip_ip",
+                    )
+            self._commit(set(self.vips), self.registrations | {reg})
+            return reg
+
+    def unregister(self, reg: Registration) -> None:
+        with self.lock:
+            if reg not in self.registrations:
+                raise AgentError(
+                    404,
+                    f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
+                    f"nexthop_ip {reg.nexthop_ip}"
+                    + (f" and peer_id {reg.peer_id}" if reg.peer_id else ""),
+                    "amphora_id",
+                )
+            remaining = self.registrations - {reg}
+            self._commit(set(self.vips), remaining)
+            # The spec: after the withdraw, the VIP leaves the load balancing amphora's loopback.
+            own = reg.amphora_id == self.config.amphora_id
+            if own and not any(
+                r.vip_ip == reg.vip_ip and r.amphora_id == reg.amphora_id for r in remaining
+            ):
+                self._remove_vip(reg.vip_ip)
+
+    def list_registrations(
+        self,
+        amphora_id: str | None = None,
+        vip_ip: str | None = None,
+        nexthop_ip: str | None = None,
+        peer_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            result = []
+            for reg in sorted(self.registrations):
+                if (
+                    (amphora_id and reg.amphora_id != amphora_id)
+                    or (vip_ip and reg.vip_ip != vip_ip)
+                    or (nexthop_ip and reg.nexthop_ip != nexthop_ip)
+                    or (peer_id and reg.peer_id != peer_id)
+                ):
+                    continue
+                entry = asdict(reg)
+                entry["announced_to"] = self._peers_for(reg)
+                result.append(entry)
+            return result
+
+    # -- status ----------------------------------------------------------------------------
+
+    def bgp_status(self) -> dict[str, Any]:
+        with self.lock:
+            routes = sorted(self.routes())
+        return {
+            "driver": self.speaker.name,
+            "router_id": str(self.config.bgp.router_id),
+            "speaker_running": all(p.alive() for p in self.speaker.processes()),
+            "restarts": dict(self.supervisor.restarts),
+            "peers": [p.as_dict() for p in self.speaker.peer_status()],
+            "routes": [
+                {"prefix": r.prefix, "nexthop_ip": r.nexthop, "peer_id": r.peer_id} for r in routes
+            ],
+        }
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "hostname": socket.gethostname(),
+            "amphora_id": self.config.amphora_id,
+            "api_version": "1.0",
+            "l3dist_version": __version__,
+            "speaker_driver": self.speaker.name,
+            "haproxy_running": self.haproxy.process.alive(),
+            "vips": sorted(self.vips),
+        }

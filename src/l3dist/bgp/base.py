@@ -1,0 +1,111 @@
+"""The BGP speaker driver interface used by the amphora agent.
+
+A driver turns a desired set of routes (VIP prefix, next hop, peer) into announcements by a real
+BGP daemon. The agent always hands over the complete desired set; the driver announces what is new
+and withdraws what is gone. Every amphora must send identical path attributes (origin IGP, no MED,
+AS path of its local AS only) or the fabric picks one best path instead of multipath.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile
+from l3dist.common.process import ManagedProcess
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    """One announcement: VIP host prefix with a next hop, to one peer."""
+
+    prefix: str
+    nexthop: str
+    peer_id: str
+
+    @property
+    def version(self) -> int:
+        return ipaddress.ip_network(self.prefix).version
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    peer_id: str
+    peer_ip: str
+    remote_as: int
+    state: str
+    established: bool
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def host_prefix(ip: str) -> str:
+    address = ipaddress.ip_address(ip)
+    return f"{address}/{address.max_prefixlen}"
+
+
+class SpeakerDriver(ABC):
+    """A supervised BGP daemon announcing VIP routes."""
+
+    name: str = "abstract"
+
+    def __init__(self, bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> None:
+        self.bgp = bgp
+        self.local_addresses = local_addresses
+        self.workdir = workdir
+        self.routes: frozenset[Route] = frozenset()
+
+    def local_address(self, peer: BgpPeerProfile) -> str:
+        try:
+            return self.local_addresses[peer.ip_version]
+        except KeyError:
+            raise ValueError(
+                f"peer {peer.id} is IPv{peer.ip_version} but the management interface has no "
+                f"IPv{peer.ip_version} address"
+            ) from None
+
+    def local_as(self, peer: BgpPeerProfile) -> int:
+        for speaker, candidate in self.bgp.peers():
+            if candidate.id == peer.id:
+                return speaker.local_as
+        raise KeyError(peer.id)
+
+    @abstractmethod
+    def processes(self) -> list[ManagedProcess]:
+        """The daemons to supervise."""
+
+    @abstractmethod
+    def start(self, routes: frozenset[Route]) -> None:
+        """Start the daemon announcing routes."""
+
+    @abstractmethod
+    def apply(self, routes: frozenset[Route]) -> None:
+        """Make the announced set equal to routes (announce new, withdraw gone)."""
+
+    @abstractmethod
+    def restarted(self) -> None:
+        """Called by the supervisor after it restarted a daemon: re-announce everything."""
+
+    @abstractmethod
+    def peer_status(self) -> list[PeerStatus]:
+        """Session state per configured peer, as the daemon reports it."""
+
+    def stop(self) -> None:
+        for proc in self.processes():
+            proc.stop()
+
+
+def make_driver(bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> SpeakerDriver:
+    """The driver named in the config drive."""
+    if bgp.driver == "bird":
+        from l3dist.bgp.bird import BirdDriver
+
+        return BirdDriver(bgp, local_addresses, workdir)
+    from l3dist.bgp.exabgp import ExaBgpDriver
+
+    return ExaBgpDriver(bgp, local_addresses, workdir)

@@ -1,0 +1,62 @@
+"""ExaBGP API helper: the process ExaBGP runs to receive our commands and report session state.
+
+ExaBGP reads commands from this helper's stdout and writes JSON events to its stdin. The agent
+writes commands into a FIFO that this helper forwards; session state changes from ExaBGP are kept
+in a small JSON status file the agent reads. Usage: ``python -m l3dist.bgp.exabgp_api FIFO STATUS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+STATES = {"up": "Established", "connected": "OpenSent", "down": "Idle"}
+
+
+def forward_commands(fifo: Path) -> None:
+    """Copy command lines from the FIFO to ExaBGP; O_RDWR so the FIFO never reports EOF."""
+    fd = os.open(fifo, os.O_RDWR)
+    with os.fdopen(fd, "r", buffering=1) as commands:
+        for line in commands:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def write_status(path: Path, peers: dict[str, dict[str, object]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(peers))
+    tmp.rename(path)
+
+
+def main() -> None:
+    fifo, status_path = Path(sys.argv[1]), Path(sys.argv[2])
+    threading.Thread(target=forward_commands, args=(fifo,), daemon=True).start()
+    peers: dict[str, dict[str, object]] = {}
+    write_status(status_path, peers)
+    for line in sys.stdin:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("type") != "state":
+            continue
+        neighbor = event.get("neighbor", {})
+        peer_ip = neighbor.get("address", {}).get("peer")
+        state = neighbor.get("state", "")
+        if not peer_ip:
+            continue
+        previous = peers.get(peer_ip, {})
+        peers[peer_ip] = {
+            "state": STATES.get(state, state),
+            "since": time.time(),
+            "last_error": neighbor.get("reason") or previous.get("last_error"),
+        }
+        write_status(status_path, peers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The lab's fixed addressing plan and names.
+
+Addresses come from 198.18.0.0/15 (RFC 2544, reserved for network benchmarking) and a ULA prefix,
+so the lab never collides with real networks. Every name starts with ``l3d-`` so teardown can find
+what the lab made even when its state file is lost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "l3d-"
+TOR_NS = "l3d-tor"
+CLIENT_NS = "l3d-client"
+HOST_MGMT_IF = "l3d-mgmt"
+STATE_DIR = Path("/run/l3dist/lab")
+FRR_CONF_DIR = Path("/etc/frr") / TOR_NS
+FRR_RUN_DIR = Path("/var/run/frr") / TOR_NS
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+ANYCAST_V4 = ipaddress.IPv4Network("198.18.100.0/24")
+ANYCAST_V6 = ipaddress.IPv6Network("fd00:198:18:100::/64")
+
+
+@dataclass(frozen=True)
+class DualStackNet:
+    """One lab network with an IPv4 and an IPv6 subnet; the ToR holds the first address."""
+
+    name: str
+    bridge: str
+    v4: ipaddress.IPv4Network
+    v6: ipaddress.IPv6Network
+
+    def gateway(self, version: int) -> str:
+        return str(self.subnet(version)[1])
+
+    def subnet(self, version: int) -> IPNet:
+        return self.v4 if version == 4 else self.v6
+
+    def host(self, version: int, index: int) -> str:
+        return str(self.subnet(version)[index])
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The lab fabric: ToR AS, networks, and the amphora address range."""
+
+    tor_asn: int = 65000
+    amphora_asn: int = 64512
+    mgmt: DualStackNet = field(
+        default_factory=lambda: DualStackNet(
+            "lb-mgmt-net",
+            "br-mgmt",
+            ipaddress.IPv4Network("198.18.0.0/24"),
+            ipaddress.IPv6Network("fd00:198:18::/64"),
+        )
+    )
+    frontend: DualStackNet = field(
+        default_factory=lambda: DualStackNet(
+            "frontend-net",
+            "br-fe",
+            ipaddress.IPv4Network("198.18.1.0/24"),
+            ipaddress.IPv6Network("fd00:198:18:1::/64"),
+        )
+    )
+    client: DualStackNet = field(
+        default_factory=lambda: DualStackNet(
+            "client-net",
+            "tor-client",
+            ipaddress.IPv4Network("198.18.2.0/24"),
+            ipaddress.IPv6Network("fd00:198:18:2::/64"),
+        )
+    )
+    anycast_v4: ipaddress.IPv4Network = ANYCAST_V4
+    anycast_v6: ipaddress.IPv6Network = ANYCAST_V6
+    controller_host_index: int = 254
+    amphora_first_index: int = 10
+    bgp_password: str | None = None
+    keepalive: int = 1
+    hold_time: int = 3
+    bfd_interval_ms: int = 100
+    bfd_multiplier: int = 3
+
+    def anycast(self, version: int) -> IPNet:
+        return self.anycast_v4 if version == 4 else self.anycast_v6
+
+    def vip(self, version: int, index: int = 10) -> str:
+        return str(self.anycast(version)[index])

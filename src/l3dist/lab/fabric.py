@@ -1,0 +1,316 @@
+"""The lab fabric: a ToR namespace running FRR with BGP multipath, plus a client namespace.
+
+The ToR stands in for the operator's router. It accepts BGP sessions from any address of the
+management network (``bgp listen range``), so amphorae peer without per-amphora router config,
+and installs anycast VIP routes as ECMP into its kernel FIB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from l3dist.common.process import ManagedProcess, kill_from_pidfile, kill_group, pid_alive
+from l3dist.lab import plumbing
+from l3dist.lab.config import (
+    CLIENT_NS,
+    FRR_CONF_DIR,
+    FRR_RUN_DIR,
+    HOST_MGMT_IF,
+    PREFIX,
+    STATE_DIR,
+    TOR_NS,
+    LabConfig,
+)
+
+FRR_DAEMONS = ("zebra", "bgpd", "bfdd")
+FRR_BIN = Path("/usr/lib/frr")
+BRIDGE_MACS = {"br-mgmt": "02:1d:00:00:00:01", "br-fe": "02:1d:00:00:01:01"}
+
+TOR_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv6.conf.all.forwarding": "1",
+    # Deterministic ECMP: hash on the 5-tuple only (trap 1 of the lab notes).
+    "net.ipv4.fib_multipath_hash_policy": "3",
+    "net.ipv4.fib_multipath_hash_fields": "0x0037",
+    "net.ipv6.fib_multipath_hash_policy": "3",
+    "net.ipv6.fib_multipath_hash_fields": "0x0037",
+}
+
+
+def frr_config(cfg: LabConfig) -> str:
+    """FRR configuration of the ToR: listen-range peer groups, multipath, BFD, optional MD5."""
+    password = f" neighbor {{pg}} password {cfg.bgp_password}\n" if cfg.bgp_password else ""
+    groups = ""
+    for pg in ("AMPHORAE4", "AMPHORAE6"):
+        groups += (
+            f" neighbor {pg} peer-group\n"
+            f" neighbor {pg} remote-as external\n"
+            f" neighbor {pg} timers {cfg.keepalive} {cfg.hold_time}\n"
+            f" neighbor {pg} timers connect 1\n"
+            f" neighbor {pg} ttl-security hops 1\n"
+            f" neighbor {pg} bfd\n"
+            f" neighbor {pg} bfd profile amphorae\n" + password.format(pg=pg)
+        )
+    return f"""frr version 8.4
+frr defaults datacenter
+hostname {TOR_NS}
+log stdout informational
+no ipv6 forwarding
+ipv6 forwarding
+!
+bfd
+ profile amphorae
+  detect-multiplier {cfg.bfd_multiplier}
+  receive-interval {cfg.bfd_interval_ms}
+  transmit-interval {cfg.bfd_interval_ms}
+ exit
+exit
+!
+route-map AMPHORAE6-IN permit 10
+ set ipv6 next-hop prefer-global
+exit
+!
+router bgp {cfg.tor_asn}
+ bgp router-id {cfg.mgmt.gateway(4)}
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ bgp bestpath as-path multipath-relax
+{groups} bgp listen range {cfg.mgmt.v4} peer-group AMPHORAE4
+ bgp listen range {cfg.mgmt.v6} peer-group AMPHORAE6
+ !
+ address-family ipv4 unicast
+  neighbor AMPHORAE4 activate
+  maximum-paths 64
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  neighbor AMPHORAE6 activate
+  neighbor AMPHORAE6 route-map AMPHORAE6-IN in
+  maximum-paths 64
+ exit-address-family
+exit
+!
+"""
+
+
+def _frr_process(daemon: str) -> ManagedProcess:
+    argv = plumbing.netns_exec_argv(
+        TOR_NS, [str(FRR_BIN / daemon), "-N", TOR_NS, "-A", "127.0.0.1", "-u", "frr", "-g", "frr"]
+    )
+    return ManagedProcess(f"frr-{daemon}", argv, STATE_DIR, marker=f"-N {TOR_NS}")
+
+
+def _wait_for(paths: list[Path], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(p.exists() for p in paths):
+            return
+        time.sleep(0.05)
+    missing = [str(p) for p in paths if not p.exists()]
+    raise RuntimeError(f"FRR did not start in {TOR_NS}: missing {missing}")
+
+
+def check_host_free(cfg: LabConfig) -> None:
+    """Refuse to start when the host already routes the lab's management subnet elsewhere."""
+    out = subprocess.run(
+        ["ip", "-j", "route", "show", "match", str(cfg.mgmt.v4[1])],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    for route in json.loads(out or "[]"):
+        if route.get("dst") != "default" and route.get("dev") != HOST_MGMT_IF:
+            raise RuntimeError(
+                f"the host already routes {cfg.mgmt.v4} via {route.get('dev')}; "
+                "the lab would collide with it"
+            )
+
+
+def up(cfg: LabConfig | None = None) -> None:
+    """Build the fabric (idempotent: what exists is kept)."""
+    cfg = cfg or LabConfig()
+    if shutil.which("vtysh") is None or not (FRR_BIN / "bgpd").exists():
+        raise RuntimeError("FRR is not installed (apt-get install frr)")
+    check_host_free(cfg)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    (STATE_DIR / "lab.json").write_text(json.dumps({"tor_asn": cfg.tor_asn}))
+
+    plumbing.create_namespace(TOR_NS, TOR_SYSCTLS)
+    for net in (cfg.mgmt, cfg.frontend):
+        plumbing.add_bridge(TOR_NS, net.bridge, BRIDGE_MACS[net.bridge])
+        for version in (4, 6):
+            plumbing.add_address(
+                TOR_NS, net.bridge, f"{net.gateway(version)}/{net.subnet(version).prefixlen}"
+            )
+
+    # Client: reaches the anycast VIPs only through the ToR.
+    plumbing.create_namespace(CLIENT_NS)
+    plumbing.add_veth(TOR_NS, cfg.client.bridge, CLIENT_NS, "eth0")
+    for version in (4, 6):
+        plen = cfg.client.subnet(version).prefixlen
+        plumbing.add_address(TOR_NS, cfg.client.bridge, f"{cfg.client.gateway(version)}/{plen}")
+        plumbing.add_address(CLIENT_NS, "eth0", f"{cfg.client.host(version, 2)}/{plen}")
+        plumbing.add_default_route(CLIENT_NS, cfg.client.gateway(version))
+
+    # The controller's port on lb-mgmt-net (the host namespace: API, tests, benchmarks).
+    plumbing.add_veth(None, HOST_MGMT_IF, TOR_NS, "ctl0", peer_master=cfg.mgmt.bridge)
+    plumbing.add_address(
+        None, HOST_MGMT_IF, f"{cfg.mgmt.host(4, cfg.controller_host_index)}/{cfg.mgmt.v4.prefixlen}"
+    )
+
+    _start_frr(cfg)
+
+
+def _start_frr(cfg: LabConfig) -> None:
+    for d in (FRR_CONF_DIR, FRR_RUN_DIR):
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.chown(d, "frr", "frr")
+    (FRR_CONF_DIR / "frr.conf").write_text(frr_config(cfg))
+    (FRR_CONF_DIR / "vtysh.conf").write_text("")
+    (FRR_CONF_DIR / "daemons").write_text("")
+    for daemon in FRR_DAEMONS:
+        proc = _frr_process(daemon)
+        if not _pidfile_alive(proc.pid_path):
+            proc.start()
+    _wait_for([FRR_RUN_DIR / f"{d}.vty" for d in FRR_DAEMONS], timeout=15)
+    vtysh(["-b"])
+
+
+def _pidfile_alive(path: Path) -> bool:
+    try:
+        return pid_alive(int(path.read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def reload_frr(cfg: LabConfig) -> None:
+    """Apply a changed lab config (e.g. an MD5 password) to the running FRR."""
+    (FRR_CONF_DIR / "frr.conf").write_text(frr_config(cfg))
+    subprocess.run(
+        [
+            "/usr/lib/frr/frr-reload.py",
+            "--reload",
+            "--pathspace",
+            TOR_NS,
+            str(FRR_CONF_DIR / "frr.conf"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def vtysh(args: list[str], timeout: float = 15) -> str:
+    result = subprocess.run(
+        ["vtysh", "-N", TOR_NS, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"vtysh {' '.join(args)}: {result.stdout}{result.stderr}".strip())
+    return result.stdout
+
+
+def vtysh_json(command: str) -> Any:
+    return json.loads(vtysh(["-c", command]) or "{}")
+
+
+def down() -> list[str]:
+    """Remove everything the lab made; safe to run any number of times, even after a crash.
+
+    Processes are found by the pid files we wrote and by membership of our own namespaces
+    (only processes the lab started can live there).
+    """
+    removed: list[str] = []
+    for pidfile in sorted(STATE_DIR.rglob("*.pid")) if STATE_DIR.exists() else []:
+        if kill_from_pidfile(pidfile, marker=""):
+            removed.append(f"process {pidfile.stem}")
+    for ns in plumbing.list_namespaces(PREFIX):
+        for pid in plumbing.namespace_pids(ns):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill_group(os.getpgid(pid), timeout=2)
+                removed.append(f"process {pid} in {ns}")
+    for ns in plumbing.list_namespaces(PREFIX):
+        plumbing.delete_namespace(ns)
+        removed.append(f"namespace {ns}")
+    for ifname in plumbing.link_names(None):
+        if ifname.startswith(PREFIX):
+            plumbing.delete_link(None, ifname)
+            removed.append(f"interface {ifname}")
+    for d in (FRR_CONF_DIR, FRR_RUN_DIR, STATE_DIR):
+        if d.exists():
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(f"directory {d}")
+    with contextlib.suppress(OSError):
+        STATE_DIR.parent.rmdir()
+    return removed
+
+
+def is_up() -> bool:
+    return TOR_NS in plumbing.list_namespaces(PREFIX)
+
+
+@dataclass(frozen=True)
+class Session:
+    peer: str
+    state: str
+    remote_as: int | None
+    prefixes_received: int
+
+
+def bgp_sessions() -> list[Session]:
+    """BGP sessions on the ToR, as FRR sees them."""
+    sessions: list[Session] = []
+    data = vtysh_json("show bgp neighbors json")
+    for peer, info in data.items():
+        if not isinstance(info, dict) or "bgpState" not in info:
+            continue
+        received = 0
+        for af in info.get("addressFamilyInfo", {}).values():
+            received += int(af.get("acceptedPrefixCounter", 0))
+        sessions.append(Session(peer, info["bgpState"], info.get("remoteAs"), received))
+    return sorted(sessions, key=lambda s: (ipaddress.ip_address(s.peer).version, s.peer))
+
+
+def fib_nexthops(prefix: str) -> list[str]:
+    """Next hops of a route in the ToR's kernel FIB (what packets actually follow)."""
+    net = ipaddress.ip_network(prefix)
+    out = subprocess.run(
+        ["ip", "-n", TOR_NS, "-j", f"-{net.version}", "route", "show", "exact", str(net)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    hops: list[str] = []
+    for route in json.loads(out or "[]"):
+        if "nexthops" in route:
+            hops += [h["gateway"] for h in route["nexthops"] if "gateway" in h]
+        elif "gateway" in route:
+            hops.append(route["gateway"])
+    return sorted(hops, key=ipaddress.ip_address)
+
+
+def anycast_routes(cfg: LabConfig | None = None) -> dict[str, list[str]]:
+    """Every route inside the anycast subnets with its FIB next hops."""
+    cfg = cfg or LabConfig()
+    routes: dict[str, list[str]] = {}
+    for version in (4, 6):
+        out = subprocess.run(
+            ["ip", "-n", TOR_NS, "-j", f"-{version}", "route", "show", "proto", "bgp"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        for route in json.loads(out or "[]"):
+            dst = route.get("dst", "")
+            if "/" not in dst:
+                dst = f"{dst}/{32 if version == 4 else 128}"
+            if ipaddress.ip_network(dst).subnet_of(cfg.anycast(version)):  # type: ignore[arg-type]
+                routes[dst] = fib_nexthops(dst)
+    return routes
