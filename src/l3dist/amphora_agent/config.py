@@ -11,7 +11,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 ASN = Annotated[int, Field(ge=1, le=4294967295)]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -32,6 +41,16 @@ class BgpPeerProfile(StrictModel):
     ttl_hops: Annotated[int, Field(ge=1, le=254)] | None = None
     hold_time: Annotated[int, Field(ge=0, le=65535)] | None = None
     keepalive_interval: Annotated[int, Field(ge=0, le=65535)] | None = None
+
+    @field_serializer("password")
+    def _reveal_only_on_request(
+        self, value: SecretStr | None, info: SerializationInfo
+    ) -> str | None:
+        """Passwords stay masked unless the caller asks for secrets (config drive writing)."""
+        if value is None:
+            return None
+        context = info.context or {}
+        return value.get_secret_value() if context.get("secrets") else "***"
 
     @field_validator("hold_time")
     @classmethod
@@ -129,10 +148,7 @@ def load(path: Path) -> AgentConfig:
 
 def dump(config: AgentConfig, path: Path) -> None:
     """Write a config drive file (0600: it holds BGP passwords)."""
-    data = config.model_dump(mode="json")
-    for speaker, raw in zip(config.bgp.speakers, data["bgp"]["speakers"], strict=True):
-        for peer, raw_peer in zip(speaker.peers, raw["peers"], strict=True):
-            raw_peer["password"] = peer.password.get_secret_value() if peer.password else None
+    data = config.model_dump(mode="json", context={"secrets": True})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.touch(mode=0o600)

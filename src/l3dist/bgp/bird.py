@@ -133,8 +133,13 @@ class BirdDriver(SpeakerDriver):
 
     def apply(self, routes: frozenset[Route]) -> None:
         self._write(routes)
-        if self.process.alive():
+        try:
             self.birdc(["configure"])
+        except (RuntimeError, subprocess.TimeoutExpired):
+            if self.process.popen is not None and not self.process.alive():
+                pass  # the supervisor restarts BIRD, which reads the new file
+            else:
+                raise
         self.routes = routes
 
     def restarted(self) -> None:

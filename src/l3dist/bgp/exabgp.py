@@ -28,7 +28,8 @@ EXABGP_ENV = {
     "exabgp_api_ack": "false",
     "exabgp_api_respawn": "true",
     "exabgp_log_destination": "stdout",
-    "exabgp_log_level": "INFO",
+    "exabgp_log_level": "WARNING",
+    "exabgp_log_statistics": "false",
 }
 
 

@@ -23,13 +23,7 @@ from pathlib import Path
 import httpx
 
 from l3dist.amphora_agent import config as agent_config
-from l3dist.amphora_agent.config import (
-    AgentConfig,
-    BgpConfig,
-    BgpPeerProfile,
-    BgpSpeakerConfig,
-    InterfaceConfig,
-)
+from l3dist.amphora_agent.config import AgentConfig, BgpSpeakerConfig
 from l3dist.amphora_client import AgentClient
 from l3dist.common.process import ManagedProcess, kill_group
 from l3dist.lab import plumbing
@@ -81,22 +75,25 @@ def default_peers(cfg: LabConfig, password: str | None = None) -> list[BgpSpeake
     """One speaker per IP version, each peering with the ToR (the lab's BGP peer profiles)."""
     speakers = []
     for version in (4, 6):
-        peer = BgpPeerProfile(
-            id=f"tor-v{version}",
-            peer_ip=cfg.mgmt.gateway(version),  # type: ignore[arg-type]
-            remote_as=cfg.tor_asn,
-            auth_type="md5" if password else None,
-            password=password,  # type: ignore[arg-type]
-            ttl_hops=1,
-            hold_time=cfg.hold_time,
-            keepalive_interval=cfg.keepalive,
-        )
         speakers.append(
-            BgpSpeakerConfig(
-                id=f"speaker-v{version}",
-                ip_version=version,  # type: ignore[arg-type]
-                local_as=cfg.amphora_asn,
-                peers=[peer],
+            BgpSpeakerConfig.model_validate(
+                {
+                    "id": f"speaker-v{version}",
+                    "ip_version": version,
+                    "local_as": cfg.amphora_asn,
+                    "peers": [
+                        {
+                            "id": f"tor-v{version}",
+                            "peer_ip": cfg.mgmt.gateway(version),
+                            "remote_as": cfg.tor_asn,
+                            "auth_type": "md5" if password else None,
+                            "password": password,
+                            "ttl_hops": 1,
+                            "hold_time": cfg.hold_time,
+                            "keepalive_interval": cfg.keepalive,
+                        }
+                    ],
+                }
             )
         )
     return speakers
@@ -164,31 +161,36 @@ def create(
         _meta_path(amphora_id).write_text(json.dumps(amp.__dict__))
     try:
         _plumb(cfg, amp, short)
-        config = AgentConfig(
-            amphora_id=amphora_id,
-            management=InterfaceConfig(
-                name="mgmt0",
-                addresses=[  # type: ignore[list-item]
-                    f"{amp.mgmt_ip4}/{cfg.mgmt.v4.prefixlen}",
-                    f"{amp.mgmt_ip6}/{cfg.mgmt.v6.prefixlen}",
-                ],
-            ),
-            frontend=InterfaceConfig(
-                name="fe0",
-                addresses=[  # type: ignore[list-item]
-                    f"{amp.frontend_ip4}/{cfg.frontend.v4.prefixlen}",
-                    f"{amp.frontend_ip6}/{cfg.frontend.v6.prefixlen}",
-                ],
-                gateways=[cfg.frontend.gateway(4), cfg.frontend.gateway(6)],  # type: ignore[list-item]
-            ),
-            haproxy_namespace=amp.haproxy_ns,
-            bind_port=AGENT_PORT,
-            state_dir=amp.dir / "agent",
-            bgp=BgpConfig(
-                driver=speaker_driver,  # type: ignore[arg-type]
-                router_id=amp.mgmt_ip4,  # type: ignore[arg-type]
-                speakers=speakers if speakers is not None else default_peers(cfg),
-            ),
+        config = AgentConfig.model_validate(
+            {
+                "amphora_id": amphora_id,
+                "management": {
+                    "name": "mgmt0",
+                    "addresses": [
+                        f"{amp.mgmt_ip4}/{cfg.mgmt.v4.prefixlen}",
+                        f"{amp.mgmt_ip6}/{cfg.mgmt.v6.prefixlen}",
+                    ],
+                },
+                "frontend": {
+                    "name": "fe0",
+                    "addresses": [
+                        f"{amp.frontend_ip4}/{cfg.frontend.v4.prefixlen}",
+                        f"{amp.frontend_ip6}/{cfg.frontend.v6.prefixlen}",
+                    ],
+                    "gateways": [cfg.frontend.gateway(4), cfg.frontend.gateway(6)],
+                },
+                "haproxy_namespace": amp.haproxy_ns,
+                "bind_port": AGENT_PORT,
+                "state_dir": str(amp.dir / "agent"),
+                "bgp": {
+                    "driver": speaker_driver,
+                    "router_id": amp.mgmt_ip4,
+                    "speakers": [
+                        s.model_dump(mode="json", context={"secrets": True})
+                        for s in (speakers if speakers is not None else default_peers(cfg))
+                    ],
+                },
+            }
         )
         agent_config.dump(config, amp.config_drive)
         start_agent(amp, wait=wait)

@@ -1,0 +1,278 @@
+"""The ``l3dist`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="l3dist: anycast VIPs for active-active load balancers over BGP/ECMP.",
+    no_args_is_help=True,
+)
+lab_app = typer.Typer(
+    help="The embedded lab: a ToR (FRR), amphorae and a client, on this host.", no_args_is_help=True
+)
+amphora_app = typer.Typer(help="Lab amphorae.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (JSON output).", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+lab_app.add_typer(amphora_app, name="amphora")
+app.add_typer(bench_app, name="bench")
+
+console = Console(emoji=False, highlight=False)
+
+
+class SpeakerName(StrEnum):
+    bird = "bird"
+    exabgp = "exabgp"
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        console.print(
+            "[red]l3dist needs root for the lab:[/red] it creates network namespaces, veths and "
+            "bridges and runs FRR, BIRD and HAProxy. Run it as root (e.g. with sudo)."
+        )
+        raise typer.Exit(1)
+
+
+def fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+@lab_app.command("up")
+def lab_up(
+    bgp_password: Annotated[
+        str | None, typer.Option(help="MD5 password the ToR requires from amphorae")
+    ] = None,
+) -> None:
+    """Build the lab fabric (idempotent)."""
+    require_root()
+    from l3dist.lab import fabric
+    from l3dist.lab.config import LabConfig
+
+    try:
+        fabric.up(LabConfig(bgp_password=bgp_password))
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    console.print("lab is up")
+
+
+@lab_app.command("down")
+def lab_down() -> None:
+    """Remove every namespace, process, interface and file of the lab (idempotent)."""
+    require_root()
+    from l3dist.lab import fabric
+
+    removed = fabric.down()
+    console.print(f"lab is down ({len(removed)} items removed)")
+
+
+@lab_app.command("status")
+def lab_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What exists: namespaces, BGP sessions on the ToR, VIP routes in its FIB, amphorae."""
+    require_root()
+    from l3dist.common.process import pid_alive
+    from l3dist.lab import amphora, fabric, plumbing
+    from l3dist.lab.config import PREFIX
+
+    if not fabric.is_up():
+        if as_json:
+            print_json({"up": False})
+        else:
+            console.print("lab is down")
+        return
+    sessions = fabric.bgp_sessions()
+    routes = fabric.anycast_routes()
+    amps = amphora.list_amphorae()
+
+    def agent_alive(a: amphora.LabAmphora) -> bool:
+        try:
+            return pid_alive(int((a.dir / "agent.pid").read_text()))
+        except (OSError, ValueError):
+            return False
+
+    data = {
+        "up": True,
+        "namespaces": plumbing.list_namespaces(PREFIX),
+        "sessions": [s.__dict__ for s in sessions],
+        "routes": routes,
+        "amphorae": [dict(a.__dict__, agent_running=agent_alive(a)) for a in amps],
+    }
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title="BGP sessions on the ToR")
+    for col in ("peer", "state", "remote AS", "prefixes"):
+        table.add_column(col)
+    for s in sessions:
+        table.add_row(s.peer, s.state, str(s.remote_as), str(s.prefixes_received))
+    console.print(table)
+    table = Table(title="VIP routes in the ToR kernel FIB")
+    table.add_column("prefix")
+    table.add_column("next hops")
+    for prefix, hops in routes.items():
+        table.add_row(prefix, "\n".join(hops))
+    console.print(table)
+    table = Table(title="Amphorae")
+    for col in ("id", "management", "front-end", "speaker", "agent"):
+        table.add_column(col)
+    for a in amps:
+        table.add_row(
+            a.id,
+            f"{a.mgmt_ip4}\n{a.mgmt_ip6}",
+            f"{a.frontend_ip4}\n{a.frontend_ip6}",
+            a.speaker_driver,
+            "running" if agent_alive(a) else "[red]stopped[/red]",
+        )
+    console.print(table)
+
+
+@amphora_app.command("create")
+def amphora_create(
+    driver: Annotated[SpeakerName, typer.Option(help="BGP speaker driver")] = SpeakerName.bird,
+    count: Annotated[int, typer.Option(min=1, max=50)] = 1,
+) -> None:
+    """Create lab amphorae (namespaces, ports, config drive, agent)."""
+    require_root()
+    from l3dist.lab import amphora, fabric
+
+    if not fabric.is_up():
+        raise fail(RuntimeError("the lab is down; run `l3dist lab up` first"))
+    for _ in range(count):
+        amp = amphora.create(speaker_driver=driver.value)
+        console.print(f"{amp.id}  agent {amp.agent_url}  front-end {amp.frontend_ip4}")
+
+
+@amphora_app.command("list")
+def amphora_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List lab amphorae."""
+    require_root()
+    from l3dist.lab import amphora
+
+    amps = [a.__dict__ for a in amphora.list_amphorae()]
+    if as_json:
+        print_json(amps)
+        return
+    for a in amps:
+        console.print(f"{a['id']}  {a['mgmt_ip4']}  {a['frontend_ip4']}  {a['speaker_driver']}")
+
+
+@amphora_app.command("delete")
+def amphora_delete(amphora_id: str) -> None:
+    """Delete a lab amphora and everything it had."""
+    require_root()
+    from l3dist.lab import amphora
+
+    amphora.delete(amphora_id)
+
+
+@lab_app.command("announce")
+def lab_announce(vip: str, amphora_id: Annotated[list[str], typer.Option("--amphora")]) -> None:
+    """Plug a VIP on amphorae and register them (Register Amphora) so the ToR routes to them."""
+    require_root()
+    from l3dist.amphora_client import AgentClientError
+    from l3dist.lab import amphora, vips
+
+    try:
+        for amp_id in amphora_id:
+            vips.announce(amphora.get(amp_id), vip)
+    except (KeyError, AgentClientError) as exc:
+        raise fail(exc) from exc
+
+
+@lab_app.command("withdraw")
+def lab_withdraw(vip: str, amphora_id: Annotated[list[str], typer.Option("--amphora")]) -> None:
+    """Unregister amphorae for a VIP (Unregister Amphora)."""
+    require_root()
+    from l3dist.amphora_client import AgentClientError
+    from l3dist.lab import amphora, vips
+
+    try:
+        for amp_id in amphora_id:
+            vips.withdraw(amphora.get(amp_id), vip)
+    except (KeyError, AgentClientError) as exc:
+        raise fail(exc) from exc
+
+
+@lab_app.command("traffic")
+def lab_traffic(vip: str, count: Annotated[int, typer.Option(min=1, max=100000)] = 300) -> None:
+    """Open TCP connections to a VIP from the client namespace; print answers per amphora."""
+    require_root()
+    from l3dist.lab import traffic
+
+    print_json(traffic.run_clients(vip, count))
+
+
+@app.command("demo")
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    driver: Annotated[SpeakerName, typer.Option(help="BGP speaker driver")] = SpeakerName.bird,
+    connections: Annotated[int, typer.Option(min=10, max=10000)] = 300,
+) -> None:
+    """Anycast VIP on 3 amphorae end to end, on the embedded lab; tears down at the end."""
+    require_root()
+    from l3dist.demo import Demo
+
+    try:
+        result = Demo(driver.value, connections, None if as_json else console).run()
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"announce to FIB: median {result['announce_to_fib_ms']['median']} ms "
+            f"over {result['announce_to_fib_ms']['samples']} registrations"
+        )
+
+
+@bench_app.command("announce")
+def bench_announce(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    runs: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    driver: Annotated[SpeakerName, typer.Option(help="BGP speaker driver")] = SpeakerName.bird,
+    ip_version: Annotated[int, typer.Option(min=4, max=6)] = 4,
+) -> None:
+    """Register/Unregister Amphora to the ToR FIB, beside the speaker driven directly."""
+    require_root()
+    from l3dist.bench import announce
+
+    if ip_version not in (4, 6):
+        raise fail(ValueError("--ip-version must be 4 or 6"))
+    try:
+        result = announce.run(driver.value, runs, ip_version)
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"announce benchmark ({driver.value}, IPv{ip_version}, {runs} runs)")
+    for col in ("path", "event", "min ms", "median ms", "max ms"):
+        table.add_column(col)
+    for path in ("agent", "speaker_direct"):
+        for event, stats in result[path].items():
+            table.add_row(path, event, *(str(stats[k]) for k in ("min", "median", "max")))
+    console.print(table)
+    console.print(f"l3dist overhead (median): {result['l3dist_overhead_ms']}")
+
+
+@app.command("agent")
+def agent(config: Annotated[str, typer.Option(help="config drive file")]) -> None:
+    """Run the amphora agent (normally started by the compute driver at amphora boot)."""
+    import sys
+
+    from l3dist.amphora_agent.__main__ import main
+
+    sys.argv = ["l3dist-agent", "--config", config]
+    main()
