@@ -68,6 +68,7 @@ class AgentService:
             config.haproxy_namespace, config.amphora_id, config.state_dir / "haproxy"
         )
         self.supervisor = Supervisor()
+        self.haproxy_ns = netlink.NamespaceNetlink(config.haproxy_namespace)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -112,7 +113,7 @@ class AgentService:
             capture_output=True,
         )
         for vip in self.vips:
-            netlink.add_address(ns, "lo", host_prefix(vip))
+            self.haproxy_ns.add_address("lo", host_prefix(vip))
         self.haproxy.start()
         self.speaker.start(self.routes())
         self.supervisor.add(self.haproxy.process)
@@ -126,6 +127,7 @@ class AgentService:
         self.supervisor.stop()
         self.speaker.stop()
         self.haproxy.stop()
+        self.haproxy_ns.close()
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -163,16 +165,13 @@ class AgentService:
 
     def vip_configured(self, vip: str) -> bool:
         wanted = ipaddress.ip_address(vip)
-        return any(
-            ipaddress.ip_interface(a).ip == wanted
-            for a in netlink.addresses(self.config.haproxy_namespace, "lo")
-        )
+        return any(ipaddress.ip_interface(a).ip == wanted for a in self.haproxy_ns.addresses("lo"))
 
     def plug_vip(self, vip: str) -> bool:
         """Put the VIP on loopback in the amphora-haproxy namespace; False if already there."""
         with self.lock:
             was_there = vip in self.vips and self.vip_configured(vip)
-            netlink.add_address(self.config.haproxy_namespace, "lo", host_prefix(vip))
+            self.haproxy_ns.add_address("lo", host_prefix(vip))
             if vip not in self.vips:
                 self.vips.add(vip)
                 self._save()
@@ -192,7 +191,7 @@ class AgentService:
             self._remove_vip(vip)
 
     def _remove_vip(self, vip: str) -> None:
-        netlink.delete_address(self.config.haproxy_namespace, "lo", host_prefix(vip))
+        self.haproxy_ns.delete_address("lo", host_prefix(vip))
         self.vips.discard(vip)
         self._save()
 
