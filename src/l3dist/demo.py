@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,15 +19,7 @@ from l3dist.bgp.base import host_prefix
 from l3dist.lab import amphora, fabric, traffic, vips
 from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher
-
-
-def has(nexthop: str) -> Callable[[frozenset[str]], bool]:
-    return lambda hops: nexthop in hops
-
-
-def lacks(nexthop: str) -> Callable[[frozenset[str]], bool]:
-    return lambda hops: nexthop not in hops
+from l3dist.lab.fib import FibWatcher, has, lacks
 
 
 class Demo:

@@ -114,6 +114,7 @@ class AgentService:
         )
         for vip in self.vips:
             self.haproxy_ns.add_address("lo", host_prefix(vip))
+        self.announce_frontend()
         self.haproxy.start()
         self.speaker.start(self.routes())
         self.supervisor.add(self.haproxy.process)
@@ -167,8 +168,41 @@ class AgentService:
         wanted = ipaddress.ip_address(vip)
         return any(ipaddress.ip_interface(a).ip == wanted for a in self.haproxy_ns.addresses("lo"))
 
+    def announce_frontend(self) -> None:
+        """Make the front-end gateways learn our MAC before any route points at us.
+
+        A router may skip an ECMP next hop whose neighbour it has not resolved (Linux nexthop
+        groups do); it would then start using us mid-flow, the moment it resolves us, and move
+        established flows. One echo to each gateway makes it learn us now.
+        """
+        ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
+        procs = [
+            subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "ping",
+                    f"-{gw.version}",
+                    "-c1",
+                    "-W1",
+                    "-I",
+                    ifname,
+                    str(gw),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for gw in self.config.frontend.gateways
+        ]
+        for proc in procs:
+            if proc.wait(timeout=5) != 0:
+                log.warning("front-end gateway did not answer; its neighbour entry may be stale")
+
     def plug_vip(self, vip: str) -> bool:
         """Put the VIP on loopback in the amphora-haproxy namespace; False if already there."""
+        self.announce_frontend()
         with self.lock:
             was_there = vip in self.vips and self.vip_configured(vip)
             self.haproxy_ns.add_address("lo", host_prefix(vip))

@@ -21,7 +21,7 @@ from l3dist.bgp.base import Route, host_prefix, make_driver
 from l3dist.lab import amphora, fabric, vips
 from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher
+from l3dist.lab.fib import FibWatcher, has, lacks
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -62,8 +62,7 @@ def run(speaker_driver: str = "bird", runs: int = 20, version: int = 4) -> dict[
                 vips.announce(other, vip)
             fib.wait_until(prefix, lambda hops: len(hops) == len(others), timeout=30)
             client = measured.client()
-            present: Callable[[frozenset[str]], bool] = lambda hops: nexthop in hops  # noqa: E731
-            absent: Callable[[frozenset[str]], bool] = lambda hops: nexthop not in hops  # noqa: E731
+            present, absent = has(nexthop), lacks(nexthop)
 
             # The direct path: a driver attached to the measured amphora's running speaker.
             drive = agent_config.load(measured.config_drive)

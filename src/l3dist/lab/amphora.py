@@ -200,11 +200,24 @@ def create(
     return amp
 
 
+def port_mac(network: int, host: int) -> str:
+    """A MAC derived from the port's address: an address reused by a new amphora keeps its MAC,
+    so neighbour caches on the ToR and the controller never point at a deleted port."""
+    return f"02:1d:{network:02x}:00:{host >> 8:02x}:{host & 0xFF:02x}"
+
+
 def _plumb(cfg: LabConfig, amp: LabAmphora, short: str) -> None:
+    host = cfg.amphora_first_index + amp.index
     plumbing.create_namespace(amp.mgmt_ns)
     plumbing.create_namespace(amp.haproxy_ns)
-    plumbing.add_veth(TOR_NS, f"m-{short}", amp.mgmt_ns, "mgmt0", master=cfg.mgmt.bridge)
-    plumbing.add_veth(TOR_NS, f"f-{short}", amp.haproxy_ns, "fe0", master=cfg.frontend.bridge)
+    plumbing.add_veth(
+        TOR_NS, f"m-{short}", amp.mgmt_ns, "mgmt0", master=cfg.mgmt.bridge,
+        peer_mac=port_mac(0x0A, host),
+    )  # fmt: skip
+    plumbing.add_veth(
+        TOR_NS, f"f-{short}", amp.haproxy_ns, "fe0", master=cfg.frontend.bridge,
+        peer_mac=port_mac(0x0B, host),
+    )  # fmt: skip
     for version in (4, 6):
         plumbing.add_address(
             amp.mgmt_ns,

@@ -158,3 +158,13 @@ class FibWatcher:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def has(nexthop: str) -> Callable[[frozenset[str]], bool]:
+    """Condition: the route has this next hop."""
+    return lambda hops: nexthop in hops
+
+
+def lacks(nexthop: str) -> Callable[[frozenset[str]], bool]:
+    """Condition: the route does not have this next hop."""
+    return lambda hops: nexthop not in hops

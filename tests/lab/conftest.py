@@ -1,0 +1,52 @@
+"""Lab fixtures: a fresh fabric per test module, amphorae per driver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from l3dist.bgp.base import host_prefix
+from l3dist.lab import amphora, fabric, vips
+from l3dist.lab.amphora import LabAmphora
+from l3dist.lab.config import LabConfig
+from l3dist.lab.fib import FibWatcher
+
+VIP4 = LabConfig().vip(4)
+VIP6 = LabConfig().vip(6)
+
+
+@pytest.fixture(scope="module")
+def lab_config() -> LabConfig:
+    return LabConfig()
+
+
+@pytest.fixture(scope="module")
+def lab(lab_prerequisites: None, lab_config: LabConfig) -> Iterator[LabConfig]:
+    fabric.down()
+    fabric.up(lab_config)
+    try:
+        yield lab_config
+    finally:
+        fabric.down()
+
+
+@pytest.fixture(scope="module")
+def fib(lab: LabConfig) -> Iterator[FibWatcher]:
+    with FibWatcher() as watcher:
+        yield watcher
+
+
+def create_amphorae(cfg: LabConfig, driver: str, count: int) -> list[LabAmphora]:
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: amphora.create(cfg, driver), range(count)))
+
+
+def announce_all(amps: list[LabAmphora], fib: FibWatcher) -> None:
+    for vip in (VIP4, VIP6):
+        for amp in amps:
+            vips.announce(amp, vip)
+    for vip, version in ((VIP4, 4), (VIP6, 6)):
+        wanted = {a.frontend_ip(version) for a in amps}
+        fib.wait_until(host_prefix(vip), lambda hops, w=wanted: w <= hops, timeout=30)
