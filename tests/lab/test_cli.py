@@ -1,0 +1,85 @@
+"""The console script end to end: demo, benchmark and lab status, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+L3DIST = str(Path(sys.executable).with_name("l3dist"))
+
+
+def l3dist(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([L3DIST, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_json(*args: str) -> Any:
+    result = l3dist(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("driver", ["bird", "exabgp"])
+def test_demo_json(lab_prerequisites: None, driver: str) -> None:
+    l3dist("lab", "down")
+    result = run_json("demo", "--json", "--driver", driver)
+    assert len(result["ecmp_nexthops_v4"]) == 3
+    assert len(result["ecmp_nexthops_v6"]) == 3
+    assert result["established_sessions"] == 6
+    assert result["failures"] == 0
+    for family in ("v4", "v6"):
+        flows = result["flows_per_amphora"][family]
+        assert len(flows) == 3 and all(n >= 60 for n in flows.values()), flows
+        after = result["after_unregister"]["flows_per_amphora"][family]
+        assert set(after) == {"amphora-2", "amphora-3"}, after
+    assert len(result["after_unregister"]["ecmp_nexthops_v4"]) == 2
+    assert result["announce_to_fib_ms"]["samples"] == 6
+    assert result["announce_to_fib_ms"]["median"] > 0
+    assert l3dist("lab", "status").stdout.strip() == "lab is down"
+
+
+def test_bench_announce_json(lab_prerequisites: None) -> None:
+    result = run_json("bench", "announce", "--json", "--runs", "3")
+    for path in ("agent", "speaker_direct"):
+        for event in ("announce_ms", "withdraw_ms"):
+            stats = result[path][event]
+            assert 0 < stats["min"] <= stats["median"] <= stats["max"]
+    assert set(result["l3dist_overhead_ms"]) == {"announce_ms", "withdraw_ms"}
+    assert result["runs"] == 3
+
+
+def test_lab_status_shows_sessions_and_routes(lab_prerequisites: None) -> None:
+    l3dist("lab", "down")
+    try:
+        assert l3dist("lab", "up").returncode == 0
+        created = l3dist("lab", "amphora", "create")
+        assert created.returncode == 0, created.stderr
+        amphora_id = created.stdout.split()[0]
+        assert l3dist("lab", "announce", "198.18.100.10", "--amphora", amphora_id).returncode == 0
+        status = run_json("lab", "status", "--json")
+        assert status["up"] is True
+        assert "l3d-tor" in status["namespaces"]
+        assert [a["id"] for a in status["amphorae"]] == [amphora_id]
+        assert status["amphorae"][0]["agent_running"] is True
+        table = l3dist("lab", "status").stdout
+        assert "BGP sessions on the ToR" in table and "198.18.100.10/32" in table
+        bad = l3dist("lab", "announce", "198.18.100.10", "--amphora", "no-such-amphora")
+        assert bad.returncode == 1 and "no lab amphora" in bad.stdout
+    finally:
+        l3dist("lab", "down")
+
+
+def test_not_root_gets_a_clear_message(lab_prerequisites: None) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) is needed to run the CLI as another user")
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", L3DIST, "demo"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "needs root" in result.stdout
