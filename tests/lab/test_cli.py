@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,12 @@ def test_lab_status_shows_sessions_and_routes(lab_prerequisites: None) -> None:
         assert created.returncode == 0, created.stderr
         amphora_id = created.stdout.split()[0]
         assert l3dist("lab", "announce", "198.18.100.10", "--amphora", amphora_id).returncode == 0
+        deadline = time.monotonic() + 15
         status = run_json("lab", "status", "--json")
+        while "198.18.100.10/32" not in status["routes"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = run_json("lab", "status", "--json")
+        assert status["routes"]["198.18.100.10/32"] == ["198.18.1.11"]
         assert status["up"] is True
         assert "l3d-tor" in status["namespaces"]
         assert [a["id"] for a in status["amphorae"]] == [amphora_id]
