@@ -133,3 +133,23 @@ def test_a_killed_speaker_is_restarted_and_announces_again(
     status = amp.client().bgp_status()
     assert status["restarts"][amp.speaker_driver] >= 1
     assert int(pid_file.read_text()) != pid
+
+
+def test_bfd_runs_with_the_tor_when_the_speaker_has_it(cluster: list[LabAmphora]) -> None:
+    """BIRD runs BFD with the ToR's bfdd (100 ms x 3); ExaBGP has none, and says so."""
+    bird = cluster[0].speaker_driver == "bird"
+    deadline = time.monotonic() + 20
+    while bird and time.monotonic() < deadline:
+        tor = fabric.bfd_peers()
+        if all(tor.get(ip) == "up" for a in cluster for ip in (a.mgmt_ip4, a.mgmt_ip6)):
+            break
+        time.sleep(0.2)
+    tor = fabric.bfd_peers()
+    for amp in cluster:
+        states = {p["peer_id"]: p["bfd_state"] for p in amp.client().bgp_status()["peers"]}
+        if bird:
+            assert tor.get(amp.mgmt_ip4) == "up" and tor.get(amp.mgmt_ip6) == "up", tor
+            assert states == {"tor-v4": "Up", "tor-v6": "Up"}
+        else:
+            assert states == {"tor-v4": None, "tor-v6": None}
+            assert tor.get(amp.mgmt_ip4) != "up"

@@ -33,6 +33,9 @@ PEER: dict[str, Any] = {"id": "p1", "peer_ip": "198.18.0.1", "remote_as": 65000}
         ({"auth_type": "sha1", "password": "x"}, "auth_type"),
         ({"peer_ip": "10.0.0.300"}, "peer_ip"),
         ({"surprise": 1}, "surprise"),
+        ({"bfd_transmit_interval_ms": 5}, "bfd_transmit_interval_ms"),
+        ({"bfd_receive_interval_ms": 60001}, "bfd_receive_interval_ms"),
+        ({"bfd_detect_multiplier": 1}, "bfd_detect_multiplier"),
     ],
 )
 def test_bad_peer_profiles_are_refused(overrides: dict[str, Any], message: str) -> None:
@@ -58,7 +61,9 @@ def test_speaker_refuses_a_peer_of_the_other_family() -> None:
 
 
 def bgp(md5: bool = True, ttl_hops: int = 1) -> BgpConfig:
-    peer4 = {**PEER, "ttl_hops": ttl_hops, "hold_time": 3, "keepalive_interval": 1}
+    peer4 = {**PEER, "ttl_hops": ttl_hops, "hold_time": 3, "keepalive_interval": 1,
+             "bfd_enabled": True, "bfd_transmit_interval_ms": 50, "bfd_receive_interval_ms": 60,
+             "bfd_detect_multiplier": 4}  # fmt: skip
     if md5:
         peer4 |= {"auth_type": "md5", "password": "pw"}
     peer6 = {"id": "p6", "peer_ip": "fd00::1", "remote_as": 65000}
@@ -91,6 +96,9 @@ def test_bird_config_sets_next_hop_origin_md5_gtsm_and_timers(tmp_path: Path) ->
     assert "ttl security on;" in main and "multihop 2;" in main
     assert "hold time 3;" in main and "keepalive time 1;" in main
     assert "local fd00::b as 64512;" in main
+    assert "protocol bfd" in main
+    assert "bfd { min rx interval 60 ms; min tx interval 50 ms; multiplier 4; };" in main
+    assert main.count("  bfd { min") == 1  # only the peer that enables it
     routes = driver.routes_config(ROUTES)
     assert "route 198.18.100.10/32 blackhole;" in routes
     assert "route fd00:100::a/128 blackhole;" in routes

@@ -41,6 +41,10 @@ class BgpPeerProfile(StrictModel):
     ttl_hops: Annotated[int, Field(ge=1, le=254)] | None = None
     hold_time: Annotated[int, Field(ge=0, le=65535)] | None = None
     keepalive_interval: Annotated[int, Field(ge=0, le=65535)] | None = None
+    bfd_enabled: bool = False
+    bfd_transmit_interval_ms: Annotated[int, Field(ge=10, le=60000)] = 100
+    bfd_receive_interval_ms: Annotated[int, Field(ge=10, le=60000)] = 100
+    bfd_detect_multiplier: Annotated[int, Field(ge=2, le=255)] = 3
 
     @field_serializer("password")
     def _reveal_only_on_request(

@@ -39,6 +39,7 @@ class PeerStatus:
     state: str
     established: bool
     last_error: str | None = None
+    bfd_state: str | None = None  # None: BFD not enabled for this peer
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -67,6 +67,12 @@ class BirdDriver(SpeakerDriver):
             lines.append(f"  keepalive time {peer.keepalive_interval};")
         if peer.md5_password:
             lines.append(f"  password {_quote(peer.md5_password)};")
+        if peer.bfd_enabled:
+            lines.append(
+                f"  bfd {{ min rx interval {peer.bfd_receive_interval_ms} ms; "
+                f"min tx interval {peer.bfd_transmit_interval_ms} ms; "
+                f"multiplier {peer.bfd_detect_multiplier}; }};"
+            )
         if peer.ttl_hops is not None:
             lines.append("  ttl security on;")
             if peer.ttl_hops > 1:
@@ -86,6 +92,7 @@ class BirdDriver(SpeakerDriver):
             f"router id {self.bgp.router_id};",
             "log stderr all;",
             "protocol device { scan time 10; }",
+            "protocol bfd { }",
             f"include {_quote(str(self.routes_path))};",
         ]
         parts += [self._peer_block(peer) for _, peer in self.bgp.peers()]
@@ -158,11 +165,26 @@ class BirdDriver(SpeakerDriver):
             raise RuntimeError(f"birdc {' '.join(args)}: {out}{result.stderr}".strip())
         return out
 
+    def bfd_states(self) -> dict[str, str]:
+        """BFD session state per neighbour address, from ``show bfd sessions``."""
+        states: dict[str, str] = {}
+        try:
+            out = self.birdc(["show", "bfd", "sessions"])
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return states
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[2] in ("Up", "Down", "Init", "AdminDown"):
+                states[fields[0]] = fields[2]
+        return states
+
     def peer_status(self) -> list[PeerStatus]:
         statuses = []
+        alive = self.process.alive()
+        bfd = self.bfd_states() if alive and any(p.bfd_enabled for _, p in self.bgp.peers()) else {}
         for _, peer in self.bgp.peers():
             state, error = "Down", None
-            if self.process.alive():
+            if alive:
                 try:
                     out = self.birdc(["show", "protocols", "all", protocol_name(peer.id)])
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -181,6 +203,7 @@ class BirdDriver(SpeakerDriver):
                     state=state,
                     established=state == "Established",
                     last_error=error,
+                    bfd_state=bfd.get(str(peer.peer_ip), "Down") if peer.bfd_enabled else None,
                 )
             )
         return statuses

@@ -169,6 +169,7 @@ class ExaBgpDriver(SpeakerDriver):
                     state=state,
                     established=state == "Established",
                     last_error=info.get("last_error"),
+                    bfd_state="unsupported by exabgp" if peer.bfd_enabled else None,
                 )
             )
         return result

@@ -154,8 +154,9 @@ class Supervisor:
     A restart hook lets the owner re-apply state the daemon lost (e.g. re-send routes).
     """
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.2, healthy_after: float = 30.0) -> None:
         self.interval = interval
+        self.healthy_after = healthy_after
         self._entries: dict[str, tuple[ManagedProcess, Callable[[], None] | None]] = {}
         self._backoff: dict[str, float] = {}
         self._next_try: dict[str, float] = {}
@@ -189,9 +190,14 @@ class Supervisor:
             with self._lock:
                 entries = list(self._entries.values())
             for proc, hook in entries:
-                if proc.alive() or self._stop.is_set():
-                    continue
                 now = time.monotonic()
+                if proc.alive():
+                    # A daemon that stayed up for a while earns a fresh, short backoff.
+                    if now - self._next_try.get(proc.name, 0.0) > self.healthy_after:
+                        self._backoff.pop(proc.name, None)
+                    continue
+                if self._stop.is_set():
+                    continue
                 if now < self._next_try.get(proc.name, 0.0):
                     continue
                 backoff = min(self._backoff.get(proc.name, 0.25) * 2, 5.0)

@@ -71,7 +71,9 @@ class LabAmphora:
         return ManagedProcess("agent", argv, self.dir, marker=str(self.config_drive))
 
 
-def default_peers(cfg: LabConfig, password: str | None = None) -> list[BgpSpeakerConfig]:
+def default_peers(
+    cfg: LabConfig, password: str | None = None, bfd: bool = True
+) -> list[BgpSpeakerConfig]:
     """One speaker per IP version, each peering with the ToR (the lab's BGP peer profiles)."""
     speakers = []
     for version in (4, 6):
@@ -91,6 +93,10 @@ def default_peers(cfg: LabConfig, password: str | None = None) -> list[BgpSpeake
                             "ttl_hops": 1,
                             "hold_time": cfg.hold_time,
                             "keepalive_interval": cfg.keepalive,
+                            "bfd_enabled": bfd,
+                            "bfd_transmit_interval_ms": cfg.bfd_interval_ms,
+                            "bfd_receive_interval_ms": cfg.bfd_interval_ms,
+                            "bfd_detect_multiplier": cfg.bfd_multiplier,
                         }
                     ],
                 }
@@ -187,7 +193,12 @@ def create(
                     "router_id": amp.mgmt_ip4,
                     "speakers": [
                         s.model_dump(mode="json", context={"secrets": True})
-                        for s in (speakers if speakers is not None else default_peers(cfg))
+                        for s in (
+                            speakers
+                            if speakers is not None
+                            # ExaBGP has no BFD (lab notes, trap 4).
+                            else default_peers(cfg, bfd=speaker_driver == "bird")
+                        )
                     ],
                 },
             }

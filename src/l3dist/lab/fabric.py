@@ -177,12 +177,30 @@ def _start_frr(cfg: LabConfig) -> None:
     (FRR_CONF_DIR / "frr.conf").write_text(frr_config(cfg))
     (FRR_CONF_DIR / "vtysh.conf").write_text("")
     (FRR_CONF_DIR / "daemons").write_text("")
+    # zebra first, as frrinit does: a bgpd that comes up before zebra listens retries its
+    # connection later, and BGP sessions established meanwhile never get their BFD sessions
+    # (FRR 8.4 does not retry the BFD registration).
     for daemon in FRR_DAEMONS:
         proc = _frr_process(daemon)
         if not _pidfile_alive(proc.pid_path):
             proc.start()
+        if daemon == "zebra":
+            _wait_for([FRR_RUN_DIR / "zserv.api", FRR_RUN_DIR / "zebra.vty"], timeout=15)
     _wait_for([FRR_RUN_DIR / f"{d}.vty" for d in FRR_DAEMONS], timeout=15)
     vtysh(["-b"])
+    _wait_for_zebra_clients({"bgp", "bfd"}, timeout=15)
+
+
+def _wait_for_zebra_clients(wanted: set[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    clients: set[str] = set()
+    while time.monotonic() < deadline:
+        out = vtysh(["-c", "show zebra client summary"])
+        clients = {line.split()[0] for line in out.splitlines()[2:] if line.strip()}
+        if wanted <= clients:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"FRR daemons not connected to zebra: have {sorted(clients)}")
 
 
 def _pidfile_alive(path: Path) -> bool:
@@ -276,6 +294,11 @@ def bgp_sessions() -> list[Session]:
             received += int(af.get("acceptedPrefixCounter", 0))
         sessions.append(Session(peer, info["bgpState"], info.get("remoteAs"), received))
     return sorted(sessions, key=lambda s: (ipaddress.ip_address(s.peer).version, s.peer))
+
+
+def bfd_peers() -> dict[str, str]:
+    """BFD session status per peer address on the ToR (bfdd)."""
+    return {str(p["peer"]): str(p["status"]) for p in vtysh_json("show bfd peers json") or []}
 
 
 def fib_nexthops(prefix: str) -> list[str]:
