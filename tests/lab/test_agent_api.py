@@ -21,9 +21,9 @@ from .conftest import VIP4, VIP6
 UNPLUGGED_VIP = "198.18.100.20"
 
 
-@pytest.fixture(scope="module")
-def amp(lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
-    created = amphora.create(lab, "bird")
+@pytest.fixture(scope="module", params=["bird", "exabgp"])
+def amp(request: pytest.FixtureRequest, lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
+    created = amphora.create(lab, request.param)
     vips.announce(created, VIP4)
     vips.announce(created, VIP6)
     fib.wait_until(host_prefix(VIP4), has(created.frontend_ip4), timeout=30)
@@ -53,7 +53,7 @@ def test_info_names_the_amphora(amp: LabAmphora, http: httpx.Client) -> None:
     info = http.get("/1.0/info").json()
     assert info["amphora_id"] == amp.id
     assert info["api_version"] == "1.0"
-    assert info["speaker_driver"] == "bird"
+    assert info["speaker_driver"] == amp.speaker_driver
     assert info["haproxy_running"] is True
 
 
