@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -69,6 +70,7 @@ class AgentService:
         )
         self.supervisor = Supervisor()
         self.haproxy_ns = netlink.NamespaceNetlink(config.haproxy_namespace)
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -149,18 +151,26 @@ class AgentService:
         return self.routes_for(self.registrations)
 
     def _commit(self, vips: set[str], registrations: set[Registration]) -> None:
-        """Persist then announce; on a speaker failure restore the previous state."""
+        """Persist and announce; on any failure restore the previous state.
+
+        The fsync'd write and the speaker change run side by side (both must succeed before the
+        caller hears back). A crash between them leaves no unpersisted route: a restarted agent
+        rebuilds its speaker from the persisted state.
+        """
         old_vips, old_regs = set(self.vips), set(self.registrations)
         self.vips, self.registrations = vips, registrations
-        self._save()
+        saving = self._io.submit(self._save)
         try:
             self.speaker.apply(self.routes())
+            saving.result()
         except Exception as exc:
+            with contextlib.suppress(Exception):
+                saving.result()
             self.vips, self.registrations = old_vips, old_regs
             self._save()
             with contextlib.suppress(Exception):
                 self.speaker.apply(self.routes())
-            raise AgentError(503, f"BGP speaker refused the change: {exc}") from exc
+            raise AgentError(503, f"the change could not be applied: {exc}") from exc
 
     # -- VIPs ------------------------------------------------------------------------------
 
