@@ -177,32 +177,30 @@ def amphora_delete(amphora_id: str) -> None:
     amphora.delete(amphora_id)
 
 
+def _for_each_amphora(vip: str, amphora_ids: list[str], action: str) -> None:
+    from l3dist.amphora_client import AgentClientError
+    from l3dist.lab import amphora, vips
+
+    change = vips.announce if action == "announce" else vips.withdraw
+    try:
+        for amp_id in amphora_ids:
+            change(amphora.get(amp_id), vip)
+    except (KeyError, AgentClientError) as exc:
+        raise fail(exc) from exc
+
+
 @lab_app.command("announce")
 def lab_announce(vip: str, amphora_id: Annotated[list[str], typer.Option("--amphora")]) -> None:
     """Plug a VIP on amphorae and register them (Register Amphora) so the ToR routes to them."""
     require_root()
-    from l3dist.amphora_client import AgentClientError
-    from l3dist.lab import amphora, vips
-
-    try:
-        for amp_id in amphora_id:
-            vips.announce(amphora.get(amp_id), vip)
-    except (KeyError, AgentClientError) as exc:
-        raise fail(exc) from exc
+    _for_each_amphora(vip, amphora_id, "announce")
 
 
 @lab_app.command("withdraw")
 def lab_withdraw(vip: str, amphora_id: Annotated[list[str], typer.Option("--amphora")]) -> None:
     """Unregister amphorae for a VIP (Unregister Amphora)."""
     require_root()
-    from l3dist.amphora_client import AgentClientError
-    from l3dist.lab import amphora, vips
-
-    try:
-        for amp_id in amphora_id:
-            vips.withdraw(amphora.get(amp_id), vip)
-    except (KeyError, AgentClientError) as exc:
-        raise fail(exc) from exc
+    _for_each_amphora(vip, amphora_id, "withdraw")
 
 
 @lab_app.command("traffic")

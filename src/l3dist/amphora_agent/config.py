@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from l3dist.common.files import write_atomic
+
 ASN = Annotated[int, Field(ge=1, le=4294967295)]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -153,8 +155,4 @@ def load(path: Path) -> AgentConfig:
 def dump(config: AgentConfig, path: Path) -> None:
     """Write a config drive file (0600: it holds BGP passwords)."""
     data = config.model_dump(mode="json", context={"secrets": True})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.rename(path)
+    write_atomic(path, json.dumps(data, indent=2))

@@ -11,7 +11,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import os
 import socket
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from l3dist.amphora_agent.config import AgentConfig
 from l3dist.amphora_agent.haproxy import HaproxyService
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
+from l3dist.common.files import write_atomic
 from l3dist.common.process import Supervisor
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,7 @@ class AgentService:
             "vips": sorted(self.vips),
             "registrations": [asdict(r) for r in sorted(self.registrations)],
         }
-        tmp = self.state_path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.rename(self.state_path)
+        write_atomic(self.state_path, json.dumps(data, indent=2), durable=True)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile
 from l3dist.bgp.base import PeerStatus, Route, SpeakerDriver
+from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
 
 BIRD = shutil.which("bird") or "/usr/sbin/bird"
@@ -121,15 +122,8 @@ class BirdDriver(SpeakerDriver):
         return "".join(parts)
 
     def _write(self, routes: frozenset[Route]) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        for path, text in (
-            (self.routes_path, self.routes_config(routes)),
-            (self.conf_path, self.main_config()),
-        ):
-            tmp = path.with_suffix(".tmp")
-            tmp.touch(mode=0o600)
-            tmp.write_text(text)
-            tmp.rename(path)
+        write_atomic(self.routes_path, self.routes_config(routes))
+        write_atomic(self.conf_path, self.main_config())
 
     # -- lifecycle -------------------------------------------------------------------------
 

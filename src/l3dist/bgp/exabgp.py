@@ -18,6 +18,7 @@ from pathlib import Path
 
 from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile
 from l3dist.bgp.base import PeerStatus, Route, SpeakerDriver
+from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
 
 EXABGP_ENV = {
@@ -125,11 +126,7 @@ class ExaBgpDriver(SpeakerDriver):
             os.close(fd)
 
     def start(self, routes: frozenset[Route]) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        tmp = self.conf_path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)
-        tmp.write_text(self.config())
-        tmp.rename(self.conf_path)
+        write_atomic(self.conf_path, self.config())
         if not self.fifo_path.exists():
             os.mkfifo(self.fifo_path, 0o600)
         self.status_path.unlink(missing_ok=True)

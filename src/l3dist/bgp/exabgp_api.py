@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from l3dist.common.files import write_atomic
+
 STATES = {"up": "Established", "connected": "OpenSent", "down": "Idle"}
 
 
@@ -27,9 +29,7 @@ def forward_commands(fifo: Path) -> None:
 
 
 def write_status(path: Path, peers: dict[str, dict[str, object]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(peers))
-    tmp.rename(path)
+    write_atomic(path, json.dumps(peers), mode=0o644)
 
 
 def main() -> None:

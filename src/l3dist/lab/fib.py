@@ -121,13 +121,7 @@ class FibWatcher:
                         and condition(change.nexthops)
                     ):
                         return change.at
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"{prefix} did not reach the expected next hops in {timeout:.0f} s "
-                        f"(now {sorted(self.state.get(prefix, frozenset()))})"
-                    )
-                self._cond.wait(remaining)
+                self._wait(prefix, deadline, timeout)
 
     def wait_until(
         self, prefix: str, condition: Callable[[frozenset[str]], bool], timeout: float = 10.0
@@ -137,14 +131,18 @@ class FibWatcher:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not condition(self.state.get(prefix, frozenset())):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"{prefix} did not reach the expected next hops in {timeout:.0f} s "
-                        f"(now {sorted(self.state.get(prefix, frozenset()))})"
-                    )
-                self._cond.wait(remaining)
+                self._wait(prefix, deadline, timeout)
             return self.state.get(prefix, frozenset())
+
+    def _wait(self, prefix: str, deadline: float, timeout: float) -> None:
+        """Wait for the next change (the condition lock is held), or raise at the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(
+                f"{prefix} did not reach the expected next hops in {timeout:.0f} s "
+                f"(now {sorted(self.state.get(prefix, frozenset()))})"
+            )
+        self._cond.wait(remaining)
 
     def close(self) -> None:
         self._stop = True
