@@ -81,6 +81,17 @@ def test_client_connections_spread_over_all_three(cluster: list[LabAmphora], vip
         assert result["per_amphora"][amp.id] >= 0.2 * CONNECTIONS, result
 
 
+@pytest.mark.parametrize("vip", [VIP4, VIP6])
+def test_ecmp_hashing_is_deterministic(cluster: list[LabAmphora], vip: str) -> None:
+    """The same 5-tuple reaches the same amphora every time (lab notes, trap 1)."""
+    first = traffic.run_clients(vip, 120, source_port_base=40000)
+    second = traffic.run_clients(vip, 120, source_port_base=40000)
+    assert first["failures"] == 0 and second["failures"] == 0
+    assert len(first["by_source_port"]) == 120
+    assert first["by_source_port"] == second["by_source_port"]
+    assert len(set(first["by_source_port"].values())) == 3
+
+
 @pytest.mark.parametrize(("vip", "version"), [(VIP4, 4), (VIP6, 6)])
 def test_unregister_removes_the_next_hop_and_register_brings_it_back(
     cluster: list[LabAmphora], fib: FibWatcher, vip: str, version: int

@@ -21,10 +21,13 @@ from typing import Any
 from l3dist.lab.config import CLIENT_NS
 
 
-def one_request(vip: str, port: int, timeout: float) -> str:
+def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> str:
     family = socket.AF_INET6 if ipaddress.ip_address(vip).version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
+        if source_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
         sock.connect((vip, port))
         host = f"[{vip}]" if family == socket.AF_INET6 else vip
         sock.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
@@ -42,17 +45,32 @@ def one_request(vip: str, port: int, timeout: float) -> str:
 
 
 def probe(
-    vip: str, count: int, port: int = 80, timeout: float = 2.0, workers: int = 8
+    vip: str,
+    count: int,
+    port: int = 80,
+    timeout: float = 2.0,
+    workers: int = 8,
+    source_port_base: int = 0,
 ) -> dict[str, Any]:
-    """Open count connections to vip:port; count answers per amphora and failures."""
+    """Open count connections to vip:port; count answers per amphora and failures.
+
+    With source_port_base, connection i uses source port base+i, so two runs send the same
+    5-tuples and their mapping to amphorae can be compared (``by_source_port``).
+    """
     answers: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    by_port: dict[int, str] = {}
 
-    def attempt(_: int) -> None:
+    def attempt(i: int) -> None:
+        source_port = source_port_base + i if source_port_base else 0
         try:
-            answers[one_request(vip, port, timeout)] += 1
+            answer = one_request(vip, port, timeout, source_port)
         except (OSError, ValueError) as exc:
             errors[type(exc).__name__] += 1
+            return
+        answers[answer] += 1
+        if source_port:
+            by_port[source_port] = answer
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(attempt, range(count)))
@@ -62,14 +80,18 @@ def probe(
         "per_amphora": dict(sorted(answers.items())),
         "failures": sum(errors.values()),
         "errors": dict(errors),
+        "by_source_port": {str(p): a for p, a in sorted(by_port.items())},
     }
 
 
-def run_clients(vip: str, count: int, port: int = 80, timeout: float = 2.0) -> dict[str, Any]:
+def run_clients(
+    vip: str, count: int, port: int = 80, timeout: float = 2.0, source_port_base: int = 0
+) -> dict[str, Any]:
     """Run probe() inside the client namespace and return its result."""
     argv = [
         "ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
         "--vip", vip, "--count", str(count), "--port", str(port), "--timeout", str(timeout),
+        "--source-port-base", str(source_port_base),
     ]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600).stdout
     return dict(json.loads(out))
@@ -81,8 +103,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--source-port-base", type=int, default=0)
     args = parser.parse_args()
-    print(json.dumps(probe(args.vip, args.count, args.port, args.timeout)))
+    result = probe(
+        args.vip, args.count, args.port, args.timeout, source_port_base=args.source_port_base
+    )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
