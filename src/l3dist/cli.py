@@ -23,6 +23,8 @@ bench_app = typer.Typer(help="Benchmarks (JSON output).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 lab_app.add_typer(amphora_app, name="amphora")
 app.add_typer(bench_app, name="bench")
+db_app = typer.Typer(help="The control plane database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 console = Console(emoji=False, highlight=False)
 
@@ -263,6 +265,17 @@ def bench_announce(
             table.add_row(path, event, *(str(stats[k]) for k in ("min", "median", "max")))
     console.print(table)
     console.print(f"l3dist overhead (median): {result['l3dist_overhead_ms']}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Create the schema in an empty database, or upgrade it (the URL comes from the config)."""
+    from l3dist.common import config
+    from l3dist.db import session
+
+    url = config.load().database.url
+    session.upgrade(url, revision)
+    console.print(f"database at revision {session.current_revision(url)}")
 
 
 @app.command("agent")

@@ -1,0 +1,50 @@
+"""l3dist controller configuration: a TOML file, with environment overrides for the database URL.
+
+Looked up in ``$L3DIST_CONFIG``, then ``/etc/l3dist/l3dist.toml``; every setting has a default, so
+the embedded defaults (SQLite, no-auth development mode, lab drivers) work with no file at all.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_CONFIG_PATH = Path("/etc/l3dist/l3dist.toml")
+DEFAULT_STATE_DIR = Path("/var/lib/l3dist")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseConfig(Strict):
+    url: str = f"sqlite:///{DEFAULT_STATE_DIR / 'l3dist.db'}"
+
+
+class ApiConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9876, ge=1, le=65535)
+    # noauth: project and roles come from X-Project-Id / X-Roles headers (development);
+    # token: bearer tokens checked against the api_token table.
+    auth_strategy: Literal["noauth", "token"] = "noauth"
+    noauth_default_project: str = "admin"
+    noauth_default_roles: list[str] = Field(default_factory=lambda: ["admin"])
+    pagination_max_limit: int = Field(default=1000, ge=1)
+
+
+class Config(Strict):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+
+def load(path: Path | None = None) -> Config:
+    path = path or Path(os.environ.get("L3DIST_CONFIG", DEFAULT_CONFIG_PATH))
+    data = tomllib.loads(path.read_text()) if path.exists() else {}
+    config = Config.model_validate(data)
+    if url := os.environ.get("L3DIST_DATABASE_URL"):
+        config.database.url = url
+    return config

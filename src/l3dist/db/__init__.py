@@ -1,0 +1,1 @@
+"""The control plane database (SQLAlchemy 2, migrations with Alembic)."""

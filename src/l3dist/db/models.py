@@ -1,0 +1,385 @@
+"""The control plane's tables: Octavia's (load_balancer, vip, amphora, listener, pool, member,
+health_monitor, amphora_health) with the L3 active-active spec's changes, and the spec's new
+distributor tables, with the spec's names, types and nullability.
+
+Deviations, on purpose: ASNs are BigInteger (the spec says Integer, but a 4-byte ASN does not fit
+a signed 32-bit column); admin resources carry a unique name; the amphora VIP registration table
+has a surrogate key because its peer column is nullable.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from l3dist.common import constants as c
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Timestamps:
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class ProvisionedMixin(Timestamps):
+    """Octavia's tenant objects: project, name, statuses, admin state, tags."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    provisioning_status: Mapped[str] = mapped_column(String(16))
+    operating_status: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+
+
+def status_checks(table: str) -> tuple[CheckConstraint, CheckConstraint]:
+    return (
+        CheckConstraint(_in("provisioning_status", c.PROVISIONING_STATUSES), name="prov_status"),
+        CheckConstraint(_in("operating_status", c.OPERATING_STATUSES), name="op_status"),
+    )
+
+
+class LoadBalancer(ProvisionedMixin, Base):
+    __tablename__ = "load_balancer"
+    __table_args__ = (
+        *status_checks("load_balancer"),
+        CheckConstraint(_in("topology", c.TOPOLOGIES), name="topology"),
+        CheckConstraint("amphora_count >= 1", name="amphora_count"),
+    )
+    topology: Mapped[str | None] = mapped_column(String(36))
+    amphora_count: Mapped[int] = mapped_column(Integer, default=1)
+    provider: Mapped[str | None] = mapped_column(String(64))
+    flavor_id: Mapped[str | None] = mapped_column(String(36))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+
+    vip: Mapped[Vip | None] = relationship(back_populates="load_balancer", uselist=False,
+                                           cascade="all, delete-orphan", lazy="joined")  # fmt: skip
+    listeners: Mapped[list[Listener]] = relationship(back_populates="load_balancer")
+    pools: Mapped[list[Pool]] = relationship(back_populates="load_balancer")
+    amphorae: Mapped[list[Amphora]] = relationship(back_populates="load_balancer")
+
+
+class Vip(Base):
+    __tablename__ = "vip"
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address", name="uq_vip_subnet_address"),)
+    load_balancer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("load_balancer.id", ondelete="CASCADE"), primary_key=True
+    )
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    port_id: Mapped[str | None] = mapped_column(String(36))
+    subnet_id: Mapped[str | None] = mapped_column(String(36))
+    network_id: Mapped[str | None] = mapped_column(String(36))
+    qos_policy_id: Mapped[str | None] = mapped_column(String(36))
+    octavia_owned: Mapped[bool | None] = mapped_column(Boolean)
+    # Spec: the distributor responsible for distributing traffic for this VIP.
+    distributor_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("distributor.id", ondelete="RESTRICT")
+    )
+    # Spec (LB create): the front-end (provider) subnet, when not the VIP subnet.
+    frontend_subnet_id: Mapped[str | None] = mapped_column(String(36))
+    frontend_network_id: Mapped[str | None] = mapped_column(String(36))
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="vip")
+
+
+class Distributor(Timestamps, Base):
+    """Spec table ``distributor``."""
+
+    __tablename__ = "distributor"
+    __table_args__ = (
+        CheckConstraint(_in("distributor_type", c.DISTRIBUTOR_TYPES), name="type"),
+        UniqueConstraint("name", name="uq_distributor_name"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    distributor_type: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str | None] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    frontend_subnet: Mapped[str | None] = mapped_column(String(36))
+    config_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Amphora(Timestamps, Base):
+    """Octavia's amphora with the spec's changes: nullable load_balancer_id, service_type, and the
+    frontend_* columns that replace vrrp_*."""
+
+    __tablename__ = "amphora"
+    __table_args__ = (CheckConstraint(_in("status", c.AMPHORA_STATUSES), name="status"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    compute_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(36))
+    load_balancer_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("load_balancer.id", ondelete="SET NULL"), index=True
+    )
+    lb_network_ip: Mapped[str | None] = mapped_column(String(64))
+    ha_ip: Mapped[str | None] = mapped_column(String(64))
+    ha_port_id: Mapped[str | None] = mapped_column(String(36))
+    role: Mapped[str | None] = mapped_column(String(36))
+    cert_expiration: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    cert_busy: Mapped[bool] = mapped_column(Boolean, default=False)
+    cached_zone: Mapped[str | None] = mapped_column(String(255))
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    compute_flavor: Mapped[str | None] = mapped_column(String(255))
+    service_type: Mapped[str | None] = mapped_column(String(36))
+    frontend_ip: Mapped[str | None] = mapped_column(String(64))
+    frontend_subnet_id: Mapped[str | None] = mapped_column(String(36))
+    frontend_port_id: Mapped[str | None] = mapped_column(String(36))
+    frontend_interface: Mapped[str | None] = mapped_column(String(16))
+    frontend_id: Mapped[int | None] = mapped_column(Integer)
+    frontend_priority: Mapped[int | None] = mapped_column(Integer)
+
+    load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates="amphorae")
+
+
+class AmphoraHealth(Base):
+    __tablename__ = "amphora_health"
+    amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    last_update: Mapped[datetime.datetime] = mapped_column(DateTime)
+    busy: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AmphoraRegistration(Base):
+    """Spec: which load balancers an amphora serves, and through which distributor."""
+
+    __tablename__ = "amphora_registration"
+    amphora_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("amphora.id", ondelete="CASCADE"), primary_key=True
+    )
+    load_balancer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("load_balancer.id", ondelete="CASCADE"), primary_key=True
+    )
+    distributor_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("distributor.id", ondelete="RESTRICT")
+    )
+
+
+class BgpSpeaker(Timestamps, Base):
+    __tablename__ = "distributor_l3_bgp_speaker"
+    __table_args__ = (
+        CheckConstraint("ip_version IN (4, 6)", name="ip_version"),
+        CheckConstraint("local_as BETWEEN 1 AND 4294967295", name="local_as"),
+        UniqueConstraint("name", name="uq_distributor_l3_bgp_speaker_name"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    ip_version: Mapped[int] = mapped_column(Integer)
+    local_as: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(String(255))
+
+    peers: Mapped[list[BgpPeer]] = relationship(
+        secondary="distributor_l3_bgp_peer_registration", order_by="BgpPeer.created_at"
+    )
+
+
+class BgpPeer(Timestamps, Base):
+    """A BGP peer profile. The MD5 password is stored for the amphorae's config drives and is
+    never returned by the API."""
+
+    __tablename__ = "distributor_l3_bgp_peer"
+    __table_args__ = (
+        CheckConstraint("remote_as BETWEEN 1 AND 4294967295", name="remote_as"),
+        CheckConstraint("ttl_hops BETWEEN 1 AND 254", name="ttl_hops"),
+        CheckConstraint("hold_time = 0 OR hold_time BETWEEN 3 AND 65535", name="hold_time"),
+        CheckConstraint(_in("auth_type", c.BGP_AUTH_TYPES), name="auth_type"),
+        UniqueConstraint("name", name="uq_distributor_l3_bgp_peer_name"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    peer_ip: Mapped[str] = mapped_column(String(64))
+    remote_as: Mapped[int] = mapped_column(BigInteger)
+    auth_type: Mapped[str | None] = mapped_column(String(16))
+    ttl_hops: Mapped[int | None] = mapped_column(Integer)
+    hold_time: Mapped[int | None] = mapped_column(Integer)
+    keepalive_interval: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    password: Mapped[str | None] = mapped_column(String(80))
+
+
+class BgpPeerRegistration(Base):
+    __tablename__ = "distributor_l3_bgp_peer_registration"
+    distributor_l3_bgp_speaker_id: Mapped[str] = mapped_column(
+        String(36),
+        ForeignKey("distributor_l3_bgp_speaker.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    distributor_l3_bgp_peer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("distributor_l3_bgp_peer.id", ondelete="RESTRICT"), primary_key=True
+    )
+
+
+class AmphoraBgpSpeakerRegistration(Base):
+    __tablename__ = "distributor_l3_amphora_bgp_speaker_registration"
+    distributor_l3_bgp_speaker_id: Mapped[str] = mapped_column(
+        String(36),
+        ForeignKey("distributor_l3_bgp_speaker.id", ondelete="RESTRICT"),
+        primary_key=True,
+    )
+    amphora_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("amphora.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AmphoraVipRegistration(Base):
+    __tablename__ = "distributor_l3_amphora_vip_registration"
+    __table_args__ = (
+        UniqueConstraint(
+            "amphora_id", "load_balancer_id", "nexthop_ip", "distributor_l3_bgp_peer_id",
+            name="uq_distributor_l3_amphora_vip_registration",
+        ),
+    )  # fmt: skip
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    amphora_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("amphora.id", ondelete="CASCADE")
+    )
+    load_balancer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("load_balancer.id", ondelete="CASCADE")
+    )
+    nexthop_ip: Mapped[str] = mapped_column(String(64))
+    distributor_l3_bgp_peer_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("distributor_l3_bgp_peer.id", ondelete="RESTRICT")
+    )
+
+
+class Listener(ProvisionedMixin, Base):
+    __tablename__ = "listener"
+    __table_args__ = (
+        *status_checks("listener"),
+        UniqueConstraint("load_balancer_id", "protocol_port", name="uq_listener_lb_port"),
+        CheckConstraint(_in("protocol", c.LISTENER_PROTOCOLS), name="protocol"),
+    )
+    protocol: Mapped[str] = mapped_column(String(16))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    connection_limit: Mapped[int | None] = mapped_column(Integer)
+    load_balancer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("load_balancer.id"), index=True
+    )
+    default_pool_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("pool.id", ondelete="SET NULL")
+    )
+    timeout_client_data: Mapped[int | None] = mapped_column(Integer)
+    timeout_member_connect: Mapped[int | None] = mapped_column(Integer)
+    timeout_member_data: Mapped[int | None] = mapped_column(Integer)
+    timeout_tcp_inspect: Mapped[int | None] = mapped_column(Integer)
+    insert_headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    allowed_cidrs: Mapped[list[Any] | None] = mapped_column(JSON)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
+    default_pool: Mapped[Pool | None] = relationship(foreign_keys=[default_pool_id])
+
+
+class Pool(ProvisionedMixin, Base):
+    __tablename__ = "pool"
+    __table_args__ = (
+        *status_checks("pool"),
+        CheckConstraint(_in("protocol", c.POOL_PROTOCOLS), name="protocol"),
+        CheckConstraint(_in("lb_algorithm", c.LB_ALGORITHMS), name="lb_algorithm"),
+    )
+    protocol: Mapped[str] = mapped_column(String(16))
+    lb_algorithm: Mapped[str] = mapped_column(String(255))
+    load_balancer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("load_balancer.id"), index=True
+    )
+    session_persistence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="pools")
+    members: Mapped[list[Member]] = relationship(
+        back_populates="pool", order_by="Member.created_at"
+    )
+    health_monitor: Mapped[HealthMonitor | None] = relationship(
+        back_populates="pool", uselist=False
+    )
+    listeners: Mapped[list[Listener]] = relationship(
+        foreign_keys="Listener.default_pool_id", viewonly=True
+    )
+
+
+class Member(ProvisionedMixin, Base):
+    __tablename__ = "member"
+    __table_args__ = (
+        *status_checks("member"),
+        UniqueConstraint("pool_id", "ip_address", "protocol_port", name="uq_member_address"),
+    )
+    pool_id: Mapped[str] = mapped_column(String(36), ForeignKey("pool.id"), index=True)
+    subnet_id: Mapped[str | None] = mapped_column(String(36))
+    ip_address: Mapped[str] = mapped_column(String(64))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int | None] = mapped_column(Integer)
+    backup: Mapped[bool] = mapped_column(Boolean, default=False)
+    monitor_address: Mapped[str | None] = mapped_column(String(64))
+    monitor_port: Mapped[int | None] = mapped_column(Integer)
+
+    pool: Mapped[Pool] = relationship(back_populates="members")
+
+
+class HealthMonitor(ProvisionedMixin, Base):
+    __tablename__ = "health_monitor"
+    __table_args__ = (
+        *status_checks("health_monitor"),
+        CheckConstraint(_in("type", c.HEALTH_MONITOR_TYPES), name="type"),
+        UniqueConstraint("pool_id", name="uq_health_monitor_pool_id"),
+    )
+    pool_id: Mapped[str] = mapped_column(String(36), ForeignKey("pool.id"))
+    type: Mapped[str] = mapped_column(String(36))
+    delay: Mapped[int] = mapped_column(Integer)
+    timeout: Mapped[int] = mapped_column(Integer)
+    fall_threshold: Mapped[int] = mapped_column(Integer)
+    rise_threshold: Mapped[int] = mapped_column(Integer)
+    http_method: Mapped[str | None] = mapped_column(String(16))
+    url_path: Mapped[str | None] = mapped_column(String(2048))
+    expected_codes: Mapped[str | None] = mapped_column(String(64))
+    domain_name: Mapped[str | None] = mapped_column(String(255))
+    http_version: Mapped[float | None] = mapped_column(Float)
+
+    pool: Mapped[Pool] = relationship(back_populates="health_monitor")
+
+
+class ApiToken(Timestamps, Base):
+    """Bearer tokens for production mode: only a SHA-256 of the token is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(String(36))
+    roles: Mapped[list[Any]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
