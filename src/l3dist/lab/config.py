@@ -22,6 +22,8 @@ FRR_RUN_DIR = Path("/var/run/frr") / TOR_NS
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 ANYCAST_V4 = ipaddress.IPv4Network("198.18.100.0/24")
 ANYCAST_V6 = ipaddress.IPv6Network("fd00:198:18:100::/64")
+MEMBER_V4 = ipaddress.IPv4Network("198.18.3.0/24")
+MEMBER_V6 = ipaddress.IPv6Network("fd00:198:18:3::/64")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class LabConfig:
     )
     anycast_v4: ipaddress.IPv4Network = ANYCAST_V4
     anycast_v6: ipaddress.IPv6Network = ANYCAST_V6
+    member_v4: ipaddress.IPv4Network = MEMBER_V4
+    member_v6: ipaddress.IPv6Network = MEMBER_V6
     controller_host_index: int = 254
     amphora_first_index: int = 10
     bgp_password: str | None = None

@@ -1,0 +1,88 @@
+"""The API application: routers, Octavia-style errors, and the version document at ``/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from l3dist import __version__
+from l3dist.api import loadbalancers
+from l3dist.api.common import AppState, NetworkLookup
+from l3dist.api.errors import ApiError, fault
+from l3dist.common.config import ApiConfig
+from l3dist.db.session import Database
+
+API_VERSION = "v2.27"
+VERSION_UPDATED = "2026-11-01T00:00:00Z"
+
+
+def _validation_message(error: dict[str, Any]) -> tuple[str, str]:
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    # Drop the resource envelope ("loadbalancer", ...) so the field name is what the user typed.
+    if len(loc) > 1 and error.get("loc", ("",))[0] == "body":
+        loc = loc[1:]
+    field = ".".join(loc) or "body"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"Invalid input: unknown field {field}", field
+    if kind == "missing":
+        return f"Invalid input: {field} is required", field
+    return f"Invalid input for field/attribute {field}: {error.get('msg', 'invalid value')}", field
+
+
+def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastAPI:
+    app = FastAPI(
+        title="l3dist API",
+        version=__version__,
+        description="Octavia v2 style load balancer API with L3 active-active distributors.",
+    )
+    app.state.l3dist = AppState(config=config, db=db, network=network)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content=exc.body())
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        message, field = _validation_message(errors[0] if errors else {})
+        return JSONResponse(status_code=400, content=fault(400, message, field))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=fault(exc.status_code,
+                                                                      str(exc.detail)))  # fmt: skip
+
+    @app.get("/", tags=["versions"])
+    def versions(request: Request) -> dict[str, Any]:
+        """The version document Octavia serves; clients read it before anything else."""
+        base = str(request.base_url).rstrip("/")
+        return {
+            "versions": [
+                {
+                    "id": API_VERSION,
+                    "status": "CURRENT",
+                    "updated": VERSION_UPDATED,
+                    "links": [{"href": f"{base}/v2", "rel": "self"}],
+                }
+            ]
+        }
+
+    @app.get("/v2", tags=["versions"])
+    def version_v2(request: Request) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        return {
+            "version": {
+                "id": API_VERSION,
+                "status": "CURRENT",
+                "updated": VERSION_UPDATED,
+                "links": [{"href": f"{base}/v2", "rel": "self"}],
+            }
+        }
+
+    app.include_router(loadbalancers.router)
+    return app

@@ -1,0 +1,105 @@
+"""What every API resource shares: the app state, the caller's context, object lookup with
+project scoping, and Octavia's load balancer lock (test-and-set of its provisioning status)."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from l3dist.api.context import RequestContext, context_from_request
+from l3dist.api.errors import immutable, not_found
+from l3dist.common import constants as c
+from l3dist.common.config import ApiConfig
+from l3dist.db.models import Base, LoadBalancer
+from l3dist.db.session import Database
+from l3dist.network.models import Network, Subnet
+
+M = TypeVar("M", bound=Base)
+
+
+class NetworkLookup(Protocol):
+    """The part of the network driver the API needs to validate requests."""
+
+    def get_network(self, network_id: str) -> Network: ...
+
+    def get_subnet(self, subnet_id: str) -> Subnet: ...
+
+
+@dataclass
+class AppState:
+    config: ApiConfig
+    db: Database
+    network: NetworkLookup
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields are refused (400 naming them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def state(request: Request) -> AppState:
+    result: AppState = request.app.state.l3dist
+    return result
+
+
+def get_context(request: Request) -> RequestContext:
+    app_state = state(request)
+    return context_from_request(request, app_state.config, app_state.db)
+
+
+def timestamp(value: datetime.datetime | None) -> str | None:
+    return value.replace(microsecond=0).isoformat() if value else None
+
+
+def visible(obj: Any, ctx: RequestContext) -> bool:
+    if getattr(obj, "provisioning_status", None) == c.DELETED:
+        return False
+    project = getattr(obj, "project_id", None)
+    return ctx.is_admin or project is None or project == ctx.project_id
+
+
+def get_owned(
+    session: Session, model: type[M], object_id: str, ctx: RequestContext, kind: str,
+    field: str | None = None,
+) -> M:  # fmt: skip
+    """An object the caller may see; another project's object is 404, as if absent."""
+    obj = session.get(model, object_id)
+    if obj is None or not visible(obj, ctx):
+        raise not_found(kind, object_id, field)
+    return obj
+
+
+def lock_load_balancer(session: Session, lb_id: str, new_status: str = c.PENDING_UPDATE) -> None:
+    """Move a load balancer from ACTIVE or ERROR to new_status, or refuse with 409.
+
+    A single conditional UPDATE, so two API workers racing on one load balancer cannot both win.
+    """
+    result = session.execute(
+        update(LoadBalancer)
+        .where(
+            LoadBalancer.id == lb_id,
+            LoadBalancer.provisioning_status.in_((c.ACTIVE, c.ERROR)),
+        )
+        .values(provisioning_status=new_status)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise immutable("Load Balancer", lb_id)
+
+
+def check_project(ctx: RequestContext, requested: str | None) -> str:
+    """The project an object is created in: the caller's, or any project for an admin."""
+    if requested is None or requested == ctx.project_id:
+        return ctx.project_id
+    if not ctx.is_admin:
+        from l3dist.api.errors import forbidden
+
+        raise forbidden("project_id: only an admin can create objects in another project.")
+    return requested

@@ -1,0 +1,446 @@
+"""``/v2/lbaas/loadbalancers``: Octavia's load balancer API with the spec's additions
+(``frontend_subnet_id`` / ``frontend_network_id``), ACTIVE_ACTIVE topology with an amphora count,
+and the distributor."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field, StrictBool, StrictInt
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from l3dist.api.common import (
+    AppState,
+    Body,
+    check_project,
+    get_context,
+    get_owned,
+    lock_load_balancer,
+    state,
+    timestamp,
+)
+from l3dist.api.context import RequestContext
+from l3dist.api.errors import bad_request, conflict, not_found
+from l3dist.api.query import ListSpec, paginate, parse_bool, select_fields
+from l3dist.common import constants as c
+from l3dist.db.models import Distributor, Listener, LoadBalancer, Pool, Vip
+from l3dist.network.exceptions import NetworkNotFound, SubnetNotFound
+from l3dist.network.models import Subnet
+
+router = APIRouter()
+
+Id = Annotated[str, Field(min_length=1, max_length=36)]
+Name = Annotated[str, Field(max_length=255)]
+Tag = Annotated[str, Field(min_length=1, max_length=255)]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+AmphoraCount = Annotated[StrictInt, Field(ge=1, le=c.MAX_AMPHORAE_PER_LB)]
+PROVIDERS = ("amphora", "l3dist")
+
+
+class LoadBalancerCreate(Body):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: StrictBool = True
+    project_id: Id | None = None
+    vip_subnet_id: Id | None = None
+    vip_network_id: Id | None = None
+    vip_port_id: Id | None = None
+    vip_address: IPAddress | None = None
+    vip_qos_policy_id: Id | None = None
+    frontend_subnet_id: Id | None = None
+    frontend_network_id: Id | None = None
+    topology: Literal["SINGLE", "ACTIVE_ACTIVE"] | None = None
+    amphora_count: AmphoraCount | None = None
+    distributor_id: Id | None = None
+    provider: Literal["amphora", "l3dist"] | None = None
+    flavor_id: Id | None = None
+    availability_zone: Name | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=100)
+
+
+class LoadBalancerUpdate(Body):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: StrictBool | None = None
+    vip_qos_policy_id: Id | None = None
+    amphora_count: AmphoraCount | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+
+
+class CreateRequest(Body):
+    loadbalancer: LoadBalancerCreate
+
+
+class UpdateRequest(Body):
+    loadbalancer: LoadBalancerUpdate
+
+
+LIST_SPEC = ListSpec(
+    plural="loadbalancers",
+    id_column=LoadBalancer.id,
+    columns={
+        "id": LoadBalancer.id,
+        "name": LoadBalancer.name,
+        "description": LoadBalancer.description,
+        "project_id": LoadBalancer.project_id,
+        "provisioning_status": LoadBalancer.provisioning_status,
+        "operating_status": LoadBalancer.operating_status,
+        "admin_state_up": LoadBalancer.enabled,
+        "topology": LoadBalancer.topology,
+        "amphora_count": LoadBalancer.amphora_count,
+        "provider": LoadBalancer.provider,
+        "vip_address": Vip.ip_address,
+        "vip_subnet_id": Vip.subnet_id,
+        "vip_network_id": Vip.network_id,
+        "vip_port_id": Vip.port_id,
+        "frontend_subnet_id": Vip.frontend_subnet_id,
+        "distributor_id": Vip.distributor_id,
+        "created_at": LoadBalancer.created_at,
+        "updated_at": LoadBalancer.updated_at,
+    },
+    converters={"admin_state_up": parse_bool, "amphora_count": int},
+)
+
+
+def to_dict(lb: LoadBalancer) -> dict[str, Any]:
+    vip = lb.vip
+    return {
+        "id": lb.id,
+        "name": lb.name or "",
+        "description": lb.description or "",
+        "admin_state_up": lb.enabled,
+        "project_id": lb.project_id,
+        "tenant_id": lb.project_id,
+        "provisioning_status": lb.provisioning_status,
+        "operating_status": lb.operating_status,
+        "vip_address": vip.ip_address if vip else None,
+        "vip_port_id": vip.port_id if vip else None,
+        "vip_subnet_id": vip.subnet_id if vip else None,
+        "vip_network_id": vip.network_id if vip else None,
+        "vip_qos_policy_id": vip.qos_policy_id if vip else None,
+        "frontend_subnet_id": vip.frontend_subnet_id if vip else None,
+        "frontend_network_id": vip.frontend_network_id if vip else None,
+        "distributor_id": vip.distributor_id if vip else None,
+        "topology": lb.topology,
+        "amphora_count": lb.amphora_count,
+        "listeners": [{"id": li.id} for li in lb.listeners if li.provisioning_status != c.DELETED],
+        "pools": [{"id": p.id} for p in lb.pools if p.provisioning_status != c.DELETED],
+        "provider": lb.provider,
+        "flavor_id": lb.flavor_id,
+        "availability_zone": lb.availability_zone,
+        "created_at": timestamp(lb.created_at),
+        "updated_at": timestamp(lb.updated_at),
+        "tags": lb.tags or [],
+    }
+
+
+def base_query() -> Any:
+    return (
+        select(LoadBalancer)
+        .outerjoin(Vip, Vip.load_balancer_id == LoadBalancer.id)
+        .where(LoadBalancer.provisioning_status != c.DELETED)
+    )
+
+
+# -- VIP and front-end subnet resolution ----------------------------------------------------
+
+
+def _subnet(app: AppState, subnet_id: str, field: str) -> Subnet:
+    try:
+        return app.network.get_subnet(subnet_id)
+    except SubnetNotFound:
+        raise not_found("Subnet", subnet_id, field) from None
+
+
+def _pick_subnet(
+    app: AppState, subnet_id: str | None, network_id: str | None, version: int | None,
+    prefix: str,
+) -> Subnet | None:  # fmt: skip
+    """The subnet named by subnet_id, or the one of network_id that fits the IP version."""
+    if subnet_id:
+        subnet = _subnet(app, subnet_id, f"{prefix}_subnet_id")
+        if network_id and subnet.network_id != network_id:
+            raise bad_request(
+                f"{prefix}_subnet_id {subnet_id} is not on {prefix}_network_id {network_id}",
+                f"{prefix}_network_id",
+            )
+        return subnet
+    if network_id:
+        try:
+            network = app.network.get_network(network_id)
+        except NetworkNotFound:
+            raise not_found("Network", network_id, f"{prefix}_network_id") from None
+        subnets = [app.network.get_subnet(s) for s in network.subnets]
+        subnets.sort(key=lambda s: s.ip_version)
+        for subnet in subnets:
+            if version is None or subnet.ip_version == version:
+                return subnet
+        raise bad_request(
+            f"{prefix}_network_id {network_id} has no IPv{version} subnet",
+            f"{prefix}_network_id",
+        )
+    return None
+
+
+def _allocate_address(session: Session, subnet: Subnet) -> str:
+    """The lowest free host address of the subnet (the network driver's IPAM comes later)."""
+    used = set(session.scalars(select(Vip.ip_address).where(Vip.subnet_id == subnet.id)))
+    network = ipaddress.ip_network(subnet.cidr)
+    for index, address in enumerate(network.hosts()):
+        if index > 65536:
+            break
+        text = str(address)
+        if text != subnet.gateway_ip and text not in used:
+            return text
+    raise conflict(f"vip_subnet_id {subnet.id} has no free address", "vip_subnet_id")
+
+
+def _resolve_distributor(session: Session, body: LoadBalancerCreate, topology: str) -> str | None:
+    if topology != c.TOPOLOGY_ACTIVE_ACTIVE:
+        if body.distributor_id:
+            raise bad_request("distributor_id is only valid with topology ACTIVE_ACTIVE",
+                              "distributor_id")  # fmt: skip
+        return None
+    if body.distributor_id:
+        if session.get(Distributor, body.distributor_id) is None:
+            raise not_found("Distributor", body.distributor_id, "distributor_id")
+        return body.distributor_id
+    ids = list(session.scalars(select(Distributor.id).limit(2)))
+    if len(ids) != 1:
+        raise bad_request(
+            "distributor_id is required for an ACTIVE_ACTIVE load balancer "
+            f"({'no distributor exists' if not ids else 'several distributors exist'})",
+            "distributor_id",
+        )
+    return ids[0]
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+@router.post("/v2/lbaas/loadbalancers", status_code=201, tags=["loadbalancers"])
+def create_load_balancer(
+    body: CreateRequest, app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:  # fmt: skip
+    ctx.require_write()
+    req = body.loadbalancer
+    project_id = check_project(ctx, req.project_id)
+    if req.vip_port_id:
+        raise bad_request("vip_port_id is not supported: give vip_subnet_id or vip_network_id",
+                          "vip_port_id")  # fmt: skip
+    if req.flavor_id:
+        raise bad_request("flavor_id: no flavors are defined", "flavor_id")
+    wanted_version = req.vip_address.version if req.vip_address else None
+    vip_subnet = _pick_subnet(app, req.vip_subnet_id, req.vip_network_id, wanted_version, "vip")
+    if vip_subnet is None:
+        raise bad_request("one of vip_subnet_id or vip_network_id is required", "vip_subnet_id")
+    if req.vip_address is not None and not vip_subnet.contains(str(req.vip_address)):
+        raise bad_request(
+            f"vip_address {req.vip_address} is not in vip subnet {vip_subnet.id} "
+            f"({vip_subnet.cidr})",
+            "vip_address",
+        )
+    frontend = (
+        _pick_subnet(
+            app, req.frontend_subnet_id, req.frontend_network_id, vip_subnet.ip_version, "frontend"
+        )
+        or vip_subnet
+    )
+    if frontend.ip_version != vip_subnet.ip_version:
+        raise bad_request(
+            f"frontend_subnet_id {frontend.id} is IPv{frontend.ip_version} but the VIP is "
+            f"IPv{vip_subnet.ip_version}",
+            "frontend_subnet_id",
+        )
+    topology = req.topology or (
+        c.TOPOLOGY_ACTIVE_ACTIVE if req.amphora_count and req.amphora_count > 1
+        else c.TOPOLOGY_SINGLE
+    )  # fmt: skip
+    if topology == c.TOPOLOGY_SINGLE and req.amphora_count not in (None, 1):
+        raise bad_request("amphora_count must be 1 for topology SINGLE", "amphora_count")
+    count = req.amphora_count or (2 if topology == c.TOPOLOGY_ACTIVE_ACTIVE else 1)
+
+    for attempt in range(5):
+        try:
+            with app.db.session() as session:
+                distributor_id = _resolve_distributor(session, req, topology)
+                address = (
+                    str(req.vip_address) if req.vip_address
+                    else _allocate_address(session, vip_subnet)
+                )  # fmt: skip
+                lb = LoadBalancer(
+                    project_id=project_id,
+                    name=req.name,
+                    description=req.description,
+                    enabled=req.admin_state_up,
+                    provisioning_status=c.PENDING_CREATE,
+                    operating_status=c.OFFLINE,
+                    topology=topology,
+                    amphora_count=count,
+                    provider=req.provider or "amphora",
+                    availability_zone=req.availability_zone,
+                    tags=req.tags,
+                )
+                lb.vip = Vip(
+                    ip_address=address,
+                    subnet_id=vip_subnet.id,
+                    network_id=vip_subnet.network_id,
+                    qos_policy_id=req.vip_qos_policy_id,
+                    octavia_owned=True,
+                    distributor_id=distributor_id,
+                    frontend_subnet_id=frontend.id,
+                    frontend_network_id=frontend.network_id,
+                )
+                session.add(lb)
+                session.flush()
+                return {"loadbalancer": to_dict(lb)}
+        except IntegrityError:
+            if req.vip_address is not None:
+                raise conflict(f"vip_address {req.vip_address} is already in use",
+                               "vip_address") from None  # fmt: skip
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+@router.get("/v2/lbaas/loadbalancers", tags=["loadbalancers"])
+def list_load_balancers(
+    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    ctx.require_read()
+    stmt = base_query()
+    if not ctx.is_admin:
+        stmt = stmt.where(LoadBalancer.project_id == ctx.project_id)
+    with app.db.session() as session:
+        rows, links = paginate(session, stmt, LIST_SPEC, request.query_params, request.url,
+                               app.config.pagination_max_limit)  # fmt: skip
+        items = [select_fields(to_dict(lb), request.query_params) for lb in rows]
+    return {"loadbalancers": items, "loadbalancers_links": links}
+
+
+@router.get("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])
+def show_load_balancer(
+    lb_id: str, request: Request, app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:  # fmt: skip
+    ctx.require_read()
+    with app.db.session() as session:
+        lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
+        return {"loadbalancer": select_fields(to_dict(lb), request.query_params)}
+
+
+@router.put("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])
+def update_load_balancer(
+    lb_id: str, body: UpdateRequest, app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:  # fmt: skip
+    ctx.require_write()
+    req = body.loadbalancer
+    with app.db.session() as session:
+        lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
+        if req.amphora_count is not None and lb.topology != c.TOPOLOGY_ACTIVE_ACTIVE:
+            raise bad_request("amphora_count can only change for topology ACTIVE_ACTIVE",
+                              "amphora_count")  # fmt: skip
+        lock_load_balancer(session, lb.id)
+        session.refresh(lb)
+        for name in ("name", "description", "tags", "amphora_count"):
+            value = getattr(req, name)
+            if value is not None:
+                setattr(lb, name, value)
+        if req.admin_state_up is not None:
+            lb.enabled = req.admin_state_up
+        if req.vip_qos_policy_id is not None and lb.vip is not None:
+            lb.vip.qos_policy_id = req.vip_qos_policy_id
+        session.flush()
+        return {"loadbalancer": to_dict(lb)}
+
+
+@router.delete("/v2/lbaas/loadbalancers/{lb_id}", status_code=204, tags=["loadbalancers"])
+def delete_load_balancer(
+    lb_id: str, cascade: StrictBool = False, app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> Response:  # fmt: skip
+    ctx.require_write()
+    with app.db.session() as session:
+        lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
+        children = (
+            session.scalar(
+                select(func.count())
+                .select_from(Listener)
+                .where(
+                    Listener.load_balancer_id == lb.id, Listener.provisioning_status != c.DELETED
+                )
+            )
+            or 0
+        )
+        children += (
+            session.scalar(
+                select(func.count())
+                .select_from(Pool)
+                .where(Pool.load_balancer_id == lb.id, Pool.provisioning_status != c.DELETED)
+            )
+            or 0
+        )
+        if children and not cascade:
+            raise bad_request(
+                f"Cannot delete Load Balancer {lb_id} - it has children "
+                "(delete them first, or use cascade=true)",
+                "cascade",
+            )
+        lock_load_balancer(session, lb.id, c.PENDING_DELETE)
+    return Response(status_code=204)
+
+
+@router.put("/v2/lbaas/loadbalancers/{lb_id}/failover", status_code=202, tags=["loadbalancers"])
+def failover_load_balancer(
+    lb_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> Response:
+    ctx.require_admin()
+    with app.db.session() as session:
+        lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
+        lock_load_balancer(session, lb.id)
+    return Response(status_code=202)
+
+
+@router.get("/v2/lbaas/loadbalancers/{lb_id}/status", tags=["loadbalancers"])
+def load_balancer_status_tree(
+    lb_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    ctx.require_read()
+
+    def status(obj: Any) -> dict[str, Any]:
+        return {
+            "id": obj.id,
+            "name": obj.name or "",
+            "provisioning_status": obj.provisioning_status,
+            "operating_status": obj.operating_status,
+        }
+
+    with app.db.session() as session:
+        lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
+        listeners = []
+        for listener in lb.listeners:
+            if listener.provisioning_status == c.DELETED:
+                continue
+            entry = status(listener)
+            pools = []
+            pool = listener.default_pool
+            if pool is not None and pool.provisioning_status != c.DELETED:
+                pool_entry = status(pool)
+                pool_entry["members"] = [
+                    {**status(m), "address": m.ip_address, "protocol_port": m.protocol_port}
+                    for m in pool.members
+                    if m.provisioning_status != c.DELETED
+                ]
+                hm = pool.health_monitor
+                if hm is not None and hm.provisioning_status != c.DELETED:
+                    pool_entry["health_monitor"] = {**status(hm), "type": hm.type}
+                pools.append(pool_entry)
+            entry["pools"] = pools
+            listeners.append(entry)
+        return {"statuses": {"loadbalancer": {**status(lb), "listeners": listeners}}}
