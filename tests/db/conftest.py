@@ -25,8 +25,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     admin = postgres_admin_url()
     name = f"l3dist_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(admin.replace("postgresql://", "postgresql+psycopg://"),
-                           isolation_level="AUTOCOMMIT")  # fmt: skip
+    engine = create_engine(
+        admin.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:

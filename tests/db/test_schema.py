@@ -108,11 +108,15 @@ def test_upgrade_from_empty_builds_the_spec_model(db_url: str) -> None:
 
 def test_db_upgrade_command_is_idempotent(db_url: str, tmp_path: Path) -> None:
     l3dist = str(Path(sys.executable).with_name("l3dist"))
-    env = {"L3DIST_DATABASE_URL": db_url, "L3DIST_CONFIG": str(tmp_path / "none.toml"),
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    env = {
+        "L3DIST_DATABASE_URL": db_url,
+        "L3DIST_CONFIG": str(tmp_path / "none.toml"),
+        "PATH": "/usr/bin:/bin",
+    }
     for _ in range(2):
-        result = subprocess.run([l3dist, "db", "upgrade"], env=env, capture_output=True,
-                                text=True, timeout=120)  # fmt: skip
+        result = subprocess.run(
+            [l3dist, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, result.stderr
     assert session.current_revision(db_url) == "0001"
 

@@ -159,8 +159,12 @@ def test_register_for_another_amphora_and_a_single_peer(
     """A distributor announces a VIP for a next hop that is not its own, to one peer only."""
     vip, nexthop = "198.18.100.30", "198.18.1.200"
     prefix = host_prefix(vip)
-    body = {"amphora_id": "lb-amphora-elsewhere", "vip_ip": vip, "nexthop_ip": nexthop,
-            "peer_id": "tor-v4"}  # fmt: skip
+    body = {
+        "amphora_id": "lb-amphora-elsewhere",
+        "vip_ip": vip,
+        "nexthop_ip": nexthop,
+        "peer_id": "tor-v4",
+    }
     response = http.post("/1.0/distributor/amphorae", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["registration"]["announced_to"] == ["tor-v4"]

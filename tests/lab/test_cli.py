@@ -85,7 +85,9 @@ def test_not_root_gets_a_clear_message(lab_prerequisites: None) -> None:
         pytest.fail("setpriv (util-linux) is needed to run the CLI as another user")
     result = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", L3DIST, "demo"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "needs root" in result.stdout

@@ -27,10 +27,21 @@ def lab_config() -> LabConfig:
 def md5_drops() -> int:
     """Segments the ToR kernel dropped for a missing or wrong MD5 signature."""
     out = subprocess.run(
-        ["ip", "netns", "exec", TOR_NS, "nstat", "-az", "TcpExtTCPMD5Failure",
-         "TcpExtTCPMD5Unexpected", "TcpExtTCPMD5NotFound"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "ip",
+            "netns",
+            "exec",
+            TOR_NS,
+            "nstat",
+            "-az",
+            "TcpExtTCPMD5Failure",
+            "TcpExtTCPMD5Unexpected",
+            "TcpExtTCPMD5NotFound",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return sum(int(line.split()[1]) for line in out.splitlines() if line.startswith("TcpExt"))
 
 

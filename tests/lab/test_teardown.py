@@ -38,8 +38,12 @@ def test_down_after_a_crash_leaves_nothing(lab_prerequisites: None) -> None:
     assert not any(name.startswith(PREFIX) for name in plumbing.link_names(None))
     for path in (STATE_DIR, FRR_CONF_DIR, FRR_RUN_DIR):
         assert not Path(path).exists()
-    routes = subprocess.run(["ip", "route", "show", "match", str(cfg.mgmt.v4[1])],
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    routes = subprocess.run(
+        ["ip", "route", "show", "match", str(cfg.mgmt.v4[1])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "l3d-" not in routes
 
     # Idempotent: a second teardown finds nothing and fails on nothing.

@@ -61,9 +61,16 @@ def test_speaker_refuses_a_peer_of_the_other_family() -> None:
 
 
 def bgp(md5: bool = True, ttl_hops: int = 1) -> BgpConfig:
-    peer4 = {**PEER, "ttl_hops": ttl_hops, "hold_time": 3, "keepalive_interval": 1,
-             "bfd_enabled": True, "bfd_transmit_interval_ms": 50, "bfd_receive_interval_ms": 60,
-             "bfd_detect_multiplier": 4}  # fmt: skip
+    peer4 = {
+        **PEER,
+        "ttl_hops": ttl_hops,
+        "hold_time": 3,
+        "keepalive_interval": 1,
+        "bfd_enabled": True,
+        "bfd_transmit_interval_ms": 50,
+        "bfd_receive_interval_ms": 60,
+        "bfd_detect_multiplier": 4,
+    }
     if md5:
         peer4 |= {"auth_type": "md5", "password": "pw"}
     peer6 = {"id": "p6", "peer_ip": "fd00::1", "remote_as": 65000}

@@ -18,10 +18,10 @@ from pydantic import (
     SecretStr,
     SerializationInfo,
     field_serializer,
-    field_validator,
     model_validator,
 )
 
+from l3dist.common.bgp_rules import peer_profile_errors
 from l3dist.common.files import write_atomic
 
 ASN = Annotated[int, Field(ge=1, le=4294967295)]
@@ -58,25 +58,14 @@ class BgpPeerProfile(StrictModel):
         context = info.context or {}
         return value.get_secret_value() if context.get("secrets") else "***"
 
-    @field_validator("hold_time")
-    @classmethod
-    def _hold_time_rfc4271(cls, value: int | None) -> int | None:
-        if value is not None and 0 < value < 3:
-            raise ValueError("hold_time must be 0 or between 3 and 65535 (RFC 4271)")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> BgpPeerProfile:
-        if self.auth_type == "md5" and not self.password:
-            raise ValueError("auth_type md5 needs a password")
-        if self.password and self.auth_type != "md5":
-            raise ValueError("password is only valid with auth_type md5")
-        if (
-            self.keepalive_interval is not None
-            and self.hold_time
-            and self.keepalive_interval >= self.hold_time
-        ):
-            raise ValueError("keepalive_interval must be below hold_time")
+        password = self.password.get_secret_value() if self.password else None
+        errors = peer_profile_errors(
+            self.auth_type, password, self.hold_time, self.keepalive_interval
+        )
+        if errors:
+            raise ValueError(errors[0][1])
         return self
 
     @property

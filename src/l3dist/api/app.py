@@ -54,8 +54,9 @@ def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastA
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=fault(exc.status_code,
-                                                                      str(exc.detail)))  # fmt: skip
+        return JSONResponse(
+            status_code=exc.status_code, content=fault(exc.status_code, str(exc.detail))
+        )
 
     @app.get("/", tags=["versions"])
     def versions(request: Request) -> dict[str, Any]:

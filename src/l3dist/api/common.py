@@ -66,9 +66,13 @@ def visible(obj: Any, ctx: RequestContext) -> bool:
 
 
 def get_owned(
-    session: Session, model: type[M], object_id: str, ctx: RequestContext, kind: str,
+    session: Session,
+    model: type[M],
+    object_id: str,
+    ctx: RequestContext,
+    kind: str,
     field: str | None = None,
-) -> M:  # fmt: skip
+) -> M:
     """An object the caller may see; another project's object is 404, as if absent."""
     obj = session.get(model, object_id)
     if obj is None or not visible(obj, ctx):

@@ -21,8 +21,12 @@ from l3dist.db.session import Database
 
 ADMIN_ROLES = {"admin", "load-balancer_admin"}
 WRITE_ROLES = ADMIN_ROLES | {"member", "load-balancer_member", "_member_"}
-READ_ROLES = WRITE_ROLES | {"reader", "observer", "load-balancer_observer",
-                            "load-balancer_global_observer"}  # fmt: skip
+READ_ROLES = WRITE_ROLES | {
+    "reader",
+    "observer",
+    "load-balancer_observer",
+    "load-balancer_global_observer",
+}
 
 
 @dataclass(frozen=True)

@@ -157,9 +157,12 @@ def _subnet(app: AppState, subnet_id: str, field: str) -> Subnet:
 
 
 def _pick_subnet(
-    app: AppState, subnet_id: str | None, network_id: str | None, version: int | None,
+    app: AppState,
+    subnet_id: str | None,
+    network_id: str | None,
+    version: int | None,
     prefix: str,
-) -> Subnet | None:  # fmt: skip
+) -> Subnet | None:
     """The subnet named by subnet_id, or the one of network_id that fits the IP version."""
     if subnet_id:
         subnet = _subnet(app, subnet_id, f"{prefix}_subnet_id")
@@ -202,8 +205,9 @@ def _allocate_address(session: Session, subnet: Subnet) -> str:
 def _resolve_distributor(session: Session, body: LoadBalancerCreate, topology: str) -> str | None:
     if topology != c.TOPOLOGY_ACTIVE_ACTIVE:
         if body.distributor_id:
-            raise bad_request("distributor_id is only valid with topology ACTIVE_ACTIVE",
-                              "distributor_id")  # fmt: skip
+            raise bad_request(
+                "distributor_id is only valid with topology ACTIVE_ACTIVE", "distributor_id"
+            )
         return None
     if body.distributor_id:
         if session.get(Distributor, body.distributor_id) is None:
@@ -224,15 +228,17 @@ def _resolve_distributor(session: Session, body: LoadBalancerCreate, topology: s
 
 @router.post("/v2/lbaas/loadbalancers", status_code=201, tags=["loadbalancers"])
 def create_load_balancer(
-    body: CreateRequest, app: AppState = Depends(state),
+    body: CreateRequest,
+    app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     ctx.require_write()
     req = body.loadbalancer
     project_id = check_project(ctx, req.project_id)
     if req.vip_port_id:
-        raise bad_request("vip_port_id is not supported: give vip_subnet_id or vip_network_id",
-                          "vip_port_id")  # fmt: skip
+        raise bad_request(
+            "vip_port_id is not supported: give vip_subnet_id or vip_network_id", "vip_port_id"
+        )
     if req.flavor_id:
         raise bad_request("flavor_id: no flavors are defined", "flavor_id")
     wanted_version = req.vip_address.version if req.vip_address else None
@@ -258,9 +264,10 @@ def create_load_balancer(
             "frontend_subnet_id",
         )
     topology = req.topology or (
-        c.TOPOLOGY_ACTIVE_ACTIVE if req.amphora_count and req.amphora_count > 1
+        c.TOPOLOGY_ACTIVE_ACTIVE
+        if req.amphora_count and req.amphora_count > 1
         else c.TOPOLOGY_SINGLE
-    )  # fmt: skip
+    )
     if topology == c.TOPOLOGY_SINGLE and req.amphora_count not in (None, 1):
         raise bad_request("amphora_count must be 1 for topology SINGLE", "amphora_count")
     count = req.amphora_count or (2 if topology == c.TOPOLOGY_ACTIVE_ACTIVE else 1)
@@ -270,9 +277,10 @@ def create_load_balancer(
             with app.db.session() as session:
                 distributor_id = _resolve_distributor(session, req, topology)
                 address = (
-                    str(req.vip_address) if req.vip_address
+                    str(req.vip_address)
+                    if req.vip_address
                     else _allocate_address(session, vip_subnet)
-                )  # fmt: skip
+                )
                 lb = LoadBalancer(
                     project_id=project_id,
                     name=req.name,
@@ -301,8 +309,9 @@ def create_load_balancer(
                 return {"loadbalancer": to_dict(lb)}
         except IntegrityError:
             if req.vip_address is not None:
-                raise conflict(f"vip_address {req.vip_address} is already in use",
-                               "vip_address") from None  # fmt: skip
+                raise conflict(
+                    f"vip_address {req.vip_address} is already in use", "vip_address"
+                ) from None
             if attempt == 4:
                 raise
     raise AssertionError("unreachable")
@@ -317,17 +326,25 @@ def list_load_balancers(
     if not ctx.is_admin:
         stmt = stmt.where(LoadBalancer.project_id == ctx.project_id)
     with app.db.session() as session:
-        rows, links = paginate(session, stmt, LIST_SPEC, request.query_params, request.url,
-                               app.config.pagination_max_limit)  # fmt: skip
+        rows, links = paginate(
+            session,
+            stmt,
+            LIST_SPEC,
+            request.query_params,
+            request.url,
+            app.config.pagination_max_limit,
+        )
         items = [select_fields(to_dict(lb), request.query_params) for lb in rows]
     return {"loadbalancers": items, "loadbalancers_links": links}
 
 
 @router.get("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])
 def show_load_balancer(
-    lb_id: str, request: Request, app: AppState = Depends(state),
+    lb_id: str,
+    request: Request,
+    app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     ctx.require_read()
     with app.db.session() as session:
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
@@ -336,16 +353,19 @@ def show_load_balancer(
 
 @router.put("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])
 def update_load_balancer(
-    lb_id: str, body: UpdateRequest, app: AppState = Depends(state),
+    lb_id: str,
+    body: UpdateRequest,
+    app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     ctx.require_write()
     req = body.loadbalancer
     with app.db.session() as session:
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
         if req.amphora_count is not None and lb.topology != c.TOPOLOGY_ACTIVE_ACTIVE:
-            raise bad_request("amphora_count can only change for topology ACTIVE_ACTIVE",
-                              "amphora_count")  # fmt: skip
+            raise bad_request(
+                "amphora_count can only change for topology ACTIVE_ACTIVE", "amphora_count"
+            )
         lock_load_balancer(session, lb.id)
         session.refresh(lb)
         for name in ("name", "description", "tags", "amphora_count"):
@@ -362,9 +382,11 @@ def update_load_balancer(
 
 @router.delete("/v2/lbaas/loadbalancers/{lb_id}", status_code=204, tags=["loadbalancers"])
 def delete_load_balancer(
-    lb_id: str, cascade: StrictBool = False, app: AppState = Depends(state),
+    lb_id: str,
+    cascade: StrictBool = False,
+    app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
-) -> Response:  # fmt: skip
+) -> Response:
     ctx.require_write()
     with app.db.session() as session:
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")

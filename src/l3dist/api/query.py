@@ -147,8 +147,7 @@ def paginate(
         rows.reverse()
 
     links: list[dict[str, str]] = []
-    base = [(k, v) for k, v in params.multi_items()
-            if k not in ("marker", "page_reverse", "limit")]  # fmt: skip
+    base = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse", "limit")]
     base_url = str(url.replace(query=""))
 
     def link(rel: str, marker_id: str, reverse: bool) -> dict[str, str]:

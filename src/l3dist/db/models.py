@@ -94,8 +94,9 @@ class LoadBalancer(ProvisionedMixin, Base):
     flavor_id: Mapped[str | None] = mapped_column(String(36))
     availability_zone: Mapped[str | None] = mapped_column(String(255))
 
-    vip: Mapped[Vip | None] = relationship(back_populates="load_balancer", uselist=False,
-                                           cascade="all, delete-orphan", lazy="joined")  # fmt: skip
+    vip: Mapped[Vip | None] = relationship(
+        back_populates="load_balancer", uselist=False, cascade="all, delete-orphan", lazy="joined"
+    )
     listeners: Mapped[list[Listener]] = relationship(back_populates="load_balancer")
     pools: Mapped[list[Pool]] = relationship(back_populates="load_balancer")
     amphorae: Mapped[list[Amphora]] = relationship(back_populates="load_balancer")
@@ -263,10 +264,13 @@ class AmphoraVipRegistration(Base):
     __tablename__ = "distributor_l3_amphora_vip_registration"
     __table_args__ = (
         UniqueConstraint(
-            "amphora_id", "load_balancer_id", "nexthop_ip", "distributor_l3_bgp_peer_id",
+            "amphora_id",
+            "load_balancer_id",
+            "nexthop_ip",
+            "distributor_l3_bgp_peer_id",
             name="uq_distributor_l3_amphora_vip_registration",
         ),
-    )  # fmt: skip
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     amphora_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("amphora.id", ondelete="CASCADE")

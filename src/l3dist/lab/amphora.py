@@ -222,13 +222,21 @@ def _plumb(cfg: LabConfig, amp: LabAmphora, short: str) -> None:
     plumbing.create_namespace(amp.mgmt_ns)
     plumbing.create_namespace(amp.haproxy_ns)
     plumbing.add_veth(
-        TOR_NS, f"m-{short}", amp.mgmt_ns, "mgmt0", master=cfg.mgmt.bridge,
+        TOR_NS,
+        f"m-{short}",
+        amp.mgmt_ns,
+        "mgmt0",
+        master=cfg.mgmt.bridge,
         peer_mac=port_mac(0x0A, host),
-    )  # fmt: skip
+    )
     plumbing.add_veth(
-        TOR_NS, f"f-{short}", amp.haproxy_ns, "fe0", master=cfg.frontend.bridge,
+        TOR_NS,
+        f"f-{short}",
+        amp.haproxy_ns,
+        "fe0",
+        master=cfg.frontend.bridge,
         peer_mac=port_mac(0x0B, host),
-    )  # fmt: skip
+    )
     for version in (4, 6):
         plumbing.add_address(
             amp.mgmt_ns,

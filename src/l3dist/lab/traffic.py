@@ -89,10 +89,24 @@ def run_clients(
 ) -> dict[str, Any]:
     """Run probe() inside the client namespace and return its result."""
     argv = [
-        "ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
-        "--vip", vip, "--count", str(count), "--port", str(port), "--timeout", str(timeout),
-        "--source-port-base", str(source_port_base),
-    ]  # fmt: skip
+        "ip",
+        "netns",
+        "exec",
+        CLIENT_NS,
+        sys.executable,
+        "-m",
+        "l3dist.lab.traffic",
+        "--vip",
+        vip,
+        "--count",
+        str(count),
+        "--port",
+        str(port),
+        "--timeout",
+        str(timeout),
+        "--source-port-base",
+        str(source_port_base),
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600).stdout
     return dict(json.loads(out))
 

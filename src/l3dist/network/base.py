@@ -34,13 +34,15 @@ class AbstractNetworkDriver(ABC):
         """Raises DeallocateVIPException, VIPInUse, VIPConfigurationNotFound."""
 
     @abstractmethod
-    def plug_network(self, compute_id: str, network_id: str, ip_address: str | None = None
-                     ) -> Interface:  # fmt: skip
+    def plug_network(
+        self, compute_id: str, network_id: str, ip_address: str | None = None
+    ) -> Interface:
         """Raises PlugNetworkException, AmphoraNotFound, NetworkNotFound."""
 
     @abstractmethod
-    def unplug_network(self, compute_id: str, network_id: str, ip_address: str | None = None
-                       ) -> None:  # fmt: skip
+    def unplug_network(
+        self, compute_id: str, network_id: str, ip_address: str | None = None
+    ) -> None:
         """Raises UnplugNetworkException, AmphoraNotFound, NetworkNotFound, NetworkException."""
 
     @abstractmethod
