@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,3 +26,30 @@ def lab_prerequisites() -> None:
     for tool in ("vtysh", "bird", "birdc", "haproxy", "nft", "ip"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is missing; ./run test installs it")
+
+
+def postgres_admin_url() -> str:
+    url = os.environ.get("L3DIST_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("L3DIST_TEST_POSTGRES_URL is not set: run the tests with ./run test")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'l3dist.db'}"
+        return
+    admin = postgres_admin_url()
+    name = f"l3dist_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(
+        admin.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

@@ -278,6 +278,64 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(f"database at revision {session.current_revision(url)}")
 
 
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="listen address (default: config)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default: config)")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
+    """Run the REST API (upgrades the database schema first)."""
+    import uvicorn
+
+    from l3dist.common import config
+    from l3dist.db import session
+
+    cfg = config.load()
+    session.upgrade(cfg.database.url)
+    uvicorn.run(
+        "l3dist.api.app:app_from_config",
+        factory=True,
+        host=host or cfg.api.host,
+        port=port or cfg.api.port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+token_app = typer.Typer(help="API bearer tokens (auth_strategy = token).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    project: Annotated[str, typer.Option(help="project the token acts for")],
+    role: Annotated[list[str], typer.Option(help="role (repeat): admin, member, reader")],
+    days: Annotated[int | None, typer.Option(help="expires after this many days")] = None,
+    description: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a token; it is printed once and only its SHA-256 is stored."""
+    import secrets
+
+    from l3dist.api.context import hash_token, token_expiry
+    from l3dist.common import config
+    from l3dist.db.models import ApiToken
+    from l3dist.db.session import Database
+
+    cfg = config.load()
+    token = secrets.token_urlsafe(32)
+    with Database(cfg.database.url).session() as s:
+        s.add(
+            ApiToken(
+                token_sha256=hash_token(token),
+                project_id=project,
+                roles=role,
+                description=description,
+                expires_at=token_expiry(days),
+            )
+        )
+    print(token)
+
+
 @app.command("agent")
 def agent(config: Annotated[str, typer.Option(help="config drive file")]) -> None:
     """Run the amphora agent (normally started by the compute driver at amphora boot)."""

@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from l3dist import __version__
-from l3dist.api import loadbalancers
+from l3dist.api import (
+    amphorae,
+    distributors,
+    healthmonitors,
+    listeners,
+    loadbalancers,
+    pools,
+)
 from l3dist.api.common import AppState, NetworkLookup
 from l3dist.api.errors import ApiError, fault
 from l3dist.common.config import ApiConfig
@@ -85,5 +92,15 @@ def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastA
             }
         }
 
-    app.include_router(loadbalancers.router)
+    for module in (loadbalancers, listeners, pools, healthmonitors, distributors, amphorae):
+        app.include_router(module.router)
     return app
+
+
+def app_from_config() -> FastAPI:
+    """The app for ``uvicorn --factory`` and ``l3dist api``: config file, lab network catalog."""
+    from l3dist.common import config as config_module
+    from l3dist.network.catalog import LabCatalog
+
+    cfg = config_module.load()
+    return create_app(cfg.api, Database(cfg.database.url), LabCatalog())

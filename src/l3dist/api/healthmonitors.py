@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, field_validator
 from sqlalchemy import select
 
 from l3dist.api.children import (
@@ -44,8 +44,15 @@ class MonitorFields(Body):
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
     domain_name: Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9.-]+$")] | None = None
-    http_version: Annotated[float, Field(ge=1.0, le=1.1, multiple_of=0.1)] | None = None
+    http_version: float | None = None
     tags: list[Tag] | None = Field(default=None, max_length=100)
+
+    @field_validator("http_version")
+    @classmethod
+    def _http_version(cls, value: float | None) -> float | None:
+        if value is not None and value not in (1.0, 1.1):
+            raise ValueError("http_version must be 1.0 or 1.1")
+        return value
 
 
 class MonitorCreate(MonitorFields):

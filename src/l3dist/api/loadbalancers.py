@@ -383,7 +383,7 @@ def update_load_balancer(
 @router.delete("/v2/lbaas/loadbalancers/{lb_id}", status_code=204, tags=["loadbalancers"])
 def delete_load_balancer(
     lb_id: str,
-    cascade: StrictBool = False,
+    cascade: bool = False,
     app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
 ) -> Response:

@@ -1,0 +1,616 @@
+"""Admin resources: ``/v2/lbaas/distributors``, ``/v2/lbaas/bgpspeakers``, ``/v2/lbaas/bgppeers``.
+
+BGP peer passwords are write-only: stored for the amphorae's config drives, never returned.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field, SecretStr, StrictInt
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from l3dist.api.common import AppState, Body, get_context, state, timestamp
+from l3dist.api.context import RequestContext
+from l3dist.api.errors import bad_request, conflict, not_found
+from l3dist.api.loadbalancers import Id, Name
+from l3dist.api.query import ListSpec, paginate, select_fields
+from l3dist.common import constants as c
+from l3dist.common.bgp_rules import peer_profile_errors
+from l3dist.db.models import (
+    AmphoraBgpSpeakerRegistration,
+    AmphoraVipRegistration,
+    BgpPeer,
+    BgpPeerRegistration,
+    BgpSpeaker,
+    Distributor,
+    LoadBalancer,
+    Vip,
+)
+from l3dist.distributor import l3_bgp_config
+from l3dist.network.exceptions import SubnetNotFound
+
+router = APIRouter()
+
+ASN = Annotated[StrictInt, Field(ge=1, le=4294967295)]
+
+
+def _unique(app: AppState, work: Any, kind: str, name: str | None) -> dict[str, Any]:
+    """Run work in a transaction; a duplicate name becomes a 409 naming the field."""
+    try:
+        with app.db.session() as session:
+            result: dict[str, Any] = work(session)
+            return result
+    except IntegrityError:
+        raise conflict(f"A {kind} named {name!r} already exists", "name") from None
+
+
+def _get(session: Session, model: Any, object_id: str, kind: str, field: str | None = None) -> Any:
+    obj = session.get(model, object_id)
+    if obj is None:
+        raise not_found(kind, object_id, field)
+    return obj
+
+
+def _list(
+    request: Request, app: AppState, ctx: RequestContext, stmt: Any, spec: ListSpec, to_dict: Any
+) -> dict[str, Any]:
+    ctx.require_admin()
+    with app.db.session() as session:
+        rows, links = paginate(
+            session, stmt, spec, request.query_params, request.url, app.config.pagination_max_limit
+        )
+        items = [select_fields(to_dict(row), request.query_params) for row in rows]
+    return {spec.plural: items, f"{spec.plural}_links": links}
+
+
+# -- distributors ---------------------------------------------------------------------------
+
+
+class DistributorFields(Body):
+    name: Name | None = None
+    description: Name | None = None
+    frontend_subnet: Id | None = None
+    config_data: dict[str, Any] | None = None
+
+
+class DistributorCreate(DistributorFields):
+    distributor_type: Literal["L3_BGP"]
+
+
+class DistributorCreateRequest(Body):
+    distributor: DistributorCreate
+
+
+class DistributorUpdateRequest(Body):
+    distributor: DistributorFields
+
+
+DISTRIBUTOR_SPEC = ListSpec(
+    plural="distributors",
+    id_column=Distributor.id,
+    columns={
+        "id": Distributor.id,
+        "name": Distributor.name,
+        "description": Distributor.description,
+        "distributor_type": Distributor.distributor_type,
+        "status": Distributor.status,
+        "frontend_subnet": Distributor.frontend_subnet,
+        "created_at": Distributor.created_at,
+        "updated_at": Distributor.updated_at,
+    },
+)
+
+
+def distributor_dict(d: Distributor) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name or "",
+        "description": d.description or "",
+        "distributor_type": d.distributor_type,
+        "status": d.status,
+        "frontend_subnet": d.frontend_subnet,
+        "config_data": d.config_data or {},
+        "created_at": timestamp(d.created_at),
+        "updated_at": timestamp(d.updated_at),
+    }
+
+
+def _check_distributor(app: AppState, session: Session, req: DistributorFields) -> Any:
+    if req.frontend_subnet is not None:
+        try:
+            app.network.get_subnet(req.frontend_subnet)
+        except SubnetNotFound:
+            raise not_found("Subnet", req.frontend_subnet, "frontend_subnet") from None
+    if req.config_data is None:
+        return None
+    try:
+        return l3_bgp_config.validate(session, req.config_data)
+    except l3_bgp_config.ConfigError as exc:
+        raise bad_request(str(exc), exc.field) from None
+
+
+@router.post("/v2/lbaas/distributors", status_code=201, tags=["distributors"])
+def create_distributor(
+    body: DistributorCreateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    req = body.distributor
+
+    def work(session: Session) -> dict[str, Any]:
+        config = _check_distributor(app, session, req)
+        distributor = Distributor(
+            name=req.name,
+            description=req.description,
+            distributor_type=req.distributor_type,
+            status=c.PENDING_CREATE,
+            frontend_subnet=req.frontend_subnet,
+            config_data=config if config is not None else {"bgp_speaker_ids": []},
+        )
+        session.add(distributor)
+        session.flush()
+        return {"distributor": distributor_dict(distributor)}
+
+    return _unique(app, work, "distributor", req.name)
+
+
+@router.get("/v2/lbaas/distributors", tags=["distributors"])
+def list_distributors(
+    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    return _list(request, app, ctx, select(Distributor), DISTRIBUTOR_SPEC, distributor_dict)
+
+
+@router.get("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])
+def show_distributor(
+    distributor_id: str,
+    request: Request,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    with app.db.session() as session:
+        d = _get(session, Distributor, distributor_id, "Distributor")
+        return {"distributor": select_fields(distributor_dict(d), request.query_params)}
+
+
+@router.get("/v2/lbaas/distributors/{distributor_id}/status", tags=["distributors"])
+def distributor_status(
+    distributor_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    """The distributor's status and what it distributes: load balancers and their next hops."""
+    ctx.require_admin()
+    with app.db.session() as session:
+        d = _get(session, Distributor, distributor_id, "Distributor")
+        lbs = session.scalars(
+            select(LoadBalancer)
+            .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
+            .where(Vip.distributor_id == d.id, LoadBalancer.provisioning_status != c.DELETED)
+        ).all()
+        entries = []
+        for lb in lbs:
+            registrations = session.scalars(
+                select(AmphoraVipRegistration).where(
+                    AmphoraVipRegistration.load_balancer_id == lb.id
+                )
+            ).all()
+            entries.append(
+                {
+                    "id": lb.id,
+                    "vip_address": lb.vip.ip_address if lb.vip else None,
+                    "provisioning_status": lb.provisioning_status,
+                    "operating_status": lb.operating_status,
+                    "nexthops": [
+                        {
+                            "amphora_id": r.amphora_id,
+                            "nexthop_ip": r.nexthop_ip,
+                            "bgp_peer_id": r.distributor_l3_bgp_peer_id,
+                        }
+                        for r in registrations
+                    ],
+                }
+            )
+        return {"distributor": {"id": d.id, "status": d.status, "loadbalancers": entries}}
+
+
+@router.put("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])
+def update_distributor(
+    distributor_id: str,
+    body: DistributorUpdateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    req = body.distributor
+
+    def work(session: Session) -> dict[str, Any]:
+        d = _get(session, Distributor, distributor_id, "Distributor")
+        config = _check_distributor(app, session, req)
+        for name in ("name", "description", "frontend_subnet"):
+            value = getattr(req, name)
+            if value is not None:
+                setattr(d, name, value)
+        if config is not None:
+            d.config_data = config
+        session.flush()
+        return {"distributor": distributor_dict(d)}
+
+    return _unique(app, work, "distributor", req.name)
+
+
+@router.delete("/v2/lbaas/distributors/{distributor_id}", status_code=204, tags=["distributors"])
+def delete_distributor(
+    distributor_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> Response:
+    ctx.require_admin()
+    with app.db.session() as session:
+        d = _get(session, Distributor, distributor_id, "Distributor")
+        user = session.scalar(
+            select(LoadBalancer.id)
+            .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
+            .where(Vip.distributor_id == d.id, LoadBalancer.provisioning_status != c.DELETED)
+        )
+        if user:
+            raise conflict(f"Distributor {d.id} is in use by load balancer {user}", "id")
+        session.delete(d)
+    return Response(status_code=204)
+
+
+# -- BGP peers ------------------------------------------------------------------------------
+
+
+class PeerFields(Body):
+    name: Name | None = None
+    remote_as: ASN | None = None
+    auth_type: Literal["none", "md5"] | None = None
+    password: Annotated[SecretStr, Field(min_length=1, max_length=80)] | None = None
+    ttl_hops: Annotated[StrictInt, Field(ge=1, le=254)] | None = None
+    hold_time: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
+    keepalive_interval: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
+
+
+class PeerCreate(PeerFields):
+    peer_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    remote_as: ASN
+
+
+class PeerCreateRequest(Body):
+    bgp_peer: PeerCreate
+
+
+class PeerUpdateRequest(Body):
+    bgp_peer: PeerFields
+
+
+PEER_SPEC = ListSpec(
+    plural="bgp_peers",
+    id_column=BgpPeer.id,
+    columns={
+        "id": BgpPeer.id,
+        "name": BgpPeer.name,
+        "peer_ip": BgpPeer.peer_ip,
+        "remote_as": BgpPeer.remote_as,
+        "auth_type": BgpPeer.auth_type,
+        "created_at": BgpPeer.created_at,
+        "updated_at": BgpPeer.updated_at,
+    },
+    converters={"remote_as": int},
+)
+
+
+def peer_dict(p: BgpPeer) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name or "",
+        "peer_ip": p.peer_ip,
+        "remote_as": p.remote_as,
+        "auth_type": p.auth_type or c.AUTH_NONE,
+        "ttl_hops": p.ttl_hops,
+        "hold_time": p.hold_time,
+        "keepalive_interval": p.keepalive_interval,
+        "created_at": timestamp(p.created_at),
+        "updated_at": timestamp(p.updated_at),
+    }
+
+
+def _check_peer(peer: BgpPeer) -> None:
+    errors = peer_profile_errors(
+        peer.auth_type, peer.password, peer.hold_time, peer.keepalive_interval
+    )
+    if errors:
+        field, message = errors[0]
+        raise bad_request(message, field)
+
+
+@router.post("/v2/lbaas/bgppeers", status_code=201, tags=["bgp"])
+def create_bgp_peer(
+    body: PeerCreateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    req = body.bgp_peer
+    peer = BgpPeer(
+        name=req.name,
+        peer_ip=str(req.peer_ip),
+        remote_as=req.remote_as,
+        auth_type=req.auth_type or c.AUTH_NONE,
+        password=req.password.get_secret_value() if req.password else None,
+        ttl_hops=req.ttl_hops,
+        hold_time=req.hold_time,
+        keepalive_interval=req.keepalive_interval,
+    )
+    _check_peer(peer)
+
+    def work(session: Session) -> dict[str, Any]:
+        session.add(peer)
+        session.flush()
+        return {"bgp_peer": peer_dict(peer)}
+
+    return _unique(app, work, "BGP peer", req.name)
+
+
+@router.get("/v2/lbaas/bgppeers", tags=["bgp"])
+def list_bgp_peers(
+    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    return _list(request, app, ctx, select(BgpPeer), PEER_SPEC, peer_dict)
+
+
+@router.get("/v2/lbaas/bgppeers/{peer_id}", tags=["bgp"])
+def show_bgp_peer(
+    peer_id: str,
+    request: Request,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    with app.db.session() as session:
+        peer = _get(session, BgpPeer, peer_id, "BGP peer")
+        return {"bgp_peer": select_fields(peer_dict(peer), request.query_params)}
+
+
+@router.put("/v2/lbaas/bgppeers/{peer_id}", tags=["bgp"])
+def update_bgp_peer(
+    peer_id: str,
+    body: PeerUpdateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    req = body.bgp_peer
+
+    def work(session: Session) -> dict[str, Any]:
+        peer = _get(session, BgpPeer, peer_id, "BGP peer")
+        for name in ("name", "remote_as", "ttl_hops", "hold_time", "keepalive_interval"):
+            value = getattr(req, name)
+            if value is not None:
+                setattr(peer, name, value)
+        if req.auth_type is not None:
+            peer.auth_type = req.auth_type
+            if req.auth_type == c.AUTH_NONE:
+                peer.password = None
+        if req.password is not None:
+            peer.password = req.password.get_secret_value()
+        _check_peer(peer)
+        session.flush()
+        return {"bgp_peer": peer_dict(peer)}
+
+    return _unique(app, work, "BGP peer", req.name)
+
+
+@router.delete("/v2/lbaas/bgppeers/{peer_id}", status_code=204, tags=["bgp"])
+def delete_bgp_peer(
+    peer_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> Response:
+    ctx.require_admin()
+    with app.db.session() as session:
+        peer = _get(session, BgpPeer, peer_id, "BGP peer")
+        speaker = session.scalar(
+            select(BgpPeerRegistration.distributor_l3_bgp_speaker_id).where(
+                BgpPeerRegistration.distributor_l3_bgp_peer_id == peer.id
+            )
+        )
+        if speaker:
+            raise conflict(f"BGP peer {peer.id} is in use by BGP speaker {speaker}", "id")
+        in_use = session.scalar(
+            select(AmphoraVipRegistration.amphora_id).where(
+                AmphoraVipRegistration.distributor_l3_bgp_peer_id == peer.id
+            )
+        )
+        if in_use:
+            raise conflict(f"BGP peer {peer.id} announces VIPs of amphora {in_use}", "id")
+        session.delete(peer)
+    return Response(status_code=204)
+
+
+# -- BGP speakers ---------------------------------------------------------------------------
+
+
+class SpeakerCreate(Body):
+    name: Name | None = None
+    ip_version: Literal[4, 6]
+    local_as: ASN
+
+
+class SpeakerUpdate(Body):
+    name: Name | None = None
+    local_as: ASN | None = None
+
+
+class SpeakerCreateRequest(Body):
+    bgp_speaker: SpeakerCreate
+
+
+class SpeakerUpdateRequest(Body):
+    bgp_speaker: SpeakerUpdate
+
+
+class PeerRef(Body):
+    bgp_peer_id: Id
+
+
+SPEAKER_SPEC = ListSpec(
+    plural="bgp_speakers",
+    id_column=BgpSpeaker.id,
+    columns={
+        "id": BgpSpeaker.id,
+        "name": BgpSpeaker.name,
+        "ip_version": BgpSpeaker.ip_version,
+        "local_as": BgpSpeaker.local_as,
+        "created_at": BgpSpeaker.created_at,
+        "updated_at": BgpSpeaker.updated_at,
+    },
+    converters={"ip_version": int, "local_as": int},
+)
+
+
+def speaker_dict(s: BgpSpeaker) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name or "",
+        "ip_version": s.ip_version,
+        "local_as": s.local_as,
+        "peers": [p.id for p in s.peers],
+        "created_at": timestamp(s.created_at),
+        "updated_at": timestamp(s.updated_at),
+    }
+
+
+@router.post("/v2/lbaas/bgpspeakers", status_code=201, tags=["bgp"])
+def create_bgp_speaker(
+    body: SpeakerCreateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    req = body.bgp_speaker
+
+    def work(session: Session) -> dict[str, Any]:
+        speaker = BgpSpeaker(name=req.name, ip_version=req.ip_version, local_as=req.local_as)
+        session.add(speaker)
+        session.flush()
+        return {"bgp_speaker": speaker_dict(speaker)}
+
+    return _unique(app, work, "BGP speaker", req.name)
+
+
+@router.get("/v2/lbaas/bgpspeakers", tags=["bgp"])
+def list_bgp_speakers(
+    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    return _list(request, app, ctx, select(BgpSpeaker), SPEAKER_SPEC, speaker_dict)
+
+
+@router.get("/v2/lbaas/bgpspeakers/{speaker_id}", tags=["bgp"])
+def show_bgp_speaker(
+    speaker_id: str,
+    request: Request,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    with app.db.session() as session:
+        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        return {"bgp_speaker": select_fields(speaker_dict(speaker), request.query_params)}
+
+
+@router.put("/v2/lbaas/bgpspeakers/{speaker_id}", tags=["bgp"])
+def update_bgp_speaker(
+    speaker_id: str,
+    body: SpeakerUpdateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    req = body.bgp_speaker
+
+    def work(session: Session) -> dict[str, Any]:
+        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        if req.name is not None:
+            speaker.name = req.name
+        if req.local_as is not None:
+            speaker.local_as = req.local_as
+        session.flush()
+        return {"bgp_speaker": speaker_dict(speaker)}
+
+    return _unique(app, work, "BGP speaker", req.name)
+
+
+def _speaker_in_use(session: Session, speaker: BgpSpeaker) -> str | None:
+    amphora = session.scalar(
+        select(AmphoraBgpSpeakerRegistration.amphora_id).where(
+            AmphoraBgpSpeakerRegistration.distributor_l3_bgp_speaker_id == speaker.id
+        )
+    )
+    if amphora:
+        return f"amphora {amphora}"
+    for d in session.scalars(select(Distributor)):
+        if speaker.id in l3_bgp_config.speakers_in_use(d.config_data):
+            return f"distributor {d.id}"
+    return None
+
+
+@router.delete("/v2/lbaas/bgpspeakers/{speaker_id}", status_code=204, tags=["bgp"])
+def delete_bgp_speaker(
+    speaker_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> Response:
+    ctx.require_admin()
+    with app.db.session() as session:
+        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        user = _speaker_in_use(session, speaker)
+        if user:
+            raise conflict(f"BGP speaker {speaker.id} is in use by {user}", "id")
+        session.delete(speaker)
+    return Response(status_code=204)
+
+
+@router.put("/v2/lbaas/bgpspeakers/{speaker_id}/add_bgp_peer", tags=["bgp"])
+def add_bgp_peer(
+    speaker_id: str,
+    body: PeerRef,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    with app.db.session() as session:
+        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        peer = _get(session, BgpPeer, body.bgp_peer_id, "BGP peer", "bgp_peer_id")
+        version = ipaddress.ip_address(peer.peer_ip).version
+        if version != speaker.ip_version:
+            raise bad_request(
+                f"bgp_peer_id {peer.id} is an IPv{version} peer but the speaker is "
+                f"IPv{speaker.ip_version}",
+                "bgp_peer_id",
+            )
+        if peer in speaker.peers:
+            raise conflict(f"BGP peer {peer.id} is already on speaker {speaker.id}", "bgp_peer_id")
+        speaker.peers.append(peer)
+        session.flush()
+        return {"bgp_speaker": speaker_dict(speaker)}
+
+
+@router.put("/v2/lbaas/bgpspeakers/{speaker_id}/remove_bgp_peer", tags=["bgp"])
+def remove_bgp_peer(
+    speaker_id: str,
+    body: PeerRef,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_admin()
+    with app.db.session() as session:
+        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        peer = next((p for p in speaker.peers if p.id == body.bgp_peer_id), None)
+        if peer is None:
+            raise not_found(
+                "BGP peer", f"{body.bgp_peer_id} on speaker {speaker.id}", "bgp_peer_id"
+            )
+        speaker.peers.remove(peer)
+        session.flush()
+        return {"bgp_speaker": speaker_dict(speaker)}
