@@ -16,6 +16,7 @@ from l3dist.api import (
     healthmonitors,
     listeners,
     loadbalancers,
+    networks,
     pools,
 )
 from l3dist.api.common import AppState, NetworkLookup
@@ -25,6 +26,26 @@ from l3dist.db.session import Database
 
 API_VERSION = "v2.27"
 VERSION_UPDATED = "2026-11-01T00:00:00Z"
+
+
+class V20Alias:
+    """Serve every ``/v2/...`` path as ``/v2.0/...`` too, as Octavia does (clients use v2.0)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.state = app.state
+        self.openapi = app.openapi
+        self.router = app.router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path: str = scope["path"]
+            if path == "/v2.0" or path.startswith("/v2.0/"):
+                scope = dict(scope, path="/v2" + path[len("/v2.0") :])
+        await self.app(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
 
 
 def _validation_message(error: dict[str, Any]) -> tuple[str, str]:
@@ -92,9 +113,17 @@ def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastA
             }
         }
 
-    for module in (loadbalancers, listeners, pools, healthmonitors, distributors, amphorae):
+    for module in (
+        loadbalancers,
+        listeners,
+        pools,
+        healthmonitors,
+        distributors,
+        amphorae,
+        networks,
+    ):
         app.include_router(module.router)
-    return app
+    return V20Alias(app)  # type: ignore[return-value]
 
 
 def app_from_config() -> FastAPI:
