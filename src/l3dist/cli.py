@@ -345,3 +345,15 @@ def agent(config: Annotated[str, typer.Option(help="config drive file")]) -> Non
 
     sys.argv = ["l3dist-agent", "--config", config]
     main()
+
+
+def main() -> None:
+    """Console script: API resource commands go to cli_api (click), the rest to this typer app."""
+    import sys
+
+    from l3dist import cli_api
+
+    if len(sys.argv) > 1 and sys.argv[1] in cli_api.RESOURCES:
+        cli_api.cli(prog_name="l3dist")
+    else:
+        app()

@@ -4,97 +4,9 @@ openstacksdk's load_balancer proxy."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import httpx
 import openstack
-import pytest
-from sqlalchemy import update
 
-from l3dist.common import constants as c
-from l3dist.db import models
-from l3dist.db.session import Database
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, url: str, db: Database) -> None:
-        self.url = url
-        self.db = db
-
-    def settle(self) -> None:
-        """The worker's part: PENDING_CREATE/UPDATE -> ACTIVE."""
-        with self.db.session() as s:
-            for model in (
-                models.LoadBalancer,
-                models.Listener,
-                models.Pool,
-                models.Member,
-                models.HealthMonitor,
-            ):
-                s.execute(
-                    update(model)
-                    .where(model.provisioning_status.in_((c.PENDING_CREATE, c.PENDING_UPDATE)))
-                    .values(provisioning_status=c.ACTIVE)
-                )
-
-    def openstack(self, *args: str, output: bool = True) -> Any:
-        auth = ["--os-auth-type", "none", "--os-endpoint", self.url]
-        result = subprocess.run(
-            [str(BIN / "openstack"), *auth, *args, *(["-f", "json"] if output else [])],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout) if result.stdout.strip() else None
-
-
-@pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    env = {**os.environ, "L3DIST_DATABASE_URL": db_url, "L3DIST_CONFIG": str(tmp_path / "x")}
-    proc = subprocess.Popen(
-        [str(BIN / "l3dist"), "api", "--port", str(port)],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "l3dist api did not start"
-            time.sleep(0.1)
-        db = Database(db_url)
-        yield Server(url, db)
-        db.engine.dispose()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+from .conftest import Server
 
 
 def test_openstack_loadbalancer_cli(server: Server) -> None:

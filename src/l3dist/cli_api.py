@@ -1,0 +1,419 @@
+"""``l3dist loadbalancer|listener|pool|member|healthmonitor|distributor|bgp-peer|bgp-speaker|amphora
+create|list|show|set|delete``: the REST API from the shell, shaped like ``openstack loadbalancer``.
+
+Commands are generated from one table of resources and their options. Objects are named by id
+or by name (a name must match exactly one object). Output is a table, or JSON with ``-f json``.
+The API is found at ``$L3DIST_API_URL`` (default http://127.0.0.1:9876); ``$L3DIST_TOKEN`` sends a
+bearer token, ``$L3DIST_PROJECT_ID`` / ``$L3DIST_ROLES`` set the no-auth development headers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+# Piped output keeps whole ids (a terminal wraps to its own width).
+console = Console(emoji=False, highlight=False, width=None if sys.stdout.isatty() else 250)
+
+
+@dataclass(frozen=True)
+class Opt:
+    """A CLI option mapped to an API field."""
+
+    flag: str  # e.g. "--vip-subnet-id"
+    api: str  # e.g. "vip_subnet_id"
+    type: Any = str
+    required: bool = False
+    multiple: bool = False
+    on_create: bool = True
+    on_set: bool = True
+    resolve: str | None = None  # resource whose name-or-id this option takes
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Resource:
+    cli: str
+    path: str
+    key: str
+    plural: str
+    columns: tuple[str, ...]
+    options: tuple[Opt, ...] = ()
+    parent: str | None = None  # members live under a pool
+    parent_field: str | None = None  # create takes the parent as a positional argument
+    creatable: bool = True
+    extra: tuple[str, ...] = ()
+    toggles: bool = True  # --enable / --disable
+    delete_flags: tuple[str, ...] = field(default_factory=tuple)
+
+
+NAME = Opt("--name", "name", help="name")
+DESCRIPTION = Opt("--description", "description", help="description")
+
+RESOURCES: dict[str, Resource] = {
+    r.cli: r
+    for r in (
+        Resource(
+            "loadbalancer", "/v2/lbaas/loadbalancers", "loadbalancer", "loadbalancers",
+            ("id", "name", "project_id", "vip_address", "topology", "amphora_count",
+             "provisioning_status", "operating_status"),
+            (NAME, DESCRIPTION,
+             Opt("--vip-subnet-id", "vip_subnet_id", on_set=False, help="VIP subnet (id)"),
+             Opt("--vip-network-id", "vip_network_id", on_set=False, help="VIP network (id)"),
+             Opt("--vip-address", "vip_address", on_set=False, help="VIP address"),
+             Opt("--frontend-subnet-id", "frontend_subnet_id", on_set=False,
+                 help="front-end (provider) subnet; default: the VIP subnet"),
+             Opt("--frontend-network-id", "frontend_network_id", on_set=False),
+             Opt("--topology", "topology", click.Choice(["SINGLE", "ACTIVE_ACTIVE"]),
+                 on_set=False),
+             Opt("--amphora-count", "amphora_count", int, help="amphorae (ACTIVE_ACTIVE)"),
+             Opt("--distributor", "distributor_id", on_set=False, resolve="distributor"),
+             Opt("--project-id", "project_id", on_set=False)),
+            extra=("status", "failover"), delete_flags=("cascade",),
+        ),
+        Resource(
+            "listener", "/v2/lbaas/listeners", "listener", "listeners",
+            ("id", "name", "protocol", "protocol_port", "default_pool_id",
+             "provisioning_status", "operating_status"),
+            (NAME, DESCRIPTION,
+             Opt("--protocol", "protocol", click.Choice(["HTTP", "HTTPS", "TCP"]), True,
+                 on_set=False),
+             Opt("--protocol-port", "protocol_port", int, True, on_set=False),
+             Opt("--connection-limit", "connection_limit", int),
+             Opt("--default-pool", "default_pool_id", resolve="pool")),
+            parent_field="loadbalancer_id",
+        ),
+        Resource(
+            "pool", "/v2/lbaas/pools", "pool", "pools",
+            ("id", "name", "protocol", "lb_algorithm", "provisioning_status",
+             "operating_status"),
+            (NAME, DESCRIPTION,
+             Opt("--protocol", "protocol", click.Choice(["HTTP", "HTTPS", "TCP", "PROXY"]), True,
+                 on_set=False),
+             Opt("--lb-algorithm", "lb_algorithm",
+                 click.Choice(["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]), True),
+             Opt("--listener", "listener_id", on_set=False, resolve="listener"),
+             Opt("--loadbalancer", "loadbalancer_id", on_set=False, resolve="loadbalancer")),
+        ),
+        Resource(
+            "member", "/v2/lbaas/pools/{parent}/members", "member", "members",
+            ("id", "name", "address", "protocol_port", "weight", "provisioning_status",
+             "operating_status"),
+            (NAME,
+             Opt("--address", "address", required=True, on_set=False),
+             Opt("--protocol-port", "protocol_port", int, True, on_set=False),
+             Opt("--weight", "weight", int),
+             Opt("--subnet-id", "subnet_id", on_set=False)),
+            parent="pool",
+        ),
+        Resource(
+            "healthmonitor", "/v2/lbaas/healthmonitors", "healthmonitor", "healthmonitors",
+            ("id", "name", "type", "delay", "timeout", "max_retries", "provisioning_status"),
+            (NAME,
+             Opt("--type", "type", click.Choice(["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO"]),
+                 True, on_set=False),
+             Opt("--delay", "delay", int, True),
+             Opt("--timeout", "timeout", int, True),
+             Opt("--max-retries", "max_retries", int, True),
+             Opt("--max-retries-down", "max_retries_down", int),
+             Opt("--url-path", "url_path"),
+             Opt("--http-method", "http_method"),
+             Opt("--expected-codes", "expected_codes")),
+            parent_field="pool_id",
+        ),
+        Resource(
+            "distributor", "/v2/lbaas/distributors", "distributor", "distributors",
+            ("id", "name", "distributor_type", "status", "frontend_subnet"),
+            (NAME, DESCRIPTION,
+             Opt("--type", "distributor_type", click.Choice(["L3_BGP"]), on_set=False),
+             Opt("--frontend-subnet", "frontend_subnet"),
+             Opt("--bgp-speaker", "config_data.bgp_speaker_ids", multiple=True,
+                 resolve="bgp-speaker", help="BGP speaker (repeat: one per IP version)")),
+            toggles=False, extra=("status",),
+        ),
+        Resource(
+            "bgp-peer", "/v2/lbaas/bgppeers", "bgp_peer", "bgp_peers",
+            ("id", "name", "peer_ip", "remote_as", "auth_type", "ttl_hops", "hold_time",
+             "keepalive_interval"),
+            (NAME,
+             Opt("--peer-ip", "peer_ip", required=True, on_set=False),
+             Opt("--remote-as", "remote_as", int, True),
+             Opt("--auth-type", "auth_type", click.Choice(["none", "md5"])),
+             Opt("--password", "password", help="MD5 password (write-only)"),
+             Opt("--ttl-hops", "ttl_hops", int),
+             Opt("--hold-time", "hold_time", int),
+             Opt("--keepalive-interval", "keepalive_interval", int)),
+            toggles=False,
+        ),
+        Resource(
+            "bgp-speaker", "/v2/lbaas/bgpspeakers", "bgp_speaker", "bgp_speakers",
+            ("id", "name", "ip_version", "local_as", "peers"),
+            (NAME,
+             Opt("--ip-version", "ip_version", click.Choice(["4", "6"]), True, on_set=False),
+             Opt("--local-as", "local_as", int, True)),
+            toggles=False, extra=("add-peer", "remove-peer"),
+        ),
+        Resource(
+            "amphora", "/v2/octavia/amphorae", "amphora", "amphorae",
+            ("id", "loadbalancer_id", "status", "role", "service_type", "lb_network_ip",
+             "frontend_ip"),
+            creatable=False, toggles=False, extra=("failover",),
+        ),
+    )
+}  # fmt: skip
+
+
+class ApiClient:
+    def __init__(self) -> None:
+        headers = {}
+        if token := os.environ.get("L3DIST_TOKEN"):
+            headers["Authorization"] = f"Bearer {token}"
+        if project := os.environ.get("L3DIST_PROJECT_ID"):
+            headers["X-Project-Id"] = project
+        if roles := os.environ.get("L3DIST_ROLES"):
+            headers["X-Roles"] = roles
+        url = os.environ.get("L3DIST_API_URL", "http://127.0.0.1:9876")
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=30)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(
+                f"cannot reach the API at {self.http.base_url}: {exc}"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("faultstring", response.text)
+            except ValueError:
+                message = response.text
+            raise click.ClickException(f"{message} (HTTP {response.status_code})")
+        return response.json() if response.content else None
+
+    def find(
+        self, resource: Resource, name_or_id: str, parent: str | None = None
+    ) -> dict[str, Any]:
+        path = resource.path.format(parent=parent or "")
+        response = self.http.get(f"{path}/{name_or_id}")
+        if response.status_code == 200:
+            return dict(response.json()[resource.key])
+        matches = self.call("GET", path, params={"name": name_or_id})[resource.plural]
+        if len(matches) == 1:
+            return dict(matches[0])
+        if not matches:
+            raise click.ClickException(f"no {resource.cli} with name or id {name_or_id}")
+        raise click.ClickException(f"more than one {resource.cli} is named {name_or_id}; use an id")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(v.get("id", json.dumps(v)) if isinstance(v, dict) else str(v)
+                         for v in value)  # fmt: skip
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def output(data: Any, fmt: str, columns: tuple[str, ...] = ()) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    table = Table(show_lines=False)
+    if isinstance(data, list):
+        for column in columns:
+            table.add_column(column)
+        for item in data:
+            table.add_row(*[_cell(item.get(c)) for c in columns])
+    else:
+        table.add_column("Field")
+        table.add_column("Value")
+        for key, value in data.items():
+            table.add_row(key, _cell(value))
+    console.print(table)
+
+
+FORMAT = click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]),
+                      default="table", show_default=True, help="output format")  # fmt: skip
+
+
+def _body(client: ApiClient, resource: Resource, values: dict[str, Any], creating: bool
+          ) -> dict[str, Any]:  # fmt: skip
+    body: dict[str, Any] = {}
+    for opt in resource.options:
+        value = values.get(opt.api.replace(".", "_"))
+        if (
+            value in (None, ())
+            or (creating and not opt.on_create)
+            or (not creating and not opt.on_set)
+        ):
+            continue
+        if opt.resolve:
+            target = RESOURCES[opt.resolve]
+            value = ([client.find(target, v)["id"] for v in value] if opt.multiple
+                     else client.find(target, value)["id"])  # fmt: skip
+        if opt.api == "ip_version":
+            value = int(str(value))
+        head, _, tail = opt.api.partition(".")
+        if tail:
+            body.setdefault(head, {})[tail] = value
+        else:
+            body[head] = value
+    if resource.toggles and values.get("admin_state_up") is not None:
+        body["admin_state_up"] = values["admin_state_up"]
+    return body
+
+
+def _options(resource: Resource, creating: bool) -> Callable[[Any], Any]:
+    def decorate(fn: Any) -> Any:
+        for opt in reversed(resource.options):
+            if (creating and not opt.on_create) or (not creating and not opt.on_set):
+                continue
+            fn = click.option(opt.flag, opt.api.replace(".", "_"), type=opt.type,
+                              required=opt.required and creating, multiple=opt.multiple,
+                              help=opt.help or None)(fn)  # fmt: skip
+        if resource.toggles:
+            fn = click.option("--enable/--disable", "admin_state_up", default=None,
+                              help="administrative state")(fn)  # fmt: skip
+        return fn
+
+    return decorate
+
+
+def build_group(resource: Resource) -> click.Group:
+    group = click.Group(resource.cli, help=f"{resource.cli} resources of the l3dist API.")
+    parent = RESOURCES[resource.parent] if resource.parent else None
+    parent_arg = click.argument("parent_ref", metavar=(parent.cli.upper() if parent else ""))
+
+    def parent_id(client: ApiClient, ref: str | None) -> str | None:
+        return client.find(parent, ref)["id"] if parent and ref else None
+
+    def path(client: ApiClient, ref: str | None) -> str:
+        return resource.path.format(parent=parent_id(client, ref) or "")
+
+    def maybe_parent(fn: Any) -> Any:
+        return parent_arg(fn) if parent else fn
+
+    @group.command("list", help=f"List {resource.plural}.")
+    @FORMAT
+    @maybe_parent
+    def list_cmd(fmt: str, parent_ref: str | None = None) -> None:
+        client = ApiClient()
+        items = client.call("GET", path(client, parent_ref))[resource.plural]
+        output(items, fmt, resource.columns)
+
+    @group.command("show", help=f"Show a {resource.cli}.")
+    @FORMAT
+    @maybe_parent
+    @click.argument("ref", metavar=resource.cli.upper())
+    def show_cmd(fmt: str, ref: str, parent_ref: str | None = None) -> None:
+        client = ApiClient()
+        output(client.find(resource, ref, parent_id(client, parent_ref)), fmt)
+
+    if resource.creatable:
+        creator_arg = resource.parent_field
+
+        @group.command("create", help=f"Create a {resource.cli}.")
+        @FORMAT
+        @_options(resource, creating=True)
+        @maybe_parent
+        def create_cmd(fmt: str, parent_ref: str | None = None, **values: Any) -> None:
+            client = ApiClient()
+            body = _body(client, resource, values, creating=True)
+            if creator_arg:
+                owner = values.pop("owner_ref")
+                kind = "loadbalancer" if creator_arg == "loadbalancer_id" else "pool"
+                body[creator_arg] = client.find(RESOURCES[kind], owner)["id"]
+            if resource.cli == "distributor":
+                body.setdefault("distributor_type", "L3_BGP")
+            result = client.call("POST", path(client, parent_ref), json={resource.key: body})
+            output(result[resource.key], fmt)
+
+        if creator_arg:
+            label = "LOADBALANCER" if creator_arg == "loadbalancer_id" else "POOL"
+            create_cmd = click.argument("owner_ref", metavar=label)(create_cmd)
+
+        @group.command("set", help=f"Change a {resource.cli}.")
+        @FORMAT
+        @maybe_parent
+        @click.argument("ref", metavar=resource.cli.upper())
+        @_options(resource, creating=False)
+        def set_cmd(fmt: str, ref: str, parent_ref: str | None = None, **values: Any) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref, parent_id(client, parent_ref))
+            body = _body(client, resource, values, creating=False)
+            if not body:
+                raise click.UsageError("nothing to change: give at least one option")
+            result = client.call("PUT", f"{path(client, parent_ref)}/{obj['id']}",
+                                 json={resource.key: body})  # fmt: skip
+            output(result[resource.key], fmt)
+
+        @group.command("delete", help=f"Delete a {resource.cli}.")
+        @maybe_parent
+        @click.argument("ref", metavar=resource.cli.upper())
+        def delete_cmd(ref: str, parent_ref: str | None = None, **flags: Any) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref, parent_id(client, parent_ref))
+            params = {k: "true" for k, v in flags.items() if v}
+            client.call("DELETE", f"{path(client, parent_ref)}/{obj['id']}", params=params)
+
+        for flag in resource.delete_flags:
+            delete_cmd = click.option(f"--{flag}", is_flag=True, help=f"{flag} delete")(delete_cmd)
+
+    if "status" in resource.extra:
+
+        @group.command("status", help=f"Status of a {resource.cli} and what it holds.")
+        @FORMAT
+        @click.argument("ref", metavar=resource.cli.upper())
+        def status_cmd(fmt: str, ref: str) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref)
+            data = client.call("GET", f"{resource.path}/{obj['id']}/status")
+            click.echo(json.dumps(data, indent=2)) if fmt == "json" else console.print_json(
+                json.dumps(data)
+            )
+
+    if "failover" in resource.extra:
+
+        @group.command("failover", help=f"Fail over a {resource.cli} (admin).")
+        @click.argument("ref", metavar=resource.cli.upper())
+        def failover_cmd(ref: str) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref)
+            client.call("PUT", f"{resource.path}/{obj['id']}/failover", json={})
+
+    for action in ("add-peer", "remove-peer"):
+        if action not in resource.extra:
+            continue
+
+        def make(action: str) -> click.Command:
+            @click.command(action, help=f"{action.replace('-', ' ').capitalize()} on a speaker.")
+            @FORMAT
+            @click.argument("ref", metavar="BGP-SPEAKER")
+            @click.argument("peer", metavar="BGP-PEER")
+            def peer_cmd(fmt: str, ref: str, peer: str) -> None:
+                client = ApiClient()
+                speaker = client.find(resource, ref)
+                peer_id = client.find(RESOURCES["bgp-peer"], peer)["id"]
+                verb = "add_bgp_peer" if action == "add-peer" else "remove_bgp_peer"
+                result = client.call("PUT", f"{resource.path}/{speaker['id']}/{verb}",
+                                     json={"bgp_peer_id": peer_id})  # fmt: skip
+                output(result[resource.key], fmt)
+
+            return peer_cmd
+
+        group.add_command(make(action))
+    return group
+
+
+cli = click.Group("l3dist", help="l3dist API resources.")
+for _resource in RESOURCES.values():
+    cli.add_command(build_group(_resource))
