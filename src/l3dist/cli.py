@@ -336,6 +336,47 @@ def token_create(
     print(token)
 
 
+@bench_app.command("api")
+def bench_api(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    load_balancers: Annotated[int, typer.Option(min=1, max=1000000)] = 10000,
+    requests: Annotated[int, typer.Option(min=10, max=100000)] = 200,
+    seconds: Annotated[float, typer.Option(min=1, max=600)] = 5.0,
+    clients: Annotated[int, typer.Option(min=1, max=256)] = 8,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="L3DIST_BENCH_POSTGRES_URL",
+            help="PostgreSQL server (a role that may CREATE DATABASE)",
+        ),
+    ] = None,
+) -> None:
+    """API latency (p50/p99) and throughput with many load balancers, SQLite and PostgreSQL."""
+    from l3dist.bench import api as bench
+
+    result = bench.run(load_balancers, requests, seconds, clients, postgres_url)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"API benchmark ({load_balancers} load balancers, 1 worker)")
+    for col in ("database", "create p50/p99", "show p50/p99", "list p50/p99", "show req/s"):
+        table.add_column(col)
+    for db in ("sqlite", "postgresql"):
+        r = result[db]
+        if "skipped" in r:
+            table.add_row(db, "skipped", "", "", "")
+            continue
+        table.add_row(
+            db,
+            *(
+                f"{r[k]['p50_ms']} / {r[k]['p99_ms']} ms"
+                for k in ("create", "show", "list_page_100")
+            ),
+            str(r["show_requests_per_second"]),
+        )
+    console.print(table)
+
+
 @app.command("agent")
 def agent(config: Annotated[str, typer.Option(help="config drive file")]) -> None:
     """Run the amphora agent (normally started by the compute driver at amphora boot)."""

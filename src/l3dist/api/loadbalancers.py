@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from l3dist.api.common import (
     AppState,
@@ -141,6 +141,7 @@ def to_dict(lb: LoadBalancer) -> dict[str, Any]:
 def base_query() -> Any:
     return (
         select(LoadBalancer)
+        .options(selectinload(LoadBalancer.listeners), selectinload(LoadBalancer.pools))
         .outerjoin(Vip, Vip.load_balancer_id == LoadBalancer.id)
         .where(LoadBalancer.provisioning_status != c.DELETED)
     )

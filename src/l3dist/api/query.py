@@ -44,6 +44,8 @@ class ListSpec:
 
 def _sortable(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     """NULL-free version of a sort column, so keyset comparisons never meet NULL."""
+    if getattr(expr, "nullable", True) is False or getattr(expr, "primary_key", False):
+        return expr  # never NULL: keep the bare column so indexes stay usable
     python_type: Any = None
     try:
         python_type = expr.type.python_type
