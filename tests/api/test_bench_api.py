@@ -1,4 +1,4 @@
-"""``l3dist bench api --json`` runs end to end on both databases (small sizes; no timing asserts)."""
+"""``l3dist bench api --json`` runs on both databases (small sizes; no timing asserts)."""
 
 from __future__ import annotations
 
