@@ -387,3 +387,78 @@ class ApiToken(Timestamps, Base):
     roles: Mapped[list[Any]] = mapped_column(JSON)
     description: Mapped[str | None] = mapped_column(String(255))
     expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+# -- the lab network driver's own state (networks, subnets, ports, IPAM) ---------------------
+
+
+class NetNetwork(Timestamps, Base):
+    """A network of the lab network driver (a Linux bridge in the lab fabric)."""
+
+    __tablename__ = "net_network"
+    __table_args__ = (UniqueConstraint("name", name="uq_net_network_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    bridge: Mapped[str | None] = mapped_column(String(15))
+    mtu: Mapped[int] = mapped_column(Integer, default=1500)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NetSubnet(Timestamps, Base):
+    __tablename__ = "net_subnet"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_net_subnet_name"),
+        CheckConstraint("ip_version IN (4, 6)", name="ip_version"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("net_network.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    cidr: Mapped[str] = mapped_column(String(64))
+    ip_version: Mapped[int] = mapped_column(Integer)
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    # Addresses handed out start at this host index (below it: gateway and reserved).
+    first_host_index: Mapped[int] = mapped_column(Integer, default=10)
+
+
+class NetPort(Timestamps, Base):
+    """A port: for the lab driver a veth pair from the network's bridge into a namespace.
+
+    device_owner and device_id are recorded as Neutron does (floating IPs depend on them)."""
+
+    __tablename__ = "net_port"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("net_network.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(255))
+    device_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    device_owner: Mapped[str | None] = mapped_column(String(255))
+    mac_address: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    namespace: Mapped[str | None] = mapped_column(String(255))
+    ifname: Mapped[str | None] = mapped_column(String(15))
+
+    fixed_ips: Mapped[list[NetIpAllocation]] = relationship(
+        back_populates="port", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class NetIpAllocation(Base):
+    """IPAM: one row per address in use; the primary key forbids handing one out twice."""
+
+    __tablename__ = "net_ip_allocation"
+    subnet_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("net_subnet.id", ondelete="CASCADE"), primary_key=True
+    )
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    port_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("net_port.id", ondelete="CASCADE"), index=True
+    )
+
+    port: Mapped[NetPort] = relationship(back_populates="fixed_ips")

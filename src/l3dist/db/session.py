@@ -23,11 +23,19 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # We emit BEGIN ourselves (SQLAlchemy's pysqlite recipe): pysqlite's own transaction
+            # handling breaks SAVEPOINT, and writers that must not lose a race use IMMEDIATE.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     if url.startswith("postgresql://"):
@@ -59,9 +67,17 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Writers that allocate (IPAM) take SQLite's write lock up front; no-op on PostgreSQL.
+        self.writer_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+        )
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A transaction: committed on success, rolled back on any error."""
-        with self.sessions() as session, session.begin():
+    def session(self, writer: bool = False) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error.
+
+        writer=True: on SQLite, take the write lock at BEGIN, so a read-then-write (allocation)
+        cannot be overtaken between its read and its write."""
+        factory = self.writer_sessions if writer else self.sessions
+        with factory() as session, session.begin():
             yield session
