@@ -18,6 +18,7 @@ from l3dist.network.exceptions import (
     AllocateVIPException,
     AmphoraNotFound,
     PluggedVIPNotFound,
+    PlugNetworkException,
     PortNotFound,
     UnplugNetworkException,
     VIPConfigurationNotFound,
@@ -63,7 +64,11 @@ class NoopNetworkDriver(AbstractNetworkDriver):
         raise AllocateVIPException(f"subnet {subnet.id} is full")
 
     def _port(
-        self, network_id: str, subnet: Subnet, device_id: str, owner: str, address: str | None
+        self,
+        network_id: str,
+        wanted: list[tuple[Subnet, str | None]],
+        device_id: str,
+        owner: str,
     ) -> Port:
         with self._lock:
             port = Port(
@@ -72,7 +77,7 @@ class NoopNetworkDriver(AbstractNetworkDriver):
                 device_id=device_id,
                 device_owner=owner,
                 status="ACTIVE",
-                fixed_ips=[FixedIP(subnet.id, self._address(subnet, address))],
+                fixed_ips=[FixedIP(sn.id, self._address(sn, address)) for sn, address in wanted],
             )
             self.ports[port.id] = port
             return port
@@ -97,10 +102,9 @@ class NoopNetworkDriver(AbstractNetworkDriver):
         subnet = self.get_subnet(loadbalancer.vip.subnet_id)
         port = self._port(
             subnet.network_id,
-            subnet,
+            [(subnet, loadbalancer.vip.ip_address)],
             f"lb-{loadbalancer.id}",
             "Octavia",
-            loadbalancer.vip.ip_address,
         )
         from l3dist.network.lab import VipInfo
 
@@ -127,15 +131,17 @@ class NoopNetworkDriver(AbstractNetworkDriver):
                 and (ip_address is None or any(f.ip_address == ip_address for f in port.fixed_ips))
             ):
                 return Interface(port.id, network_id, compute_id, port.fixed_ips)
-        subnet = next(
-            (
-                self.get_subnet(s)
-                for s in network.subnets
-                if ip_address is None or self.get_subnet(s).contains(ip_address)
-            ),
-            self.get_subnet(network.subnets[0]),
-        )
-        port = self._port(network_id, subnet, compute_id, "compute:l3dist-amphora", ip_address)
+        subnets = [self.get_subnet(s) for s in network.subnets]
+        if ip_address is None:
+            wanted: list[tuple[Subnet, str | None]] = [(s, None) for s in subnets]
+        else:
+            wanted = [(s, ip_address) for s in subnets if s.contains(ip_address)]
+            if not wanted:
+                raise PlugNetworkException(f"{ip_address} is on no subnet of {network_id}")
+        try:
+            port = self._port(network_id, wanted, compute_id, "compute:l3dist-amphora")
+        except AllocateVIPException as exc:
+            raise PlugNetworkException(str(exc)) from exc
         return Interface(port.id, network_id, compute_id, port.fixed_ips)
 
     def unplug_network(

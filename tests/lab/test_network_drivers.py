@@ -1,0 +1,257 @@
+"""The network driver contract, for every driver (noop and lab), and for the lab driver what the
+kernel shows: interfaces in the right namespaces with the right addresses, MAC and MTU, and
+nothing left after unplug, even with 20 operations in parallel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from l3dist.common import netlink
+from l3dist.db.session import Database, upgrade
+from l3dist.lab import plumbing
+from l3dist.lab.config import TOR_NS, LabConfig
+from l3dist.network import exceptions as nx
+from l3dist.network.base import AbstractNetworkDriver
+from l3dist.network.catalog import LabCatalog, stable_id
+from l3dist.network.lab import LabNetworkDriver, bridge_ifname, haproxy_namespace
+from l3dist.network.noop import NoopNetworkDriver
+
+CATALOG = LabCatalog()
+MEMBER_NET = stable_id("member-net")
+FRONTEND_NET = stable_id("frontend-net")
+ANYCAST_V4 = CATALOG.subnet_by_name("anycast-net-v4")
+FRONTEND_V4 = CATALOG.subnet_by_name("frontend-net-v4")
+
+
+@dataclass
+class Amp:
+    id: str
+    frontend_ip: str | None = None
+    frontend_port_id: str | None = None
+    frontend_subnet_id: str | None = None
+    frontend_interface: str | None = None
+
+
+@dataclass
+class Vip:
+    ip_address: str | None
+    subnet_id: str
+    frontend_subnet_id: str | None = None
+
+
+@dataclass
+class LB:
+    vip: Vip
+    amphorae: list[Amp] = field(default_factory=list)
+    topology: str = "ACTIVE_ACTIVE"
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class Harness:
+    driver: AbstractNetworkDriver
+    new_amphora: Callable[[], Amp]
+    kind: str
+
+
+def global_addresses(ns: str, ifname: str) -> set[str]:
+    """Addresses on an interface, without the kernel's own link-local one."""
+    return {a.split("/")[0] for a in netlink.addresses(ns, ifname) if not a.startswith("fe80:")}
+
+
+def lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
+    plan = [
+        ("member-net", "br-member", cfg.member_v4, cfg.member_v6, True),
+        ("frontend-net", "br-fe", cfg.frontend.v4, cfg.frontend.v6, True),
+        ("anycast-net", None, cfg.anycast_v4, cfg.anycast_v6, False),
+    ]
+    for name, bridge, v4, v6, gateway in plan:
+        driver.ensure_network(
+            name,
+            bridge,
+            [
+                {
+                    "id": stable_id(f"{name}-v{v}"),
+                    "name": f"{name}-v{v}",
+                    "cidr": str(cidr),
+                    "gateway_ip": str(cidr[1]) if gateway else None,
+                    "first_host_index": 100,
+                }
+                for v, cidr in ((4, v4), (6, v6))
+            ],
+            network_id=stable_id(name),
+        )
+
+
+@pytest.fixture(params=["noop", "lab"])
+def harness(request: pytest.FixtureRequest, lab: LabConfig, tmp_path: Path) -> Iterator[Harness]:
+    namespaces: list[str] = []
+    if request.param == "noop":
+        noop = NoopNetworkDriver(CATALOG)
+
+        def new_noop() -> Amp:
+            amp = Amp(str(uuid.uuid4()))
+            noop.add_amphora(amp.id)
+            return amp
+
+        yield Harness(noop, new_noop, "noop")
+        return
+    url = f"sqlite:///{tmp_path / 'net.db'}"
+    upgrade(url)
+    driver = LabNetworkDriver(Database(url))
+    lab_networks(driver, lab)
+
+    def new_lab() -> Amp:
+        amp = Amp(str(uuid.uuid4()))
+        namespaces.append(haproxy_namespace(amp.id))
+        plumbing.create_namespace(namespaces[-1])
+        return amp
+
+    try:
+        yield Harness(driver, new_lab, "lab")
+    finally:
+        for ns in namespaces:
+            plumbing.delete_namespace(ns)
+        for ifname in plumbing.link_names(TOR_NS):
+            if ifname.startswith("p") and len(ifname) == 13:
+                plumbing.delete_link(TOR_NS, ifname)
+
+
+def test_lookups_and_not_found(harness: Harness) -> None:
+    d = harness.driver
+    network = d.get_network(MEMBER_NET)
+    assert len(network.subnets) == 2
+    assert d.get_subnet(network.subnets[0]).network_id == MEMBER_NET
+    with pytest.raises(nx.NetworkNotFound):
+        d.get_network("nope")
+    with pytest.raises(nx.SubnetNotFound):
+        d.get_subnet("nope")
+    with pytest.raises(nx.PortNotFound):
+        d.get_port("nope")
+
+
+def test_plug_network_errors(harness: Harness) -> None:
+    amp = harness.new_amphora()
+    with pytest.raises(nx.NetworkNotFound):
+        harness.driver.plug_network(amp.id, "no-such-network")
+    with pytest.raises(nx.AmphoraNotFound):
+        harness.driver.plug_network("no-such-amphora", MEMBER_NET)
+    with pytest.raises(nx.UnplugNetworkException):
+        harness.driver.unplug_network(amp.id, MEMBER_NET)
+    assert harness.driver.get_plugged_networks(amp.id) == []
+
+
+def test_plug_and_unplug_network(harness: Harness) -> None:
+    d, amp = harness.driver, harness.new_amphora()
+    interface = d.plug_network(amp.id, MEMBER_NET)
+    assert {f.subnet_id for f in interface.fixed_ips} == set(d.get_network(MEMBER_NET).subnets)
+    assert d.plug_network(amp.id, MEMBER_NET).id == interface.id  # idempotent
+    port = d.get_port(interface.id)
+    assert port.device_id == amp.id and port.device_owner == "compute:l3dist-amphora"
+    assert [i.id for i in d.get_plugged_networks(amp.id)] == [interface.id]
+    if harness.kind == "lab":
+        ns = haproxy_namespace(amp.id)
+        assert global_addresses(ns, "eth1") == {f.ip_address for f in interface.fixed_ips}
+        assert plumbing.link_mac(ns, "eth1") == port.mac_address
+        assert plumbing.link_exists(TOR_NS, bridge_ifname(port.id))
+    d.unplug_network(amp.id, MEMBER_NET)
+    assert d.get_plugged_networks(amp.id) == []
+    with pytest.raises(nx.PortNotFound):
+        d.get_port(interface.id)
+    if harness.kind == "lab":
+        assert not plumbing.link_exists(haproxy_namespace(amp.id), "eth1")
+        assert not plumbing.link_exists(TOR_NS, bridge_ifname(interface.id))
+
+
+def test_a_taken_address_is_refused(harness: Harness) -> None:
+    d = harness.driver
+    first, second = harness.new_amphora(), harness.new_amphora()
+    interface = d.plug_network(first.id, MEMBER_NET, "198.18.3.150")
+    assert [f.ip_address for f in interface.fixed_ips] == ["198.18.3.150"]
+    with pytest.raises(nx.PlugNetworkException):
+        d.plug_network(second.id, MEMBER_NET, "198.18.3.150")
+    assert d.get_plugged_networks(second.id) == []
+
+
+def test_allocate_and_deallocate_vip(harness: Harness) -> None:
+    d = harness.driver
+    lb = LB(Vip("198.18.100.200", ANYCAST_V4.id))
+    vip = d.allocate_vip(lb)
+    assert (vip.ip_address, vip.subnet_id) == ("198.18.100.200", ANYCAST_V4.id)
+    with pytest.raises(nx.AllocateVIPException):
+        d.allocate_vip(LB(Vip("198.18.100.200", ANYCAST_V4.id)))
+    auto = d.allocate_vip(LB(Vip(None, ANYCAST_V4.id)))
+    assert auto.ip_address != vip.ip_address
+    d.deallocate_vip(vip)
+    with pytest.raises(nx.VIPConfigurationNotFound):
+        d.deallocate_vip(vip)
+
+
+def test_plug_vip_active_active_puts_the_vip_on_loopback(harness: Harness) -> None:
+    d = harness.driver
+    amps = [harness.new_amphora(), harness.new_amphora()]
+    lb = LB(Vip("198.18.100.201", ANYCAST_V4.id, FRONTEND_V4.id), amps)
+    plugged = d.plug_vip(lb, lb.vip)
+    assert len(plugged) == 2
+    if harness.kind == "lab":
+        for amp in amps:
+            ns = haproxy_namespace(amp.id)
+            assert amp.frontend_ip and FRONTEND_V4.contains(amp.frontend_ip)
+            assert "198.18.100.201/32" in netlink.addresses(ns, "lo")
+            assert f"{amp.frontend_ip}/24" in netlink.addresses(ns, "fe0")
+            assert not any(a.startswith("198.18.100.201") for a in netlink.addresses(ns, "fe0"))
+    d.unplug_vip(lb, lb.vip)
+    with pytest.raises(nx.PluggedVIPNotFound):
+        d.unplug_vip(lb, lb.vip)
+    if harness.kind == "lab":
+        for amp in amps:
+            assert "198.18.100.201/32" not in netlink.addresses(haproxy_namespace(amp.id), "lo")
+            assert d.get_plugged_networks(amp.id) == []
+
+
+def test_a_failed_plug_vip_leaves_nothing_behind(harness: Harness) -> None:
+    d = harness.driver
+    good, missing = harness.new_amphora(), Amp(str(uuid.uuid4()))
+    lb = LB(Vip("198.18.100.202", ANYCAST_V4.id, FRONTEND_V4.id), [good, missing])
+    with pytest.raises(nx.NetworkException):
+        d.plug_vip(lb, lb.vip)
+    if harness.kind == "lab":
+        assert d.get_plugged_networks(good.id) == []
+        assert not plumbing.link_exists(haproxy_namespace(good.id), "fe0")
+
+
+def test_twenty_parallel_plugs_and_unplugs_leak_nothing(harness: Harness) -> None:
+    d = harness.driver
+    amps = [harness.new_amphora() for _ in range(20)]
+    if not isinstance(d, LabNetworkDriver):  # noop: the bookkeeping alone
+        with ThreadPoolExecutor(20) as pool:
+            interfaces = list(pool.map(lambda a: d.plug_network(a.id, MEMBER_NET), amps))
+        addresses = [f.ip_address for i in interfaces for f in i.fixed_ips]
+        assert len(addresses) == 40 and len(set(addresses)) == 40
+        with ThreadPoolExecutor(20) as pool:
+            list(pool.map(lambda a: d.unplug_network(a.id, MEMBER_NET), amps))
+        assert all(d.get_plugged_networks(a.id) == [] for a in amps)
+        return
+    before_links = set(plumbing.link_names(TOR_NS))
+    with ThreadPoolExecutor(20) as pool:
+        interfaces = list(pool.map(lambda a: d.plug_network(a.id, MEMBER_NET), amps))
+    addresses = [f.ip_address for i in interfaces for f in i.fixed_ips]
+    assert len(addresses) == 40 and len(set(addresses)) == 40
+    for amp, interface in zip(amps, interfaces, strict=True):
+        got = global_addresses(haproxy_namespace(amp.id), "eth1")
+        assert got == {f.ip_address for f in interface.fixed_ips}
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(lambda a: d.unplug_network(a.id, MEMBER_NET), amps))
+    assert set(plumbing.link_names(TOR_NS)) == before_links - {
+        bridge_ifname(i.id) for i in interfaces
+    }
+    assert not any(bridge_ifname(i.id) in plumbing.link_names(TOR_NS) for i in interfaces)
+    assert [a for a in d.allocations() if a[1].startswith("198.18.3.")] == []
+    for amp in amps:
+        assert not plumbing.link_exists(haproxy_namespace(amp.id), "eth1")
