@@ -127,9 +127,18 @@ def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastA
 
 
 def app_from_config() -> FastAPI:
-    """The app for ``uvicorn --factory`` and ``l3dist api``: config file, lab network catalog."""
+    """The app for ``uvicorn --factory`` and ``l3dist api``: config file, network driver chosen
+    by ``[network] driver`` (an entry point)."""
     from l3dist.common import config as config_module
-    from l3dist.network.catalog import LabCatalog
+    from l3dist.network import drivers
 
     cfg = config_module.load()
-    return create_app(cfg.api, Database(cfg.database.url), LabCatalog())
+    db = Database(cfg.database.url)
+    if cfg.network.driver == "lab":
+        from l3dist.network.lab import LabNetworkDriver, register_lab_networks
+
+        driver: Any = LabNetworkDriver(db)
+        register_lab_networks(driver)
+    else:
+        driver = drivers.load(cfg.network.driver)
+    return create_app(cfg.api, db, driver)

@@ -36,9 +36,15 @@ class ApiConfig(Strict):
     pagination_max_limit: int = Field(default=1000, ge=1)
 
 
+class NetworkConfig(Strict):
+    # An entry point of the l3dist.network_drivers group: "lab" (embedded default) or "noop".
+    driver: str = "lab"
+
+
 class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
 
 
 def load(path: Path | None = None) -> Config:

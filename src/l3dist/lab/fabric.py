@@ -33,7 +33,12 @@ from l3dist.lab.config import (
 
 FRR_DAEMONS = ("zebra", "bgpd", "bfdd")
 FRR_BIN = Path("/usr/lib/frr")
-BRIDGE_MACS = {"br-mgmt": "02:1d:00:00:00:01", "br-fe": "02:1d:00:00:01:01"}
+BRIDGE_MACS = {
+    "br-mgmt": "02:1d:00:00:00:01",
+    "br-fe": "02:1d:00:00:01:01",
+    "br-member": "02:1d:00:00:03:01",
+}
+MEMBER_BRIDGE = "br-member"
 
 TOR_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -151,6 +156,11 @@ def up(cfg: LabConfig | None = None) -> None:
             plumbing.add_address(
                 TOR_NS, net.bridge, f"{net.gateway(version)}/{net.subnet(version).prefixlen}"
             )
+
+    # Member network: where member servers live; the ToR routes between it and the front end.
+    plumbing.add_bridge(TOR_NS, MEMBER_BRIDGE, BRIDGE_MACS[MEMBER_BRIDGE])
+    for cidr in (cfg.member_v4, cfg.member_v6):
+        plumbing.add_address(TOR_NS, MEMBER_BRIDGE, f"{cidr[1]}/{cidr.prefixlen}")
 
     # Client: reaches the anycast VIPs only through the ToR.
     plumbing.create_namespace(CLIENT_NS)

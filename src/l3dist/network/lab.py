@@ -22,9 +22,10 @@ from l3dist.common import netlink
 from l3dist.db.models import NetIpAllocation, NetNetwork, NetPort, NetSubnet
 from l3dist.db.session import Database
 from l3dist.lab import plumbing
-from l3dist.lab.config import TOR_NS
+from l3dist.lab.config import TOR_NS, LabConfig
 from l3dist.network import ipam
 from l3dist.network.base import AbstractNetworkDriver
+from l3dist.network.catalog import stable_id
 from l3dist.network.exceptions import (
     AllocateVIPException,
     AmphoraNotFound,
@@ -44,6 +45,7 @@ from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet
 OWNER_AMPHORA = "compute:l3dist-amphora"
 OWNER_VIP = "Octavia"
 OWNER_FRONTEND = "Octavia:frontend"
+MEMBER_BRIDGE = "br-member"
 HAPROXY_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"}
 
 
@@ -88,6 +90,20 @@ class LabNetworkDriver(AbstractNetworkDriver):
         network_id: str | None = None,
     ) -> Network:
         """Create (or find) a network: its bridge in the fabric and its subnets for IPAM."""
+        network = self.register_network(name, bridge, subnets, mtu, network_id)
+        if bridge:
+            plumbing.add_bridge(self.tor, bridge)
+        return network
+
+    def register_network(
+        self,
+        name: str,
+        bridge: str | None,
+        subnets: list[dict[str, Any]],
+        mtu: int = 1500,
+        network_id: str | None = None,
+    ) -> Network:
+        """Record a network and its subnets (idempotent by name), without touching the kernel."""
         with self.db.session(writer=True) as s:
             row = s.scalar(select(NetNetwork).where(NetNetwork.name == name))
             if row is None:
@@ -101,8 +117,6 @@ class LabNetworkDriver(AbstractNetworkDriver):
                     cidr = ipaddress.ip_network(spec["cidr"])
                     s.add(NetSubnet(network_id=row.id, ip_version=cidr.version, **spec))
             network_id = row.id
-        if bridge:
-            plumbing.add_bridge(self.tor, bridge)
         return self.get_network(network_id)
 
     # -- lookups ---------------------------------------------------------------------------
@@ -438,6 +452,34 @@ class LabNetworkDriver(AbstractNetworkDriver):
     def allocations(self) -> list[tuple[str, str]]:
         with self.db.session() as s:
             return [(a.subnet_id, a.ip_address) for a in s.scalars(select(NetIpAllocation))]
+
+
+def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None) -> None:
+    """The lab's networks (management, front-end, anycast, member) in the driver's database,
+    with the ids the catalog gives them; the lab fabric makes their bridges."""
+    cfg = cfg or LabConfig()
+    plan = [
+        (cfg.mgmt.name, cfg.mgmt.bridge, cfg.mgmt.v4, cfg.mgmt.v6, True),
+        (cfg.frontend.name, cfg.frontend.bridge, cfg.frontend.v4, cfg.frontend.v6, True),
+        ("anycast-net", None, cfg.anycast_v4, cfg.anycast_v6, False),
+        ("member-net", MEMBER_BRIDGE, cfg.member_v4, cfg.member_v6, True),
+    ]
+    for name, bridge, v4, v6, routed in plan:
+        driver.register_network(
+            name,
+            bridge,
+            [
+                {
+                    "id": stable_id(f"{name}-v{v}"),
+                    "name": f"{name}-v{v}",
+                    "cidr": str(cidr),
+                    "gateway_ip": str(cidr[1]) if routed else None,
+                    "first_host_index": 100,
+                }
+                for v, cidr in ((4, v4), (6, v6))
+            ],
+            network_id=stable_id(name),
+        )
 
 
 def remove_ports_in(db: Database, namespace: str) -> None:
