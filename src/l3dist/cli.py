@@ -232,8 +232,10 @@ def demo(
         print_json(result)
     else:
         console.print(
-            f"announce to FIB: median {result['announce_to_fib_ms']['median']} ms "
-            f"over {result['announce_to_fib_ms']['samples']} registrations"
+            f"VIP plug + Register Amphora to ToR FIB: median "
+            f"{result['announce_to_fib_ms']['median']} ms over "
+            f"{result['announce_to_fib_ms']['samples']} registrations "
+            "(`l3dist bench announce` times Register Amphora alone)"
         )
 
 
