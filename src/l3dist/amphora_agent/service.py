@@ -28,12 +28,6 @@ from l3dist.common.process import Supervisor
 
 log = logging.getLogger(__name__)
 
-HAPROXY_NS_SYSCTLS = {
-    # The VIP lives on lo: never answer or announce ARP for it on the front-end port.
-    "net.ipv4.conf.all.arp_ignore": "1",
-    "net.ipv4.conf.all.arp_announce": "2",
-}
-
 
 class AgentError(Exception):
     """A refused request: HTTP status, the field at fault, and a message naming the problem."""
@@ -95,20 +89,7 @@ class AgentService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._load()
         ns = self.config.haproxy_namespace
-        subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-q",
-                "-w",
-                *[f"{k}={v}" for k, v in HAPROXY_NS_SYSCTLS.items()],
-            ],
-            check=True,
-            capture_output=True,
-        )
+        netlink.set_sysctls(ns, netlink.VIP_ON_LOOPBACK_SYSCTLS)
         for vip in self.vips:
             self.haproxy_ns.add_address("lo", host_prefix(vip))
         self.announce_frontend()

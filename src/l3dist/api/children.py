@@ -16,9 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from l3dist.api.common import AppState, lock_load_balancer, timestamp
 from l3dist.api.context import RequestContext
-from l3dist.api.errors import ApiError, conflict
+from l3dist.api.errors import conflict
 from l3dist.api.query import ListSpec, paginate, select_fields
-from l3dist.common import constants as c
 from l3dist.db.models import ProvisionedMixin
 
 
@@ -81,10 +80,3 @@ def commit_or_conflict(
             return work(session)
     except IntegrityError:
         raise conflict(message, field) from None
-
-
-def not_deleted(column: Any) -> Any:
-    return column != c.DELETED
-
-
-__all__ = ["ApiError"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -91,6 +92,24 @@ def _addresses(ipr: IPRoute, ifname: str, idx: int | None = None) -> list[str]:
         for a in ipr.get_addr(index=idx)
         if a.get("IFA_ADDRESS")
     ]
+
+
+# A VIP on loopback in the amphora-haproxy namespace: never answer or announce ARP for it on the
+# front-end port (the fabric routes the VIP to the front-end IP).
+VIP_ON_LOOPBACK_SYSCTLS = {
+    "net.ipv4.conf.all.arp_ignore": "1",
+    "net.ipv4.conf.all.arp_announce": "2",
+}
+
+
+def set_sysctls(ns: str, values: dict[str, str]) -> None:
+    """Set sysctls inside a namespace (net.* sysctls are per namespace)."""
+    args = [f"{k}={v}" for k, v in values.items()]
+    subprocess.run(
+        ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 class NamespaceNetlink:

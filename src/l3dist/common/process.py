@@ -211,15 +211,3 @@ class Supervisor:
                         hook()
                 except Exception:
                     log.exception("restart of %s failed", proc.name)
-
-
-def run(argv: Sequence[str], check: bool = True, timeout: float = 30.0) -> str:
-    """Run a short command and return its stdout; raise with stderr on failure."""
-    result = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()}"
-        )
-    return result.stdout

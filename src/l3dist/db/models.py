@@ -74,7 +74,7 @@ class ProvisionedMixin(Timestamps):
     tags: Mapped[list[Any]] = mapped_column(default=list)
 
 
-def status_checks(table: str) -> tuple[CheckConstraint, CheckConstraint]:
+def status_checks() -> tuple[CheckConstraint, CheckConstraint]:
     return (
         CheckConstraint(_in("provisioning_status", c.PROVISIONING_STATUSES), name="prov_status"),
         CheckConstraint(_in("operating_status", c.OPERATING_STATUSES), name="op_status"),
@@ -84,7 +84,7 @@ def status_checks(table: str) -> tuple[CheckConstraint, CheckConstraint]:
 class LoadBalancer(ProvisionedMixin, Base):
     __tablename__ = "load_balancer"
     __table_args__ = (
-        *status_checks("load_balancer"),
+        *status_checks(),
         CheckConstraint(_in("topology", c.TOPOLOGIES), name="topology"),
         CheckConstraint("amphora_count >= 1", name="amphora_count"),
     )
@@ -287,7 +287,7 @@ class AmphoraVipRegistration(Base):
 class Listener(ProvisionedMixin, Base):
     __tablename__ = "listener"
     __table_args__ = (
-        *status_checks("listener"),
+        *status_checks(),
         UniqueConstraint("load_balancer_id", "protocol_port", name="uq_listener_lb_port"),
         CheckConstraint(_in("protocol", c.LISTENER_PROTOCOLS), name="protocol"),
     )
@@ -314,7 +314,7 @@ class Listener(ProvisionedMixin, Base):
 class Pool(ProvisionedMixin, Base):
     __tablename__ = "pool"
     __table_args__ = (
-        *status_checks("pool"),
+        *status_checks(),
         CheckConstraint(_in("protocol", c.POOL_PROTOCOLS), name="protocol"),
         CheckConstraint(_in("lb_algorithm", c.LB_ALGORITHMS), name="lb_algorithm"),
     )
@@ -340,7 +340,7 @@ class Pool(ProvisionedMixin, Base):
 class Member(ProvisionedMixin, Base):
     __tablename__ = "member"
     __table_args__ = (
-        *status_checks("member"),
+        *status_checks(),
         UniqueConstraint("pool_id", "ip_address", "protocol_port", name="uq_member_address"),
     )
     pool_id: Mapped[str] = mapped_column(String(36), ForeignKey("pool.id"), index=True)
@@ -358,7 +358,7 @@ class Member(ProvisionedMixin, Base):
 class HealthMonitor(ProvisionedMixin, Base):
     __tablename__ = "health_monitor"
     __table_args__ = (
-        *status_checks("health_monitor"),
+        *status_checks(),
         CheckConstraint(_in("type", c.HEALTH_MONITOR_TYPES), name="type"),
         UniqueConstraint("pool_id", name="uq_health_monitor_pool_id"),
     )

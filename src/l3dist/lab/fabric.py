@@ -220,22 +220,6 @@ def _pidfile_alive(path: Path) -> bool:
         return False
 
 
-def reload_frr(cfg: LabConfig) -> None:
-    """Apply a changed lab config (e.g. an MD5 password) to the running FRR."""
-    (FRR_CONF_DIR / "frr.conf").write_text(frr_config(cfg))
-    subprocess.run(
-        [
-            "/usr/lib/frr/frr-reload.py",
-            "--reload",
-            "--pathspace",
-            TOR_NS,
-            str(FRR_CONF_DIR / "frr.conf"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 def vtysh(args: list[str], timeout: float = 15) -> str:
     result = subprocess.run(
         ["vtysh", "-N", TOR_NS, *args], capture_output=True, text=True, timeout=timeout, check=False

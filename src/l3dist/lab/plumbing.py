@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import subprocess
 
 from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from l3dist.common.netlink import add_address, addresses, delete_address, if_index, ns_ipr
+from l3dist.common.netlink import (
+    add_address,
+    addresses,
+    delete_address,
+    if_index,
+    ns_ipr,
+    set_sysctls,
+)
 
-__all__ = ["add_address", "addresses", "delete_address"]
+__all__ = ["add_address", "addresses", "delete_address", "set_sysctls"]
 
 
 def list_namespaces(prefix: str = "") -> list[str]:
@@ -51,16 +57,6 @@ def namespace_pids(name: str) -> list[int]:
         ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
     ).stdout
     return [int(p) for p in out.split()]
-
-
-def set_sysctls(ns: str, values: dict[str, str]) -> None:
-    """Set sysctls inside a namespace (net.* sysctls are per namespace)."""
-    args = [f"{k}={v}" for k, v in values.items()]
-    subprocess.run(
-        ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *args],
-        check=True,
-        capture_output=True,
-    )
 
 
 def link_exists(ns: str | None, ifname: str) -> bool:
@@ -155,7 +151,3 @@ def link_mac(ns: str | None, ifname: str) -> str | None:
 def netns_exec_argv(ns: str | None, argv: list[str]) -> list[str]:
     """The argv that runs a command inside namespace ns."""
     return argv if ns is None else ["ip", "netns", "exec", ns, *argv]
-
-
-def running_as_root() -> bool:
-    return os.geteuid() == 0

@@ -9,7 +9,6 @@ fails removes what it made before raising.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import uuid
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ OWNER_AMPHORA = "compute:l3dist-amphora"
 OWNER_VIP = "Octavia"
 OWNER_FRONTEND = "Octavia:frontend"
 MEMBER_BRIDGE = "br-member"
-HAPROXY_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"}
 
 
 @dataclass
@@ -405,7 +403,7 @@ class LabNetworkDriver(AbstractNetworkDriver):
                     )
                     made.append(port.id)
                 if active_active:
-                    plumbing.set_sysctls(namespace, HAPROXY_SYSCTLS)
+                    netlink.set_sysctls(namespace, netlink.VIP_ON_LOOPBACK_SYSCTLS)
                     netlink.add_address(
                         namespace, "lo", f"{vip.ip_address}/{32 if version == 4 else 128}"
                     )
@@ -480,10 +478,3 @@ def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None
             ],
             network_id=stable_id(name),
         )
-
-
-def remove_ports_in(db: Database, namespace: str) -> None:
-    """Teardown helper: forget the ports that lived in a namespace being deleted."""
-    with db.session(writer=True) as s, contextlib.suppress(Exception):
-        for row in s.scalars(select(NetPort).where(NetPort.namespace == namespace)):
-            s.delete(row)
