@@ -7,10 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
-from l3dist.api.common import AppState, get_context, lock_load_balancer, state, timestamp
+from l3dist.api.common import (
+    AppState,
+    get_context,
+    list_response,
+    lock_load_balancer,
+    state,
+    timestamp,
+)
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, not_found
-from l3dist.api.query import ListSpec, paginate, select_fields
+from l3dist.api.query import ListSpec, select_fields
 from l3dist.common import constants as c
 from l3dist.db.models import Amphora
 
@@ -69,17 +76,7 @@ def list_amphorae(
 ) -> dict[str, Any]:
     ctx.require_admin()
     stmt = select(Amphora).where(Amphora.status != c.DELETED)
-    with app.db.session() as session:
-        rows, links = paginate(
-            session,
-            stmt,
-            LIST_SPEC,
-            request.query_params,
-            request.url,
-            app.config.pagination_max_limit,
-        )
-        items = [select_fields(to_dict(a), request.query_params) for a in rows]
-    return {"amphorae": items, "amphorae_links": links}
+    return list_response(request, app, ctx, stmt, LIST_SPEC, to_dict)
 
 
 def _amphora(app_session: Any, amphora_id: str) -> Amphora:

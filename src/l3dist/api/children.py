@@ -7,17 +7,9 @@ controller worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request
-from sqlalchemy import Select
-from sqlalchemy.exc import IntegrityError
-
-from l3dist.api.common import AppState, lock_load_balancer, timestamp
-from l3dist.api.context import RequestContext
-from l3dist.api.errors import conflict
-from l3dist.api.query import ListSpec, paginate, select_fields
+from l3dist.api.common import lock_load_balancer, timestamp
 from l3dist.db.models import ProvisionedMixin
 
 
@@ -49,34 +41,3 @@ def apply_common_update(obj: ProvisionedMixin, req: Any) -> None:
 def mark(obj: ProvisionedMixin, lb_id: str, session: Any, status: str) -> None:
     lock_load_balancer(session, lb_id)
     obj.provisioning_status = status
-
-
-def list_children(
-    request: Request,
-    app: AppState,
-    ctx: RequestContext,
-    stmt: Select[Any],
-    spec: ListSpec,
-    project_column: Any,
-    to_dict: Callable[[Any], dict[str, Any]],
-) -> dict[str, Any]:
-    ctx.require_read()
-    if not ctx.is_admin:
-        stmt = stmt.where(project_column == ctx.project_id)
-    with app.db.session() as session:
-        rows, links = paginate(
-            session, stmt, spec, request.query_params, request.url, app.config.pagination_max_limit
-        )
-        items = [select_fields(to_dict(row), request.query_params) for row in rows]
-    return {spec.plural: items, f"{spec.plural}_links": links}
-
-
-def commit_or_conflict(
-    app: AppState, work: Callable[[Any], dict[str, Any]], message: str, field: str
-) -> dict[str, Any]:
-    """Run work in a transaction; a unique constraint violation becomes a 409 naming field."""
-    try:
-        with app.db.session() as session:
-            return work(session)
-    except IntegrityError:
-        raise conflict(message, field) from None

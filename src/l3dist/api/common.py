@@ -4,16 +4,19 @@ project scoping, and Octavia's load balancer lock (test-and-set of its provision
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import update
+from sqlalchemy import Select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from l3dist.api.context import RequestContext, context_from_request
-from l3dist.api.errors import immutable, not_found
+from l3dist.api.errors import conflict, forbidden, immutable, not_found
+from l3dist.api.query import ListSpec, paginate, select_fields
 from l3dist.common import constants as c
 from l3dist.common.config import ApiConfig
 from l3dist.db.models import Base, LoadBalancer
@@ -103,7 +106,37 @@ def check_project(ctx: RequestContext, requested: str | None) -> str:
     if requested is None or requested == ctx.project_id:
         return ctx.project_id
     if not ctx.is_admin:
-        from l3dist.api.errors import forbidden
-
         raise forbidden("project_id: only an admin can create objects in another project.")
     return requested
+
+
+def list_response(
+    request: Request,
+    app: AppState,
+    ctx: RequestContext,
+    stmt: Select[Any],
+    spec: ListSpec,
+    to_dict: Callable[[Any], dict[str, Any]],
+    project_column: Any = None,
+) -> dict[str, Any]:
+    """A list call: project scoping (unless admin), Octavia's query conventions, links."""
+    ctx.require_read()
+    if project_column is not None and not ctx.is_admin:
+        stmt = stmt.where(project_column == ctx.project_id)
+    with app.db.session() as session:
+        rows, links = paginate(
+            session, stmt, spec, request.query_params, request.url, app.config.pagination_max_limit
+        )
+        items = [select_fields(to_dict(row), request.query_params) for row in rows]
+    return {spec.plural: items, f"{spec.plural}_links": links}
+
+
+def commit_or_conflict(
+    app: AppState, work: Callable[[Session], dict[str, Any]], message: str, field: str
+) -> dict[str, Any]:
+    """Run work in a transaction; a unique constraint violation becomes a 409 naming field."""
+    try:
+        with app.db.session() as session:
+            return work(session)
+    except IntegrityError:
+        raise conflict(message, field) from None

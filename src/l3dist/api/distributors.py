@@ -11,14 +11,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field, SecretStr, StrictInt
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from l3dist.api.common import AppState, Body, get_context, state, timestamp
+from l3dist.api.common import (
+    AppState,
+    Body,
+    commit_or_conflict,
+    get_context,
+    get_owned,
+    list_response,
+    state,
+    timestamp,
+)
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.loadbalancers import Id, Name
-from l3dist.api.query import ListSpec, paginate, select_fields
+from l3dist.api.query import ListSpec, select_fields
 from l3dist.common import constants as c
 from l3dist.common.bgp_rules import peer_profile_errors
 from l3dist.db.models import (
@@ -37,35 +45,6 @@ from l3dist.network.exceptions import SubnetNotFound
 router = APIRouter()
 
 ASN = Annotated[StrictInt, Field(ge=1, le=4294967295)]
-
-
-def _unique(app: AppState, work: Any, kind: str, name: str | None) -> dict[str, Any]:
-    """Run work in a transaction; a duplicate name becomes a 409 naming the field."""
-    try:
-        with app.db.session() as session:
-            result: dict[str, Any] = work(session)
-            return result
-    except IntegrityError:
-        raise conflict(f"A {kind} named {name!r} already exists", "name") from None
-
-
-def _get(session: Session, model: Any, object_id: str, kind: str, field: str | None = None) -> Any:
-    obj = session.get(model, object_id)
-    if obj is None:
-        raise not_found(kind, object_id, field)
-    return obj
-
-
-def _list(
-    request: Request, app: AppState, ctx: RequestContext, stmt: Any, spec: ListSpec, to_dict: Any
-) -> dict[str, Any]:
-    ctx.require_admin()
-    with app.db.session() as session:
-        rows, links = paginate(
-            session, stmt, spec, request.query_params, request.url, app.config.pagination_max_limit
-        )
-        items = [select_fields(to_dict(row), request.query_params) for row in rows]
-    return {spec.plural: items, f"{spec.plural}_links": links}
 
 
 # -- distributors ---------------------------------------------------------------------------
@@ -157,14 +136,15 @@ def create_distributor(
         session.flush()
         return {"distributor": distributor_dict(distributor)}
 
-    return _unique(app, work, "distributor", req.name)
+    return commit_or_conflict(app, work, f"A distributor named {req.name!r} already exists", "name")
 
 
 @router.get("/v2/lbaas/distributors", tags=["distributors"])
 def list_distributors(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
-    return _list(request, app, ctx, select(Distributor), DISTRIBUTOR_SPEC, distributor_dict)
+    ctx.require_admin()
+    return list_response(request, app, ctx, select(Distributor), DISTRIBUTOR_SPEC, distributor_dict)
 
 
 @router.get("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])
@@ -176,7 +156,7 @@ def show_distributor(
 ) -> dict[str, Any]:
     ctx.require_admin()
     with app.db.session() as session:
-        d = _get(session, Distributor, distributor_id, "Distributor")
+        d = get_owned(session, Distributor, distributor_id, ctx, "Distributor")
         return {"distributor": select_fields(distributor_dict(d), request.query_params)}
 
 
@@ -187,7 +167,7 @@ def distributor_status(
     """The distributor's status and what it distributes: load balancers and their next hops."""
     ctx.require_admin()
     with app.db.session() as session:
-        d = _get(session, Distributor, distributor_id, "Distributor")
+        d = get_owned(session, Distributor, distributor_id, ctx, "Distributor")
         lbs = session.scalars(
             select(LoadBalancer)
             .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
@@ -230,7 +210,7 @@ def update_distributor(
     req = body.distributor
 
     def work(session: Session) -> dict[str, Any]:
-        d = _get(session, Distributor, distributor_id, "Distributor")
+        d = get_owned(session, Distributor, distributor_id, ctx, "Distributor")
         config = _check_distributor(app, session, req)
         for name in ("name", "description", "frontend_subnet"):
             value = getattr(req, name)
@@ -241,7 +221,7 @@ def update_distributor(
         session.flush()
         return {"distributor": distributor_dict(d)}
 
-    return _unique(app, work, "distributor", req.name)
+    return commit_or_conflict(app, work, f"A distributor named {req.name!r} already exists", "name")
 
 
 @router.delete("/v2/lbaas/distributors/{distributor_id}", status_code=204, tags=["distributors"])
@@ -250,7 +230,7 @@ def delete_distributor(
 ) -> Response:
     ctx.require_admin()
     with app.db.session() as session:
-        d = _get(session, Distributor, distributor_id, "Distributor")
+        d = get_owned(session, Distributor, distributor_id, ctx, "Distributor")
         user = session.scalar(
             select(LoadBalancer.id)
             .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
@@ -353,14 +333,15 @@ def create_bgp_peer(
         session.flush()
         return {"bgp_peer": peer_dict(peer)}
 
-    return _unique(app, work, "BGP peer", req.name)
+    return commit_or_conflict(app, work, f"A BGP peer named {req.name!r} already exists", "name")
 
 
 @router.get("/v2/lbaas/bgppeers", tags=["bgp"])
 def list_bgp_peers(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
-    return _list(request, app, ctx, select(BgpPeer), PEER_SPEC, peer_dict)
+    ctx.require_admin()
+    return list_response(request, app, ctx, select(BgpPeer), PEER_SPEC, peer_dict)
 
 
 @router.get("/v2/lbaas/bgppeers/{peer_id}", tags=["bgp"])
@@ -372,7 +353,7 @@ def show_bgp_peer(
 ) -> dict[str, Any]:
     ctx.require_admin()
     with app.db.session() as session:
-        peer = _get(session, BgpPeer, peer_id, "BGP peer")
+        peer = get_owned(session, BgpPeer, peer_id, ctx, "BGP peer")
         return {"bgp_peer": select_fields(peer_dict(peer), request.query_params)}
 
 
@@ -387,7 +368,7 @@ def update_bgp_peer(
     req = body.bgp_peer
 
     def work(session: Session) -> dict[str, Any]:
-        peer = _get(session, BgpPeer, peer_id, "BGP peer")
+        peer = get_owned(session, BgpPeer, peer_id, ctx, "BGP peer")
         for name in ("name", "remote_as", "ttl_hops", "hold_time", "keepalive_interval"):
             value = getattr(req, name)
             if value is not None:
@@ -402,7 +383,7 @@ def update_bgp_peer(
         session.flush()
         return {"bgp_peer": peer_dict(peer)}
 
-    return _unique(app, work, "BGP peer", req.name)
+    return commit_or_conflict(app, work, f"A BGP peer named {req.name!r} already exists", "name")
 
 
 @router.delete("/v2/lbaas/bgppeers/{peer_id}", status_code=204, tags=["bgp"])
@@ -411,7 +392,7 @@ def delete_bgp_peer(
 ) -> Response:
     ctx.require_admin()
     with app.db.session() as session:
-        peer = _get(session, BgpPeer, peer_id, "BGP peer")
+        peer = get_owned(session, BgpPeer, peer_id, ctx, "BGP peer")
         speaker = session.scalar(
             select(BgpPeerRegistration.distributor_l3_bgp_speaker_id).where(
                 BgpPeerRegistration.distributor_l3_bgp_peer_id == peer.id
@@ -498,14 +479,15 @@ def create_bgp_speaker(
         session.flush()
         return {"bgp_speaker": speaker_dict(speaker)}
 
-    return _unique(app, work, "BGP speaker", req.name)
+    return commit_or_conflict(app, work, f"A BGP speaker named {req.name!r} already exists", "name")
 
 
 @router.get("/v2/lbaas/bgpspeakers", tags=["bgp"])
 def list_bgp_speakers(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
-    return _list(request, app, ctx, select(BgpSpeaker), SPEAKER_SPEC, speaker_dict)
+    ctx.require_admin()
+    return list_response(request, app, ctx, select(BgpSpeaker), SPEAKER_SPEC, speaker_dict)
 
 
 @router.get("/v2/lbaas/bgpspeakers/{speaker_id}", tags=["bgp"])
@@ -517,7 +499,7 @@ def show_bgp_speaker(
 ) -> dict[str, Any]:
     ctx.require_admin()
     with app.db.session() as session:
-        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
         return {"bgp_speaker": select_fields(speaker_dict(speaker), request.query_params)}
 
 
@@ -532,7 +514,7 @@ def update_bgp_speaker(
     req = body.bgp_speaker
 
     def work(session: Session) -> dict[str, Any]:
-        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
         if req.name is not None:
             speaker.name = req.name
         if req.local_as is not None:
@@ -540,7 +522,7 @@ def update_bgp_speaker(
         session.flush()
         return {"bgp_speaker": speaker_dict(speaker)}
 
-    return _unique(app, work, "BGP speaker", req.name)
+    return commit_or_conflict(app, work, f"A BGP speaker named {req.name!r} already exists", "name")
 
 
 def _speaker_in_use(session: Session, speaker: BgpSpeaker) -> str | None:
@@ -563,7 +545,7 @@ def delete_bgp_speaker(
 ) -> Response:
     ctx.require_admin()
     with app.db.session() as session:
-        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
         user = _speaker_in_use(session, speaker)
         if user:
             raise conflict(f"BGP speaker {speaker.id} is in use by {user}", "id")
@@ -580,8 +562,8 @@ def add_bgp_peer(
 ) -> dict[str, Any]:
     ctx.require_admin()
     with app.db.session() as session:
-        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
-        peer = _get(session, BgpPeer, body.bgp_peer_id, "BGP peer", "bgp_peer_id")
+        speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
+        peer = get_owned(session, BgpPeer, body.bgp_peer_id, ctx, "BGP peer", "bgp_peer_id")
         version = ipaddress.ip_address(peer.peer_ip).version
         if version != speaker.ip_version:
             raise bad_request(
@@ -605,7 +587,7 @@ def remove_bgp_peer(
 ) -> dict[str, Any]:
     ctx.require_admin()
     with app.db.session() as session:
-        speaker = _get(session, BgpSpeaker, speaker_id, "BGP speaker")
+        speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
         peer = next((p for p in speaker.peers if p.id == body.bgp_peer_id), None)
         if peer is None:
             raise not_found(

@@ -11,11 +11,17 @@ from sqlalchemy import select
 from l3dist.api.children import (
     apply_common_update,
     base_fields,
-    commit_or_conflict,
-    list_children,
     mark,
 )
-from l3dist.api.common import AppState, Body, get_context, get_owned, state
+from l3dist.api.common import (
+    AppState,
+    Body,
+    commit_or_conflict,
+    get_context,
+    get_owned,
+    list_response,
+    state,
+)
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict
 from l3dist.api.loadbalancers import Id, Name, Tag
@@ -182,7 +188,7 @@ def list_health_monitors(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
     stmt = select(HealthMonitor).where(HealthMonitor.provisioning_status != c.DELETED)
-    return list_children(request, app, ctx, stmt, LIST_SPEC, HealthMonitor.project_id, to_dict)
+    return list_response(request, app, ctx, stmt, LIST_SPEC, to_dict, HealthMonitor.project_id)
 
 
 @router.get("/v2/lbaas/healthmonitors/{hm_id}", tags=["healthmonitors"])

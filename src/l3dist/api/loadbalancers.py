@@ -19,13 +19,14 @@ from l3dist.api.common import (
     check_project,
     get_context,
     get_owned,
+    list_response,
     lock_load_balancer,
     state,
     timestamp,
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
-from l3dist.api.query import ListSpec, paginate, parse_bool, select_fields
+from l3dist.api.query import ListSpec, parse_bool, select_fields
 from l3dist.common import constants as c
 from l3dist.db.models import Distributor, Listener, LoadBalancer, Pool, Vip
 from l3dist.network.exceptions import NetworkNotFound, SubnetNotFound
@@ -322,21 +323,9 @@ def create_load_balancer(
 def list_load_balancers(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
-    ctx.require_read()
-    stmt = base_query()
-    if not ctx.is_admin:
-        stmt = stmt.where(LoadBalancer.project_id == ctx.project_id)
-    with app.db.session() as session:
-        rows, links = paginate(
-            session,
-            stmt,
-            LIST_SPEC,
-            request.query_params,
-            request.url,
-            app.config.pagination_max_limit,
-        )
-        items = [select_fields(to_dict(lb), request.query_params) for lb in rows]
-    return {"loadbalancers": items, "loadbalancers_links": links}
+    return list_response(
+        request, app, ctx, base_query(), LIST_SPEC, to_dict, LoadBalancer.project_id
+    )
 
 
 @router.get("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])

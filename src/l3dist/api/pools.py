@@ -12,11 +12,17 @@ from sqlalchemy import select
 from l3dist.api.children import (
     apply_common_update,
     base_fields,
-    commit_or_conflict,
-    list_children,
     mark,
 )
-from l3dist.api.common import AppState, Body, get_context, get_owned, state
+from l3dist.api.common import (
+    AppState,
+    Body,
+    commit_or_conflict,
+    get_context,
+    get_owned,
+    list_response,
+    state,
+)
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.listeners import Port
@@ -184,7 +190,7 @@ def list_pools(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
     stmt = select(Pool).where(Pool.provisioning_status != c.DELETED)
-    return list_children(request, app, ctx, stmt, POOL_SPEC, Pool.project_id, pool_dict)
+    return list_response(request, app, ctx, stmt, POOL_SPEC, pool_dict, Pool.project_id)
 
 
 @router.get("/v2/lbaas/pools/{pool_id}", tags=["pools"])
@@ -389,7 +395,7 @@ def list_members(
     with app.db.session() as session:
         _pool(session, pool_id, ctx)
     stmt = select(Member).where(Member.pool_id == pool_id, Member.provisioning_status != c.DELETED)
-    return list_children(request, app, ctx, stmt, MEMBER_SPEC, Member.project_id, member_dict)
+    return list_response(request, app, ctx, stmt, MEMBER_SPEC, member_dict, Member.project_id)
 
 
 @router.get("/v2/lbaas/pools/{pool_id}/members/{member_id}", tags=["members"])
