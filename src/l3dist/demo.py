@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +16,6 @@ from rich.table import Table
 
 from l3dist.bgp.base import host_prefix
 from l3dist.lab import amphora, fabric, traffic, vips
-from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
 from l3dist.lab.fib import FibWatcher, has, lacks
 
@@ -77,10 +75,7 @@ class Demo:
         self.say(f"[bold]Lab fabric[/bold]: ToR (FRR, AS {self.cfg.tor_asn}) with BGP multipath")
         fabric.up(self.cfg)
         self.say(f"[bold]Creating 3 amphorae[/bold] ({self.speaker_driver} speakers)")
-        with ThreadPoolExecutor(3) as pool:
-            amps: list[LabAmphora] = list(
-                pool.map(lambda _: amphora.create(self.cfg, self.speaker_driver), range(3))
-            )
+        amps = amphora.create_many(self.cfg, self.speaker_driver, 3)
         names = {a.id: f"amphora-{i + 1}" for i, a in enumerate(amps)}
         for a in amps:
             self.say(f"  {names[a.id]}: {a.id}  mgmt {a.mgmt_ip4}  front-end {a.frontend_ip4}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -38,9 +37,7 @@ def fib(lab: LabConfig) -> Iterator[FibWatcher]:
         yield watcher
 
 
-def create_amphorae(cfg: LabConfig, driver: str, count: int) -> list[LabAmphora]:
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(lambda _: amphora.create(cfg, driver), range(count)))
+create_amphorae = amphora.create_many
 
 
 def announce_all(amps: list[LabAmphora], fib: FibWatcher) -> None:

@@ -19,7 +19,12 @@ from l3dist.lab.config import TOR_NS, LabConfig
 from l3dist.network import exceptions as nx
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import LabCatalog, stable_id
-from l3dist.network.lab import LabNetworkDriver, bridge_ifname, haproxy_namespace
+from l3dist.network.lab import (
+    LabNetworkDriver,
+    bridge_ifname,
+    haproxy_namespace,
+    register_lab_networks,
+)
 from l3dist.network.noop import NoopNetworkDriver
 
 CATALOG = LabCatalog()
@@ -65,30 +70,6 @@ def global_addresses(ns: str, ifname: str) -> set[str]:
     return {a.split("/")[0] for a in netlink.addresses(ns, ifname) if not a.startswith("fe80:")}
 
 
-def lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
-    plan = [
-        ("member-net", "br-member", cfg.member_v4, cfg.member_v6, True),
-        ("frontend-net", "br-fe", cfg.frontend.v4, cfg.frontend.v6, True),
-        ("anycast-net", None, cfg.anycast_v4, cfg.anycast_v6, False),
-    ]
-    for name, bridge, v4, v6, gateway in plan:
-        driver.ensure_network(
-            name,
-            bridge,
-            [
-                {
-                    "id": stable_id(f"{name}-v{v}"),
-                    "name": f"{name}-v{v}",
-                    "cidr": str(cidr),
-                    "gateway_ip": str(cidr[1]) if gateway else None,
-                    "first_host_index": 100,
-                }
-                for v, cidr in ((4, v4), (6, v6))
-            ],
-            network_id=stable_id(name),
-        )
-
-
 @pytest.fixture(params=["noop", "lab"])
 def harness(request: pytest.FixtureRequest, lab: LabConfig, tmp_path: Path) -> Iterator[Harness]:
     namespaces: list[str] = []
@@ -105,7 +86,7 @@ def harness(request: pytest.FixtureRequest, lab: LabConfig, tmp_path: Path) -> I
     url = f"sqlite:///{tmp_path / 'net.db'}"
     upgrade(url)
     driver = LabNetworkDriver(Database(url))
-    lab_networks(driver, lab)
+    register_lab_networks(driver, lab)
 
     def new_lab() -> Amp:
         amp = Amp(str(uuid.uuid4()))

@@ -13,13 +13,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from l3dist.amphora_agent import config as agent_config
 from l3dist.bgp.base import Route, host_prefix, make_driver
 from l3dist.lab import amphora, fabric, vips
-from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
 from l3dist.lab.fib import FibWatcher, has, lacks
 
@@ -49,10 +47,7 @@ def run(speaker_driver: str = "bird", runs: int = 20, version: int = 4) -> dict[
         raise RuntimeError("a lab is already running; `l3dist lab down` first")
     try:
         fabric.up(cfg)
-        with ThreadPoolExecutor(3) as pool:
-            amps: list[LabAmphora] = list(
-                pool.map(lambda _: amphora.create(cfg, speaker_driver), range(3))
-            )
+        amps = amphora.create_many(cfg, speaker_driver, 3)
         vip = cfg.vip(version)
         prefix = host_prefix(vip)
         measured, others = amps[0], amps[1:]

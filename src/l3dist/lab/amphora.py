@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +216,12 @@ def port_mac(network: int, host: int) -> str:
     """A MAC derived from the port's address: an address reused by a new amphora keeps its MAC,
     so neighbour caches on the ToR and the controller never point at a deleted port."""
     return f"02:1d:{network:02x}:00:{host >> 8:02x}:{host & 0xFF:02x}"
+
+
+def create_many(cfg: LabConfig, speaker_driver: str, count: int) -> list[LabAmphora]:
+    """count amphorae, created in parallel (each agent start takes most of a second)."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: create(cfg, speaker_driver), range(count)))
 
 
 def _plumb(cfg: LabConfig, amp: LabAmphora, short: str) -> None:
