@@ -29,6 +29,9 @@ M = TypeVar("M", bound=Base)
 class NetworkLookup(Protocol):
     """The part of the network driver the API needs to validate requests."""
 
+    @property
+    def networks(self) -> dict[str, Network]: ...
+
     def get_network(self, network_id: str) -> Network: ...
 
     def get_subnet(self, subnet_id: str) -> Subnet: ...

@@ -63,8 +63,7 @@ def _all_subnets(app: AppState) -> list[Subnet]:
 
 
 def _all_networks(app: AppState) -> list[Network]:
-    networks = getattr(app.network, "networks", {})
-    return list(networks.values())
+    return list(app.network.networks.values())
 
 
 @router.get("/v2/subnets", tags=["network"])

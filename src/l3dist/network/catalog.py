@@ -30,7 +30,7 @@ class LabCatalog:
             cfg.mgmt.name: (cfg.mgmt.v4, cfg.mgmt.v6, True),
             "member-net": (cfg.member_v4, cfg.member_v6, True),
         }
-        self.networks: dict[str, Network] = {}
+        self._networks: dict[str, Network] = {}
         self.subnets: dict[str, Subnet] = {}
         for name, (v4, v6, has_gateway) in plan.items():
             network = Network(id=stable_id(name), name=name)
@@ -46,11 +46,15 @@ class LabCatalog:
                 )
                 self.subnets[subnet.id] = subnet
                 network.subnets.append(subnet.id)
-            self.networks[network.id] = network
+            self._networks[network.id] = network
+
+    @property
+    def networks(self) -> dict[str, Network]:
+        return self._networks
 
     def get_network(self, network_id: str) -> Network:
         try:
-            return self.networks[network_id]
+            return self._networks[network_id]
         except KeyError:
             raise NetworkNotFound(f"network {network_id} not found") from None
 
