@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,22 @@ from l3dist.lab.fib import FibWatcher
 
 VIP4 = LabConfig().vip(4)
 VIP6 = LabConfig().vip(6)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The controller database the lab records its networks in (and the CLI processes the tests
+    start inherit): a fresh SQLite file for the run, never the machine's own."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('lab-db') / 'l3dist.db'}"
+    previous = os.environ.get("L3DIST_DATABASE_URL")
+    os.environ["L3DIST_DATABASE_URL"] = url
+    try:
+        yield url
+    finally:
+        if previous is None:
+            del os.environ["L3DIST_DATABASE_URL"]
+        else:
+            os.environ["L3DIST_DATABASE_URL"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from l3dist.common import netlink
-from l3dist.db.session import Database, upgrade
-from l3dist.lab import plumbing
+from l3dist.lab import amphora, fabric, plumbing
 from l3dist.lab.config import TOR_NS, LabConfig
 from l3dist.network import exceptions as nx
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import LabCatalog, stable_id
 from l3dist.network.lab import (
+    OWNER_FRONTEND,
+    OWNER_MANAGEMENT,
     LabNetworkDriver,
     bridge_ifname,
     haproxy_namespace,
-    register_lab_networks,
 )
 from l3dist.network.noop import NoopNetworkDriver
 
@@ -71,8 +70,8 @@ def global_addresses(ns: str, ifname: str) -> set[str]:
 
 
 @pytest.fixture(params=["noop", "lab"])
-def harness(request: pytest.FixtureRequest, lab: LabConfig, tmp_path: Path) -> Iterator[Harness]:
-    namespaces: list[str] = []
+def harness(request: pytest.FixtureRequest, lab: LabConfig) -> Iterator[Harness]:
+    made: list[Amp] = []
     if request.param == "noop":
         noop = NoopNetworkDriver(CATALOG)
 
@@ -83,25 +82,20 @@ def harness(request: pytest.FixtureRequest, lab: LabConfig, tmp_path: Path) -> I
 
         yield Harness(noop, new_noop, "noop")
         return
-    url = f"sqlite:///{tmp_path / 'net.db'}"
-    upgrade(url)
-    driver = LabNetworkDriver(Database(url))
-    register_lab_networks(driver, lab)
+    driver = fabric.network_driver()  # the lab's own: its networks were built by the fabric
 
     def new_lab() -> Amp:
-        amp = Amp(str(uuid.uuid4()))
-        namespaces.append(haproxy_namespace(amp.id))
-        plumbing.create_namespace(namespaces[-1])
-        return amp
+        made.append(Amp(str(uuid.uuid4())))
+        plumbing.create_namespace(haproxy_namespace(made[-1].id))
+        return made[-1]
 
     try:
         yield Harness(driver, new_lab, "lab")
     finally:
-        for ns in namespaces:
-            plumbing.delete_namespace(ns)
-        for ifname in plumbing.link_names(TOR_NS):
-            if ifname.startswith("p") and len(ifname) == 13:
-                plumbing.delete_link(TOR_NS, ifname)
+        for amp in made:  # what a test left plugged on purpose (or by failing)
+            for port in driver.ports_of(amp.id):
+                driver.delete_port(port.id)
+            plumbing.delete_namespace(haproxy_namespace(amp.id))
 
 
 def test_lookups_and_not_found(harness: Harness) -> None:
@@ -236,3 +230,34 @@ def test_twenty_parallel_plugs_and_unplugs_leak_nothing(harness: Harness) -> Non
     assert [a for a in d.allocations() if a[1].startswith("198.18.3.")] == []
     for amp in amps:
         assert not plumbing.link_exists(haproxy_namespace(amp.id), "eth1")
+
+
+def test_the_lab_is_built_through_the_driver(lab: LabConfig) -> None:
+    """The fabric's networks and an amphora's ports are the lab driver's: database records,
+    bridges with the gateways in the ToR, veths with the IPAM's addresses in the namespaces."""
+    d = fabric.network_driver()
+    assert {n.name for n in d.networks.values()} == {
+        "lb-mgmt-net",
+        "frontend-net",
+        "anycast-net",
+        "member-net",
+    }
+    for bridge, gateway in (("br-mgmt", "198.18.0.1"), ("br-fe", "198.18.1.1")):
+        assert f"{gateway}/24" in netlink.addresses(TOR_NS, bridge)
+    assert "198.18.3.1/24" in netlink.addresses(TOR_NS, "br-member")
+    amp = amphora.create(lab, wait=False)
+    try:
+        ports = {p.device_owner: p for p in d.ports_of(amp.id)}
+        assert set(ports) == {OWNER_MANAGEMENT, OWNER_FRONTEND}
+        mgmt, frontend = ports[OWNER_MANAGEMENT], ports[OWNER_FRONTEND]
+        assert {f.ip_address for f in mgmt.fixed_ips} == {amp.mgmt_ip4, amp.mgmt_ip6}
+        assert {f.ip_address for f in frontend.fixed_ips} == {amp.frontend_ip4, amp.frontend_ip6}
+        assert global_addresses(amp.mgmt_ns, "mgmt0") == {amp.mgmt_ip4, amp.mgmt_ip6}
+        assert global_addresses(amp.haproxy_ns, "fe0") == {amp.frontend_ip4, amp.frontend_ip6}
+        assert plumbing.link_mac(amp.haproxy_ns, "fe0") == frontend.mac_address
+    finally:
+        amphora.delete(amp.id)
+    assert d.ports_of(amp.id) == []
+    assert not any(a[1] in (amp.mgmt_ip4, amp.frontend_ip4) for a in d.allocations())
+    for port in (mgmt, frontend):
+        assert not plumbing.link_exists(TOR_NS, bridge_ifname(port.id))

@@ -134,11 +134,4 @@ def app_from_config() -> FastAPI:
 
     cfg = config_module.load()
     db = Database(cfg.database.url)
-    if cfg.network.driver == "lab":
-        from l3dist.network.lab import LabNetworkDriver, register_lab_networks
-
-        driver: Any = LabNetworkDriver(db)
-        register_lab_networks(driver)
-    else:
-        driver = drivers.load(cfg.network.driver)
-    return create_app(cfg.api, db, driver)
+    return create_app(cfg.api, db, drivers.load(cfg.network.driver, db))

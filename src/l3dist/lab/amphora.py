@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import ipaddress
 import json
 import os
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,11 @@ from l3dist.amphora_agent import config as agent_config
 from l3dist.amphora_agent.config import AgentConfig, BgpSpeakerConfig
 from l3dist.amphora_client import AgentClient
 from l3dist.common.process import ManagedProcess, kill_group
-from l3dist.lab import plumbing
-from l3dist.lab.config import STATE_DIR, TOR_NS, LabConfig
+from l3dist.lab import fabric, plumbing
+from l3dist.lab.config import STATE_DIR, LabConfig
+from l3dist.network.catalog import stable_id
+from l3dist.network.lab import OWNER_FRONTEND, OWNER_MANAGEMENT, haproxy_namespace
+from l3dist.network.models import Port
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
 AGENT_PORT = 9443
@@ -37,7 +39,6 @@ AGENT_PORT = 9443
 @dataclass(frozen=True)
 class LabAmphora:
     id: str
-    index: int
     mgmt_ns: str
     haproxy_ns: str
     mgmt_ip4: str
@@ -45,6 +46,7 @@ class LabAmphora:
     frontend_ip4: str
     frontend_ip6: str
     speaker_driver: str
+    created: float
 
     @property
     def dir(self) -> Path:
@@ -106,17 +108,6 @@ def default_peers(
     return speakers
 
 
-@contextlib.contextmanager
-def _allocation_lock() -> Iterator[None]:
-    AMPHORAE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(STATE_DIR / "amphorae.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _meta_path(amphora_id: str) -> Path:
     return AMPHORAE_DIR / amphora_id / "amphora.json"
 
@@ -128,13 +119,13 @@ def list_amphorae() -> list[LabAmphora]:
     for meta in sorted(AMPHORAE_DIR.glob("*/amphora.json")):
         with contextlib.suppress(OSError, ValueError, TypeError):
             result.append(LabAmphora(**json.loads(meta.read_text())))
-    return sorted(result, key=lambda a: a.index)
+    return sorted(result, key=lambda a: a.created)
 
 
 def get(amphora_id: str) -> LabAmphora:
     try:
         return LabAmphora(**json.loads(_meta_path(amphora_id).read_text()))
-    except FileNotFoundError:
+    except (FileNotFoundError, TypeError):
         raise KeyError(f"no lab amphora {amphora_id}") from None
 
 
@@ -145,29 +136,44 @@ def create(
     amphora_id: str | None = None,
     wait: bool = True,
 ) -> LabAmphora:
-    """Create an amphora: namespaces, ports, config drive, then start its agent."""
+    """Create an amphora: namespaces, its management and front-end ports (made by the lab network
+    driver, addresses from its IPAM), config drive, then start its agent."""
     cfg = cfg or LabConfig()
+    driver = fabric.network_driver()
     amphora_id = amphora_id or str(uuid.uuid4())
-    with _allocation_lock():
-        used = {a.index for a in list_amphorae()}
-        index = next(i for i in range(1, 200) if i not in used)
-        host = cfg.amphora_first_index + index
-        short = amphora_id.replace("-", "")[:8]
+    mgmt_ns = f"l3d-amp-{amphora_id.replace('-', '')[:8]}"
+    haproxy_ns = haproxy_namespace(amphora_id)
+    AMPHORAE_DIR.joinpath(amphora_id).mkdir(parents=True, exist_ok=True)
+    # Recorded first, so delete() finds a half-made amphora.
+    _meta_path(amphora_id).write_text(
+        json.dumps({"id": amphora_id, "mgmt_ns": mgmt_ns, "haproxy_ns": haproxy_ns})
+    )
+    try:
+        plumbing.create_namespace(mgmt_ns)
+        plumbing.create_namespace(haproxy_ns)
+        mgmt = driver.create_port(
+            stable_id(cfg.mgmt.name), mgmt_ns, "mgmt0", amphora_id, OWNER_MANAGEMENT
+        )
+        frontend = driver.create_port(
+            stable_id(cfg.frontend.name),
+            haproxy_ns,
+            "fe0",
+            amphora_id,
+            OWNER_FRONTEND,
+            default_routes=True,
+        )
         amp = LabAmphora(
             id=amphora_id,
-            index=index,
-            mgmt_ns=f"l3d-amp-{short}",
-            haproxy_ns=f"l3d-amp-{short}-hap",
-            mgmt_ip4=cfg.mgmt.host(4, host),
-            mgmt_ip6=cfg.mgmt.host(6, host),
-            frontend_ip4=cfg.frontend.host(4, host),
-            frontend_ip6=cfg.frontend.host(6, host),
+            mgmt_ns=mgmt_ns,
+            haproxy_ns=haproxy_ns,
+            mgmt_ip4=_address(mgmt, 4),
+            mgmt_ip6=_address(mgmt, 6),
+            frontend_ip4=_address(frontend, 4),
+            frontend_ip6=_address(frontend, 6),
             speaker_driver=speaker_driver,
+            created=time.time(),
         )
-        amp.dir.mkdir(parents=True, exist_ok=True)
         _meta_path(amphora_id).write_text(json.dumps(amp.__dict__))
-    try:
-        _plumb(cfg, amp, short)
         config = AgentConfig.model_validate(
             {
                 "amphora_id": amphora_id,
@@ -212,51 +218,18 @@ def create(
     return amp
 
 
-def port_mac(network: int, host: int) -> str:
-    """A MAC derived from the port's address: an address reused by a new amphora keeps its MAC,
-    so neighbour caches on the ToR and the controller never point at a deleted port."""
-    return f"02:1d:{network:02x}:00:{host >> 8:02x}:{host & 0xFF:02x}"
+def _address(port: Port, version: int) -> str:
+    return next(
+        f.ip_address
+        for f in port.fixed_ips
+        if ipaddress.ip_address(f.ip_address).version == version
+    )
 
 
 def create_many(cfg: LabConfig, speaker_driver: str, count: int) -> list[LabAmphora]:
     """count amphorae, created in parallel (each agent start takes most of a second)."""
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: create(cfg, speaker_driver), range(count)))
-
-
-def _plumb(cfg: LabConfig, amp: LabAmphora, short: str) -> None:
-    host = cfg.amphora_first_index + amp.index
-    plumbing.create_namespace(amp.mgmt_ns)
-    plumbing.create_namespace(amp.haproxy_ns)
-    plumbing.add_veth(
-        TOR_NS,
-        f"m-{short}",
-        amp.mgmt_ns,
-        "mgmt0",
-        master=cfg.mgmt.bridge,
-        peer_mac=port_mac(0x0A, host),
-    )
-    plumbing.add_veth(
-        TOR_NS,
-        f"f-{short}",
-        amp.haproxy_ns,
-        "fe0",
-        master=cfg.frontend.bridge,
-        peer_mac=port_mac(0x0B, host),
-    )
-    for version in (4, 6):
-        plumbing.add_address(
-            amp.mgmt_ns,
-            "mgmt0",
-            f"{cfg.mgmt.host(version, cfg.amphora_first_index + amp.index)}/"
-            f"{cfg.mgmt.subnet(version).prefixlen}",
-        )
-        plumbing.add_address(
-            amp.haproxy_ns,
-            "fe0",
-            f"{amp.frontend_ip(version)}/{cfg.frontend.subnet(version).prefixlen}",
-        )
-        plumbing.add_default_route(amp.haproxy_ns, cfg.frontend.gateway(version))
 
 
 def start_agent(amp: LabAmphora, wait: bool = True, timeout: float = 20.0) -> None:
@@ -281,20 +254,24 @@ def stop_agent(amp: LabAmphora, timeout: float = 10.0) -> None:
 
 
 def delete(amphora_id: str) -> None:
-    """Remove an amphora completely; safe to repeat and after a crash."""
+    """Remove an amphora completely (processes, ports, namespaces, files); safe to repeat and
+    after a crash."""
+    meta = _meta_path(amphora_id)
     try:
-        amp = get(amphora_id)
-    except KeyError:
+        names = json.loads(meta.read_text())
+    except (FileNotFoundError, ValueError):
         return
-    stop_agent(amp)
-    for ns in (amp.mgmt_ns, amp.haproxy_ns):
+    namespaces = (names["mgmt_ns"], names["haproxy_ns"])
+    if "created" in names:
+        stop_agent(LabAmphora(**names))
+    for ns in namespaces:
         if ns in plumbing.list_namespaces():
             for pid in plumbing.namespace_pids(ns):
                 with contextlib.suppress(ProcessLookupError):
                     kill_group(os.getpgid(pid), timeout=2)
-    short = amphora_id.replace("-", "")[:8]
-    plumbing.delete_link(TOR_NS, f"m-{short}")
-    plumbing.delete_link(TOR_NS, f"f-{short}")
-    plumbing.delete_namespace(amp.mgmt_ns)
-    plumbing.delete_namespace(amp.haproxy_ns)
-    shutil.rmtree(amp.dir, ignore_errors=True)
+    driver = fabric.network_driver()
+    for port in driver.ports_of(amphora_id):
+        driver.delete_port(port.id)
+    for ns in namespaces:
+        plumbing.delete_namespace(ns)
+    shutil.rmtree(AMPHORAE_DIR / amphora_id, ignore_errors=True)

@@ -80,7 +80,6 @@ class LabConfig:
     member_v4: ipaddress.IPv4Network = MEMBER_V4
     member_v6: ipaddress.IPv6Network = MEMBER_V6
     controller_host_index: int = 254
-    amphora_first_index: int = 10
     bgp_password: str | None = None
     keepalive: int = 1
     hold_time: int = 3

@@ -8,6 +8,7 @@ and installs anycast VIP routes as ECMP into its kernel FIB.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import json
 import os
@@ -18,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from l3dist.common import config
 from l3dist.common.process import ManagedProcess, kill_from_pidfile, kill_group, pid_alive
+from l3dist.db.session import Database, upgrade
 from l3dist.lab import plumbing
 from l3dist.lab.config import (
     CLIENT_NS,
@@ -30,15 +35,13 @@ from l3dist.lab.config import (
     TOR_NS,
     LabConfig,
 )
+from l3dist.network import lab as network_lab
+from l3dist.network.catalog import stable_id
+
+CONTROLLER_DEVICE = "l3dist-controller"
 
 FRR_DAEMONS = ("zebra", "bgpd", "bfdd")
 FRR_BIN = Path("/usr/lib/frr")
-BRIDGE_MACS = {
-    "br-mgmt": "02:1d:00:00:00:01",
-    "br-fe": "02:1d:00:00:01:01",
-    "br-member": "02:1d:00:00:03:01",
-}
-MEMBER_BRIDGE = "br-member"
 
 TOR_SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -150,19 +153,12 @@ def up(cfg: LabConfig | None = None) -> None:
     (STATE_DIR / "lab.json").write_text(json.dumps({"tor_asn": cfg.tor_asn}))
 
     plumbing.create_namespace(TOR_NS, TOR_SYSCTLS)
-    for net in (cfg.mgmt, cfg.frontend):
-        plumbing.add_bridge(TOR_NS, net.bridge, BRIDGE_MACS[net.bridge])
-        for version in (4, 6):
-            plumbing.add_address(
-                TOR_NS, net.bridge, f"{net.gateway(version)}/{net.subnet(version).prefixlen}"
-            )
+    # The cloud's networks (management, front-end, anycast, member) come from the network
+    # driver, as an operator's Neutron would provide them; the ToR is their router.
+    driver = network_driver(migrate=True)
+    network_lab.build_lab_networks(driver, cfg)
 
-    # Member network: where member servers live; the ToR routes between it and the front end.
-    plumbing.add_bridge(TOR_NS, MEMBER_BRIDGE, BRIDGE_MACS[MEMBER_BRIDGE])
-    for cidr in (cfg.member_v4, cfg.member_v6):
-        plumbing.add_address(TOR_NS, MEMBER_BRIDGE, f"{cidr[1]}/{cidr.prefixlen}")
-
-    # Client: reaches the anycast VIPs only through the ToR.
+    # Client: outside the cloud; reaches the anycast VIPs only through the ToR.
     plumbing.create_namespace(CLIENT_NS)
     plumbing.add_veth(TOR_NS, cfg.client.bridge, CLIENT_NS, "eth0")
     for version in (4, 6):
@@ -171,11 +167,20 @@ def up(cfg: LabConfig | None = None) -> None:
         plumbing.add_address(CLIENT_NS, "eth0", f"{cfg.client.host(version, 2)}/{plen}")
         plumbing.add_default_route(CLIENT_NS, cfg.client.gateway(version))
 
-    # The controller's port on lb-mgmt-net (the host namespace: API, tests, benchmarks).
+    # The controller's port on lb-mgmt-net (the host namespace: API, tests, benchmarks): its
+    # address is reserved in the driver's IPAM; the host side is the controller's own link.
+    controller_ip = cfg.mgmt.host(4, cfg.controller_host_index)
+    if not driver.ports_of(CONTROLLER_DEVICE):
+        driver.create_port(
+            stable_id(cfg.mgmt.name),
+            None,
+            None,
+            CONTROLLER_DEVICE,
+            network_lab.OWNER_CONTROLLER,
+            [(stable_id(f"{cfg.mgmt.name}-v4"), controller_ip)],
+        )
     plumbing.add_veth(None, HOST_MGMT_IF, TOR_NS, "ctl0", peer_master=cfg.mgmt.bridge)
-    plumbing.add_address(
-        None, HOST_MGMT_IF, f"{cfg.mgmt.host(4, cfg.controller_host_index)}/{cfg.mgmt.v4.prefixlen}"
-    )
+    plumbing.add_address(None, HOST_MGMT_IF, f"{controller_ip}/{cfg.mgmt.v4.prefixlen}")
 
     _start_frr(cfg)
 
@@ -233,6 +238,31 @@ def vtysh_json(command: str) -> Any:
     return json.loads(vtysh(["-c", command]) or "{}")
 
 
+@functools.cache
+def _driver(url: str) -> network_lab.LabNetworkDriver:
+    return network_lab.LabNetworkDriver(Database(url))
+
+
+def network_driver(migrate: bool = False) -> network_lab.LabNetworkDriver:
+    """The lab network driver on the configured database (the controller's): the lab's
+    networks, ports and addresses are recorded where the controller finds them."""
+    url = config.load().database.url
+    if migrate:
+        upgrade(url)
+    return _driver(url)
+
+
+def _forget_networks() -> int:
+    """Drop the lab's network records; never creates a database that is not there."""
+    url = config.load().database.url
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+        return 0
+    try:
+        return network_driver().forget_all()
+    except SQLAlchemyError:
+        return 0  # no schema yet, or the database is down: nothing of ours to drop
+
+
 def down() -> list[str]:
     """Remove everything the lab made; safe to run any number of times, even after a crash.
 
@@ -261,6 +291,8 @@ def down() -> list[str]:
             removed.append(f"directory {d}")
     with contextlib.suppress(OSError):
         STATE_DIR.parent.rmdir()
+    if records := _forget_networks():
+        removed.append(f"{records} network records")
     return removed
 
 

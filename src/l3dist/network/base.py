@@ -68,3 +68,10 @@ class AbstractNetworkDriver(ABC):
     @abstractmethod
     def failover_preparation(self, amphora: Any) -> None:
         """Raises PortNotFound."""
+
+    # l3dist addition: the API lists networks (GET /v2/networks) for clients such as
+    # python-octaviaclient that resolve names through the network service.
+    @property
+    @abstractmethod
+    def networks(self) -> dict[str, Network]:
+        """Every network the driver can plug, by id."""

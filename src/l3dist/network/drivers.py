@@ -1,11 +1,14 @@
 """Choosing the network driver by configuration, through the ``l3dist.network_drivers`` entry
-points, so an operator can add a driver (e.g. for Neutron) without touching the controller."""
+points, so an operator can add a driver (e.g. for Neutron) without touching the controller.
+
+Each entry point names a factory that takes the controller's database (a driver may keep its
+state there, as the lab driver does, or ignore it) and returns the driver."""
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from typing import Any
 
+from l3dist.db.session import Database
 from l3dist.network.base import AbstractNetworkDriver
 
 GROUP = "l3dist.network_drivers"
@@ -15,10 +18,10 @@ def available() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
-def load(name: str, **kwargs: Any) -> AbstractNetworkDriver:
+def load(name: str, db: Database) -> AbstractNetworkDriver:
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
         raise ValueError(f"no network driver {name!r} (available: {', '.join(available())})")
-    driver_class = matches[0].load()
-    driver: AbstractNetworkDriver = driver_class(**kwargs)
+    factory = matches[0].load()
+    driver: AbstractNetworkDriver = factory(db)
     return driver

@@ -9,19 +9,20 @@ fails removes what it made before raising.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from l3dist.common import constants as c
 from l3dist.common import netlink
 from l3dist.db.models import NetIpAllocation, NetNetwork, NetPort, NetSubnet
 from l3dist.db.session import Database
 from l3dist.lab import plumbing
-from l3dist.lab.config import TOR_NS, LabConfig
+from l3dist.lab.config import TOR_NS, IPNet, LabConfig
 from l3dist.network import ipam
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import stable_id
@@ -44,7 +45,19 @@ from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet
 OWNER_AMPHORA = "compute:l3dist-amphora"
 OWNER_VIP = "Octavia"
 OWNER_FRONTEND = "Octavia:frontend"
+OWNER_MANAGEMENT = "compute:l3dist-amphora-mgmt"
+OWNER_CONTROLLER = "network:l3dist-controller"
+ANYCAST_NET = "anycast-net"
+MEMBER_NET = "member-net"
 MEMBER_BRIDGE = "br-member"
+# Addresses below .100 of each subnet are left to the operator (gateways, fixed lab hosts).
+FIRST_HOST_INDEX = 100
+# Bridge MACs are pinned so they do not change as ports come and go.
+BRIDGE_MACS = {
+    "br-mgmt": "02:1d:00:00:00:01",
+    "br-fe": "02:1d:00:00:01:01",
+    MEMBER_BRIDGE: "02:1d:00:00:03:01",
+}
 
 
 @dataclass
@@ -62,9 +75,12 @@ def haproxy_namespace(compute_id: str) -> str:
     return f"l3d-amp-{compute_id.replace('-', '')[:8]}-hap"
 
 
-def mac_for(port_id: str) -> str:
-    """A locally administered unicast MAC derived from the port id (stable for the port)."""
-    raw = uuid.UUID(port_id).bytes
+def mac_for(network_id: str, address: str) -> str:
+    """A locally administered unicast MAC derived from the port's network and first address.
+
+    An address reused by a new port keeps its MAC, so neighbour caches on the ToR and the
+    controller never point at a deleted port (lab notes: stale neighbours after reuse)."""
+    raw = hashlib.sha256(f"{network_id}/{address}".encode()).digest()
     return "02:1e:" + ":".join(f"{b:02x}" for b in raw[:4])
 
 
@@ -86,11 +102,18 @@ class LabNetworkDriver(AbstractNetworkDriver):
         subnets: list[dict[str, Any]],
         mtu: int = 1500,
         network_id: str | None = None,
+        bridge_mac: str | None = None,
     ) -> Network:
-        """Create (or find) a network: its bridge in the fabric and its subnets for IPAM."""
+        """Create (or find) a network: its subnets for IPAM and, for a network with a bridge,
+        the bridge in the fabric with each subnet's gateway address on it (the ToR routes)."""
         network = self.register_network(name, bridge, subnets, mtu, network_id)
         if bridge:
-            plumbing.add_bridge(self.tor, bridge)
+            plumbing.add_bridge(self.tor, bridge, bridge_mac)
+            for subnet_id in network.subnets:
+                subnet = self.get_subnet(subnet_id)
+                if subnet.gateway_ip:
+                    prefixlen = ipaddress.ip_network(subnet.cidr).prefixlen
+                    netlink.add_address(self.tor, bridge, f"{subnet.gateway_ip}/{prefixlen}")
         return network
 
     def register_network(
@@ -202,18 +225,19 @@ class LabNetworkDriver(AbstractNetworkDriver):
                 network_id=network_id,
                 device_id=device_id,
                 device_owner=device_owner,
-                mac_address=mac_for(port_id),
                 namespace=namespace,
                 ifname=ifname,
                 status="ACTIVE" if namespace else "DOWN",
             )
             s.add(row)
             s.flush()
+            given = []
             for subnet_id, address in wanted:
                 subnet = s.get(NetSubnet, subnet_id)
                 if subnet is None or subnet.network_id != network_id:
                     raise SubnetNotFound(f"subnet {subnet_id} not found on network {network_id}")
-                ipam.allocate(s, subnet, port_id, address)
+                given.append(ipam.allocate(s, subnet, port_id, address))
+            row.mac_address = mac_for(network_id, given[0] if given else port_id)
             bridge, mtu = network.bridge, network.mtu
             prefixes = {
                 sn.id: (ipaddress.ip_network(sn.cidr).prefixlen, sn.gateway_ip) for sn in subnets
@@ -447,34 +471,68 @@ class LabNetworkDriver(AbstractNetworkDriver):
         if not self.ports_of(amphora.id):
             raise PortNotFound(f"amphora {amphora.id} has no ports")
 
+    def forget_all(self) -> int:
+        """Drop every network, subnet, port and allocation (the lab was torn down); returns how
+        many records there were."""
+        with self.db.session(writer=True) as s:
+            count = 0
+            for table in (NetIpAllocation, NetPort, NetSubnet, NetNetwork):
+                result = s.execute(delete(table))
+                count += int(getattr(result, "rowcount", 0) or 0)
+            return count
+
     def allocations(self) -> list[tuple[str, str]]:
         with self.db.session() as s:
             return [(a.subnet_id, a.ip_address) for a in s.scalars(select(NetIpAllocation))]
 
 
-def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None) -> None:
-    """The lab's networks (management, front-end, anycast, member) in the driver's database,
-    with the ids the catalog gives them; the lab fabric makes their bridges."""
-    cfg = cfg or LabConfig()
-    plan = [
+def lab_networks(cfg: LabConfig) -> list[tuple[str, str | None, IPNet, IPNet, bool]]:
+    """The lab's networks: (name, bridge, IPv4 subnet, IPv6 subnet, routed by the ToR)."""
+    return [
         (cfg.mgmt.name, cfg.mgmt.bridge, cfg.mgmt.v4, cfg.mgmt.v6, True),
         (cfg.frontend.name, cfg.frontend.bridge, cfg.frontend.v4, cfg.frontend.v6, True),
-        ("anycast-net", None, cfg.anycast_v4, cfg.anycast_v6, False),
-        ("member-net", MEMBER_BRIDGE, cfg.member_v4, cfg.member_v6, True),
+        (ANYCAST_NET, None, cfg.anycast_v4, cfg.anycast_v6, False),
+        (MEMBER_NET, MEMBER_BRIDGE, cfg.member_v4, cfg.member_v6, True),
     ]
-    for name, bridge, v4, v6, routed in plan:
+
+
+def _subnet_specs(name: str, v4: IPNet, v6: IPNet, routed: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": stable_id(f"{name}-v{v}"),
+            "name": f"{name}-v{v}",
+            "cidr": str(cidr),
+            "gateway_ip": str(cidr[1]) if routed else None,
+            "first_host_index": FIRST_HOST_INDEX,
+        }
+        for v, cidr in ((4, v4), (6, v6))
+    ]
+
+
+def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None) -> None:
+    """The lab's networks in the driver's database only (API tests, no kernel), with the ids
+    the catalog gives them."""
+    for name, bridge, v4, v6, routed in lab_networks(cfg or LabConfig()):
         driver.register_network(
+            name, bridge, _subnet_specs(name, v4, v6, routed), network_id=stable_id(name)
+        )
+
+
+def build_lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
+    """The lab's networks, made through the driver: database rows and bridges in the ToR."""
+    for name, bridge, v4, v6, routed in lab_networks(cfg):
+        driver.ensure_network(
             name,
             bridge,
-            [
-                {
-                    "id": stable_id(f"{name}-v{v}"),
-                    "name": f"{name}-v{v}",
-                    "cidr": str(cidr),
-                    "gateway_ip": str(cidr[1]) if routed else None,
-                    "first_host_index": 100,
-                }
-                for v, cidr in ((4, v4), (6, v6))
-            ],
+            _subnet_specs(name, v4, v6, routed),
             network_id=stable_id(name),
+            bridge_mac=BRIDGE_MACS.get(bridge or ""),
         )
+
+
+def from_database(db: Database) -> LabNetworkDriver:
+    """The entry point's factory: the driver with the lab's networks recorded (idempotent), so
+    the API can show them even before ``l3dist lab up`` builds their bridges."""
+    driver = LabNetworkDriver(db)
+    register_lab_networks(driver)
+    return driver

@@ -12,6 +12,7 @@ import threading
 import uuid
 from typing import Any
 
+from l3dist.db.session import Database
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import LabCatalog
 from l3dist.network.exceptions import (
@@ -190,3 +191,8 @@ class NoopNetworkDriver(AbstractNetworkDriver):
         self._record("failover_preparation", amphora)
         if not any(p.device_id == amphora.id for p in self.ports.values()):
             raise PortNotFound(f"amphora {amphora.id} has no ports")
+
+
+def from_database(db: Database) -> NoopNetworkDriver:
+    """The entry point's factory: the noop driver keeps nothing in the database."""
+    return NoopNetworkDriver()
