@@ -179,6 +179,46 @@ def amphora_delete(amphora_id: str) -> None:
     amphora.delete(amphora_id)
 
 
+member_app = typer.Typer(help="Lab member servers (HTTP, on the member network).")
+lab_app.add_typer(member_app, name="member", no_args_is_help=True)
+
+
+@member_app.command("add")
+def member_add(name: str, port: Annotated[int, typer.Option(min=1, max=65535)] = 80) -> None:
+    """Start a member server answering HTTP with its name."""
+    require_root()
+    from l3dist.lab import fabric, member
+
+    if not fabric.is_up():
+        raise fail(RuntimeError("the lab is down; run `l3dist lab up` first"))
+    try:
+        m = member.add(name, port)
+    except ValueError as exc:
+        raise fail(exc) from exc
+    console.print(f"{m.name}  {m.ip4}  {m.ip6}  port {m.port}")
+
+
+@member_app.command("list")
+def member_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    require_root()
+    from l3dist.lab import member
+
+    members = [m.__dict__ for m in member.list_members()]
+    if as_json:
+        print_json(members)
+        return
+    for m in members:
+        console.print(f"{m['name']}  {m['ip4']}  {m['ip6']}  port {m['port']}")
+
+
+@member_app.command("remove")
+def member_remove(name: str) -> None:
+    require_root()
+    from l3dist.lab import member
+
+    member.remove(name)
+
+
 def _for_each_amphora(vip: str, amphora_ids: list[str], action: str) -> None:
     from l3dist.amphora_client import AgentClientError
     from l3dist.lab import amphora, vips
@@ -302,6 +342,27 @@ def api(
         workers=workers,
         log_level="warning",
     )
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the controller worker: takes queued flows from the database and runs or resumes
+    them (upgrades the database schema first)."""
+    import logging
+    import signal
+
+    from l3dist.common import config
+    from l3dist.controller.worker import Worker, services_from_config
+    from l3dist.db import session
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = config.load()
+    session.upgrade(cfg.database.url)
+    db = session.Database(cfg.database.url)
+    w = Worker(cfg, services_from_config(cfg, db))
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    signal.signal(signal.SIGINT, lambda *_: w.stop())
+    w.run_forever()
 
 
 token_app = typer.Typer(help="API bearer tokens (auth_strategy = token).", no_args_is_help=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import astuple
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +23,7 @@ from l3dist.amphora_agent.service import AgentError, AgentService, Registration
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AmphoraId = Annotated[str, Field(min_length=1, max_length=36)]
 PeerId = Annotated[str, Field(min_length=1, max_length=36)]
+LoadBalancerId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z-]+$")]
 
 
 class RegisterAmphora(BaseModel):
@@ -35,6 +37,15 @@ class RegisterAmphora(BaseModel):
 
     def registration(self) -> Registration:
         return Registration(self.amphora_id, str(self.vip_ip), str(self.nexthop_ip), self.peer_id)
+
+
+class DrainAmphora(BaseModel):
+    """Drain Amphora: stop new flows for vip_ip via nexthop_ip; established ones finish."""
+
+    model_config = ConfigDict(extra="forbid")
+    vip_ip: IPAddress
+    nexthop_ip: IPAddress
+    peer_id: PeerId | None = None
 
 
 def _field_of(error: dict[str, Any]) -> str:
@@ -106,6 +117,12 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
         service.unregister(Registration(amphora_id, str(vip_ip), str(nexthop_ip), peer_id))
         return Response(status_code=204)
 
+    @app.post("/1.0/distributor/amphorae/{amphora_id}/drain", status_code=202)
+    def drain_amphora(amphora_id: AmphoraId, body: DrainAmphora) -> dict[str, Any]:
+        reg = Registration(amphora_id, str(body.vip_ip), str(body.nexthop_ip), body.peer_id)
+        service.drain(reg)
+        return {"registration": service.list_registrations(*astuple(reg))[0]}
+
     @app.get("/1.0/distributor/amphorae")
     def list_amphorae(
         amphora_id: Annotated[AmphoraId | None, Query()] = None,
@@ -121,6 +138,26 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
                 peer_id,
             )
         }
+
+    @app.put("/1.0/loadbalancer/{load_balancer_id}/haproxy", status_code=202)
+    async def put_haproxy(load_balancer_id: LoadBalancerId, request: Request) -> Response:
+        """Octavia's upload-config call: the HAProxy configuration, checked, then a hitless
+        reload (202 when it changed, 200 when it was already in force)."""
+        body = (await request.body()).decode("utf-8", errors="strict")
+        changed = await run_in_threadpool(service.put_haproxy, load_balancer_id, body)
+        return JSONResponse(
+            status_code=202 if changed else 200,
+            content={"message": "OK", "details": "configuration in force"},
+        )
+
+    @app.get("/1.0/loadbalancer/{load_balancer_id}/haproxy")
+    def get_haproxy(load_balancer_id: LoadBalancerId) -> Response:
+        return PlainTextResponse(service.get_haproxy(load_balancer_id))
+
+    @app.delete("/1.0/loadbalancer/{load_balancer_id}/haproxy", status_code=204)
+    def delete_haproxy(load_balancer_id: LoadBalancerId) -> Response:
+        service.delete_haproxy(load_balancer_id)
+        return Response(status_code=204)
 
     @app.get("/1.0/distributor/bgp")
     def bgp_status() -> dict[str, Any]:

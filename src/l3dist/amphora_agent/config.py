@@ -110,10 +110,13 @@ class BgpConfig(StrictModel):
 
 
 class InterfaceConfig(StrictModel):
-    """An amphora interface: its name and its addresses with prefix length."""
+    """An amphora interface: its name and its addresses with prefix length.
+
+    For the front end both lists may be empty: the port is then plugged after boot (the network
+    driver's plug_vip) and the agent reads its addresses and gateways from the kernel."""
 
     name: str = Field(min_length=1, max_length=15)
-    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = Field(default_factory=list)
     gateways: list[IPAddress] = Field(default_factory=list)
 
     def address(self, version: int) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
@@ -125,7 +128,7 @@ class AgentConfig(StrictModel):
 
     amphora_id: str = Field(min_length=1, max_length=36)
     management: InterfaceConfig
-    frontend: InterfaceConfig
+    frontend: InterfaceConfig = Field(default_factory=lambda: InterfaceConfig(name="fe0"))
     haproxy_namespace: str = "amphora-haproxy"
     bind_port: int = 9443
     state_dir: Path

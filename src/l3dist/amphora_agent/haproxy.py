@@ -1,18 +1,49 @@
-"""HAProxy in the amphora-haproxy namespace.
+"""HAProxy in the amphora-haproxy namespace, in master-worker mode.
 
-For now it answers HTTP on port 80 of every local address (the VIP on loopback included) with the
-amphora's id; real listeners and pools replace this later. It binds the wildcard address, so a VIP
-plugged or unplugged later needs no HAProxy reload: the kernel decides what is local.
+Until the controller pushes a load balancer's configuration, HAProxy answers HTTP on port 80 of
+every local address (the VIP on loopback included) with the amphora's id: the lab's anycast tests
+use that. A pushed configuration is checked (``haproxy -c``) before it replaces the running one,
+then HAProxy reloads without dropping established connections: SIGUSR2 to the master starts new
+workers while the old ones finish their connections, and ``expose-fd listeners`` hands the
+listening sockets over so no new connection is refused meanwhile.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
 from pathlib import Path
 
+from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+# Every amphora response carries the amphora that handled it (traffic reports, debugging).
+AMPHORA_HEADER = "X-L3dist-Amphora"
+
+
+def lb_marker(load_balancer_id: str) -> str:
+    return f"# load balancer {load_balancer_id}\n"
+
+
+class ConfigRejected(Exception):
+    """haproxy -c refused a configuration; the message is HAProxy's own."""
+
+
+# HAProxy needs about two file descriptors per connection; the lab's limit is 20000.
+MAX_CONNECTIONS = 8000
+
+
+def global_section(socket_path: Path) -> str:
+    return f"""global
+    maxconn {MAX_CONNECTIONS}
+    stats socket {socket_path} mode 600 level admin expose-fd listeners
+"""
 
 
 class HaproxyService:
@@ -21,17 +52,22 @@ class HaproxyService:
         self.amphora_id = amphora_id
         self.workdir = workdir
         self.conf_path = workdir / "haproxy.cfg"
+        self.pushed_path = workdir / "load-balancer.cfg"
         self.socket_path = workdir / "haproxy.sock"
+        self.lock = threading.Lock()
         argv = [HAPROXY, "-W", "-db", "-f", str(self.conf_path)]
         if namespace:
             argv = ["ip", "netns", "exec", namespace, *argv]
-        self.process = ManagedProcess("haproxy", argv, workdir, marker=str(self.conf_path))
+        # Pushed configurations name the amphora as "${L3DIST_AMPHORA_ID}" (one text for all).
+        self.env = {"L3DIST_AMPHORA_ID": amphora_id}
+        self.process = ManagedProcess(
+            "haproxy", argv, workdir, env=self.env, marker=str(self.conf_path)
+        )
 
-    def config(self) -> str:
-        return f"""global
-    maxconn 4096
-    stats socket {self.socket_path} mode 600 level admin
-
+    def default_config(self) -> str:
+        return (
+            global_section(self.socket_path)
+            + f"""
 defaults
     mode http
     timeout connect 5s
@@ -43,11 +79,76 @@ frontend vip_http
     bind :::80 v4v6
     http-request return status 200 content-type text/plain string "{self.amphora_id}\\n"
 """
+        )
+
+    def pushed(self) -> str | None:
+        """The load balancer configuration the controller pushed (body, without global)."""
+        try:
+            return self.pushed_path.read_text()
+        except FileNotFoundError:
+            return None
+
+    def pushed_for(self, load_balancer_id: str) -> str | None:
+        body = self.pushed()
+        if body is None or not body.startswith(lb_marker(load_balancer_id)):
+            return None
+        return body.removeprefix(lb_marker(load_balancer_id))
+
+    def _effective(self) -> str:
+        pushed = self.pushed()
+        if pushed is None:
+            return self.default_config()
+        return global_section(self.socket_path) + "\n" + pushed
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(self.config())
+        write_atomic(self.conf_path, self._effective())
         self.process.start()
 
     def stop(self) -> None:
         self.process.stop()
+
+    def check(self, body: str) -> None:
+        """Refuse a configuration HAProxy itself would refuse (nothing changes then)."""
+        with tempfile.NamedTemporaryFile("w", dir=self.workdir, suffix=".cfg") as candidate:
+            candidate.write(global_section(self.socket_path) + "\n" + body)
+            candidate.flush()
+            result = subprocess.run(
+                [HAPROXY, "-c", "-f", candidate.name],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, **self.env},
+            )
+        if result.returncode != 0:
+            alerts = [
+                line.split(":", 2)[-1].strip()
+                for line in (result.stdout + result.stderr).splitlines()
+                if "ALERT" in line
+            ]
+            raise ConfigRejected("; ".join(alerts) or "rejected")
+
+    def apply(self, load_balancer_id: str, body: str | None) -> bool:
+        """Install a load balancer's configuration (None: back to the default) and reload;
+        False when it was already in force."""
+        with self.lock:
+            if body is not None:
+                self.check(body)
+                body = lb_marker(load_balancer_id) + body
+            if body == self.pushed():
+                return False
+            if body is None:
+                self.pushed_path.unlink(missing_ok=True)
+            else:
+                write_atomic(self.pushed_path, body)
+            write_atomic(self.conf_path, self._effective())
+            self.reload()
+            return True
+
+    def reload(self) -> None:
+        """Hitless reload: the master re-reads the file and replaces its workers."""
+        pid = self.process.pid
+        if pid is None or not self.process.alive():
+            return  # the supervisor starts it again, from the new file
+        os.kill(pid, signal.SIGUSR2)
+        time.sleep(0.05)  # the new worker binds through the handed-over sockets

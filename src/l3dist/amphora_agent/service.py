@@ -20,7 +20,7 @@ from typing import Any
 
 from l3dist import __version__
 from l3dist.amphora_agent.config import AgentConfig
-from l3dist.amphora_agent.haproxy import HaproxyService
+from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
 from l3dist.common.files import write_atomic
@@ -57,6 +57,8 @@ class AgentService:
         self.lock = threading.RLock()
         self.vips: set[str] = set()
         self.registrations: set[Registration] = set()
+        # Drained registrations: their routes are withdrawn, the VIP stays (spec: Drain Amphora).
+        self.draining: set[Registration] = set()
         local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
         self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
         self.haproxy = HaproxyService(
@@ -75,11 +77,13 @@ class AgentService:
             return
         self.vips = set(data.get("vips", []))
         self.registrations = {Registration(**r) for r in data.get("registrations", [])}
+        self.draining = {Registration(**r) for r in data.get("draining", [])}
 
     def _save(self) -> None:
         data = {
             "vips": sorted(self.vips),
             "registrations": [asdict(r) for r in sorted(self.registrations)],
+            "draining": [asdict(r) for r in sorted(self.draining)],
         }
         write_atomic(self.state_path, json.dumps(data, indent=2), durable=True)
 
@@ -124,17 +128,23 @@ class AgentService:
         )
 
     def routes(self) -> frozenset[Route]:
-        return self.routes_for(self.registrations)
+        return self.routes_for(self.registrations - self.draining)
 
-    def _commit(self, vips: set[str], registrations: set[Registration]) -> None:
+    def _commit(
+        self,
+        vips: set[str],
+        registrations: set[Registration],
+        draining: set[Registration] | None = None,
+    ) -> None:
         """Persist and announce; on any failure restore the previous state.
 
         The fsync'd write and the speaker change run side by side (both must succeed before the
         caller hears back). A crash between them leaves no unpersisted route: a restarted agent
         rebuilds its speaker from the persisted state.
         """
-        old_vips, old_regs = set(self.vips), set(self.registrations)
+        old_vips, old_regs, old_draining = set(self.vips), set(self.registrations), self.draining
         self.vips, self.registrations = vips, registrations
+        self.draining = (self.draining if draining is None else draining) & registrations
         saving = self._io.submit(self._save)
         try:
             self.speaker.apply(self.routes())
@@ -142,7 +152,7 @@ class AgentService:
         except Exception as exc:
             with contextlib.suppress(Exception):
                 saving.result()
-            self.vips, self.registrations = old_vips, old_regs
+            self.vips, self.registrations, self.draining = old_vips, old_regs, old_draining
             self._save()
             with contextlib.suppress(Exception):
                 self.speaker.apply(self.routes())
@@ -154,6 +164,22 @@ class AgentService:
         wanted = ipaddress.ip_address(vip)
         return any(ipaddress.ip_interface(a).ip == wanted for a in self.haproxy_ns.addresses("lo"))
 
+    def frontend_addresses(self) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+        """The front-end port's addresses: from the config drive, else as plugged (kernel)."""
+        if self.config.frontend.addresses:
+            return list(self.config.frontend.addresses)
+        return [
+            ipaddress.ip_interface(a)
+            for a in self.haproxy_ns.addresses(self.config.frontend.name)
+            if not ipaddress.ip_interface(a).is_link_local
+        ]
+
+    def frontend_gateways(self) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """The front-end gateways: from the config drive, else the namespace's default routes."""
+        if self.config.frontend.gateways:
+            return list(self.config.frontend.gateways)
+        return netlink.default_gateways(self.config.haproxy_namespace)
+
     def announce_frontend(self) -> None:
         """Make the front-end gateways learn our MAC before any route points at us.
 
@@ -162,6 +188,8 @@ class AgentService:
         established flows. One echo to each gateway makes it learn us now.
         """
         ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
+        if not self.haproxy_ns.has_link(ifname):
+            return  # not plugged yet: plug_vip announces once the port is there
         procs = [
             subprocess.Popen(
                 [
@@ -180,7 +208,7 @@ class AgentService:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            for gw in self.config.frontend.gateways
+            for gw in self.frontend_gateways()
         ]
         for proc in procs:
             if proc.wait(timeout=5) != 0:
@@ -227,7 +255,7 @@ class AgentService:
                 f"IPv{vip.version}",
                 "nexthop_ip",
             )
-        subnets = [a.network for a in self.config.frontend.addresses if a.version == vip.version]
+        subnets = [a.network for a in self.frontend_addresses() if a.version == vip.version]
         if not any(nexthop in net for net in subnets):
             raise AgentError(
                 400,
@@ -298,6 +326,20 @@ class AgentService:
             ):
                 self._remove_vip(reg.vip_ip)
 
+    def drain(self, reg: Registration) -> None:
+        """Drain Amphora: withdraw the registration's routes (the fabric sends no new flows
+        here) and keep the VIP on loopback, so established connections finish; Unregister
+        removes it afterwards."""
+        with self.lock:
+            if reg not in self.registrations:
+                raise AgentError(
+                    404,
+                    f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
+                    f"nexthop_ip {reg.nexthop_ip}",
+                    "amphora_id",
+                )
+            self._commit(set(self.vips), set(self.registrations), self.draining | {reg})
+
     def list_registrations(
         self,
         amphora_id: str | None = None,
@@ -316,9 +358,31 @@ class AgentService:
                 ):
                     continue
                 entry = asdict(reg)
-                entry["announced_to"] = self._peers_for(reg)
+                draining = reg in self.draining
+                entry["announced_to"] = [] if draining else self._peers_for(reg)
+                entry["draining"] = draining
                 result.append(entry)
             return result
+
+    # -- load balancer configuration (HAProxy) ------------------------------------------------
+
+    def put_haproxy(self, load_balancer_id: str, body: str) -> bool:
+        try:
+            return self.haproxy.apply(load_balancer_id, body)
+        except ConfigRejected as exc:
+            raise AgentError(400, f"haproxy configuration rejected: {exc}", "body") from None
+
+    def get_haproxy(self, load_balancer_id: str) -> str:
+        body = self.haproxy.pushed_for(load_balancer_id)
+        if body is None:
+            raise AgentError(
+                404, f"no configuration for load balancer {load_balancer_id}", "load_balancer_id"
+            )
+        return body
+
+    def delete_haproxy(self, load_balancer_id: str) -> None:
+        self.get_haproxy(load_balancer_id)
+        self.haproxy.apply(load_balancer_id, None)
 
     # -- status ----------------------------------------------------------------------------
 

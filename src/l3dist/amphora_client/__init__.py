@@ -34,7 +34,11 @@ class AgentClient:
             raise AgentClientError(
                 response.status_code, str(body.get("message")), body.get("field")
             )
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        if response.headers.get("content-type", "").startswith("text/plain"):
+            return response.text
+        return response.json()
 
     def info(self) -> dict[str, Any]:
         return dict(self._call("GET", "/1.0/info"))
@@ -61,8 +65,31 @@ class AgentClient:
             params["peer_id"] = peer_id
         self._call("DELETE", f"/1.0/distributor/amphorae/{amphora_id}", params=params)
 
+    def drain_amphora(
+        self, amphora_id: str, vip_ip: str, nexthop_ip: str, peer_id: str | None = None
+    ) -> dict[str, Any]:
+        body = {"vip_ip": vip_ip, "nexthop_ip": nexthop_ip}
+        if peer_id is not None:
+            body["peer_id"] = peer_id
+        path = f"/1.0/distributor/amphorae/{amphora_id}/drain"
+        return dict(self._call("POST", path, json=body)["registration"])
+
     def list_amphorae(self, **filters: str) -> list[dict[str, Any]]:
         return list(self._call("GET", "/1.0/distributor/amphorae", params=filters)["amphorae"])
 
     def bgp_status(self) -> dict[str, Any]:
         return dict(self._call("GET", "/1.0/distributor/bgp"))
+
+    def put_haproxy(self, load_balancer_id: str, config: str) -> None:
+        self._call(
+            "PUT",
+            f"/1.0/loadbalancer/{load_balancer_id}/haproxy",
+            content=config.encode(),
+            headers={"content-type": "text/plain"},
+        )
+
+    def get_haproxy(self, load_balancer_id: str) -> str:
+        return str(self._call("GET", f"/1.0/loadbalancer/{load_balancer_id}/haproxy"))
+
+    def delete_haproxy(self, load_balancer_id: str) -> None:
+        self._call("DELETE", f"/1.0/loadbalancer/{load_balancer_id}/haproxy")

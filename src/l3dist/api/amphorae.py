@@ -19,6 +19,7 @@ from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, not_found
 from l3dist.api.query import ListSpec, select_fields
 from l3dist.common import constants as c
+from l3dist.controller import jobs
 from l3dist.db.models import Amphora
 
 router = APIRouter()
@@ -112,4 +113,5 @@ def failover_amphora(
                 f"Amphora {amp.id} serves no load balancer: nothing to fail over", "amphora_id"
             )
         lock_load_balancer(session, amp.load_balancer_id)
+        jobs.submit(session, jobs.FAILOVER_AMPHORA, amp.load_balancer_id, amphora_id=amp.id)
     return Response(status_code=202)

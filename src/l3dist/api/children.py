@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from l3dist.api.common import lock_load_balancer, timestamp
+from l3dist.controller import jobs
 from l3dist.db.models import ProvisionedMixin
 
 
@@ -39,5 +40,7 @@ def apply_common_update(obj: ProvisionedMixin, req: Any) -> None:
 
 
 def mark(obj: ProvisionedMixin, lb_id: str, session: Any, status: str) -> None:
+    """Lock the load balancer, mark the object, and queue the worker's flow that applies it."""
     lock_load_balancer(session, lb_id)
     obj.provisioning_status = status
+    jobs.submit(session, jobs.APPLY_LOAD_BALANCER, lb_id)

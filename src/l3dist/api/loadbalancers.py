@@ -28,6 +28,8 @@ from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.query import ListSpec, parse_bool, select_fields
 from l3dist.common import constants as c
+from l3dist.controller import jobs
+from l3dist.controller.tasks import live_amphora_ids
 from l3dist.db.models import Distributor, Listener, LoadBalancer, Pool, Vip
 from l3dist.network.exceptions import NetworkNotFound, SubnetNotFound
 from l3dist.network.models import Subnet
@@ -308,6 +310,7 @@ def create_load_balancer(
                 )
                 session.add(lb)
                 session.flush()
+                jobs.submit(session, jobs.CREATE_LOAD_BALANCER, lb.id)
                 return {"loadbalancer": to_dict(lb)}
         except IntegrityError:
             if req.vip_address is not None:
@@ -358,6 +361,10 @@ def update_load_balancer(
             )
         lock_load_balancer(session, lb.id)
         session.refresh(lb)
+        if req.amphora_count is not None and req.amphora_count != lb.amphora_count:
+            jobs.submit(session, jobs.SCALE_LOAD_BALANCER, lb.id, amphora_count=req.amphora_count)
+        else:
+            jobs.submit(session, jobs.APPLY_LOAD_BALANCER, lb.id)
         for name in ("name", "description", "tags", "amphora_count"):
             value = getattr(req, name)
             if value is not None:
@@ -405,6 +412,7 @@ def delete_load_balancer(
                 "cascade",
             )
         lock_load_balancer(session, lb.id, c.PENDING_DELETE)
+        jobs.submit(session, jobs.DELETE_LOAD_BALANCER, lb.id)
     return Response(status_code=204)
 
 
@@ -416,6 +424,8 @@ def failover_load_balancer(
     with app.db.session() as session:
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
         lock_load_balancer(session, lb.id)
+        for amphora_id in live_amphora_ids(session, lb.id):  # one at a time, N+1 each
+            jobs.submit(session, jobs.FAILOVER_AMPHORA, lb.id, amphora_id=amphora_id)
     return Response(status_code=202)
 
 

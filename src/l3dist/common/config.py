@@ -41,10 +41,23 @@ class NetworkConfig(Strict):
     driver: str = "lab"
 
 
+class ControllerConfig(Strict):
+    compute_driver: Literal["lab", "noop"] = "lab"
+    distributor_driver: Literal["l3_bgp", "noop"] = "l3_bgp"
+    # The BGP speaker amphorae run (lab compute driver).
+    speaker_driver: Literal["bird", "exabgp"] = "bird"
+    # Flows a worker runs at once, and when a silent worker's jobs are taken over (resumed).
+    max_parallel_jobs: int = Field(default=4, ge=1, le=64)
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    job_stale_after: float = Field(default=10.0, gt=0)
+    poll_interval: float = Field(default=0.1, gt=0)
+
+
 class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    controller: ControllerConfig = Field(default_factory=ControllerConfig)
 
 
 def load(path: Path | None = None) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,9 @@ def _addresses(ipr: IPRoute, ifname: str, idx: int | None = None) -> list[str]:
 VIP_ON_LOOPBACK_SYSCTLS = {
     "net.ipv4.conf.all.arp_ignore": "1",
     "net.ipv4.conf.all.arp_announce": "2",
+    # HAProxy binds the VIP even while it is off the loopback (between unregister and plug).
+    "net.ipv4.ip_nonlocal_bind": "1",
+    "net.ipv6.ip_nonlocal_bind": "1",
 }
 
 
@@ -110,6 +114,22 @@ def set_sysctls(ns: str, values: dict[str, str]) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def default_gateways(ns: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The gateways of a namespace's IPv4 and IPv6 default routes."""
+    gateways: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for version in (4, 6):
+        out = subprocess.run(
+            ["ip", "-n", ns, "-j", f"-{version}", "route", "show", "default"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        for route in json.loads(out or "[]"):
+            if "gateway" in route:
+                gateways.append(ipaddress.ip_address(route["gateway"]))
+    return gateways
 
 
 class NamespaceNetlink:
@@ -144,13 +164,16 @@ class NamespaceNetlink:
         return self.call(lambda ipr: _delete_address(ipr, ifname, cidr, self._index(ipr, ifname)))
 
     def _index(self, ipr: IPRoute, ifname: str) -> int | None:
-        """Interface index, cached: the interfaces the agent manages (lo) are never recreated."""
+        """Interface index; lo's is cached (it is never recreated, unlike a plugged port)."""
         idx = self._indexes.get(ifname)
         if idx is None:
             idx = if_index(ipr, ifname)
-            if idx is not None:
+            if idx is not None and ifname == "lo":
                 self._indexes[ifname] = idx
         return idx
+
+    def has_link(self, ifname: str) -> bool:
+        return self.call(lambda ipr: if_index(ipr, ifname) is not None)
 
     def close(self) -> None:
         def _close() -> None:

@@ -462,3 +462,27 @@ class NetIpAllocation(Base):
     )
 
     port: Mapped[NetPort] = relationship(back_populates="fixed_ips")
+
+
+# -- the controller worker's job queue ---------------------------------------------------------
+
+
+class WorkerJob(Timestamps, Base):
+    """A unit of controller work (a flow), queued by the API in the same transaction as the
+    status change it answers, so no accepted request is lost. The flow's progress lives in the
+    taskflow tables (logbooks, flowdetails, atomdetails) under ``id``; a job whose worker stopped
+    heartbeating is taken over and resumed from there."""
+
+    __tablename__ = "worker_job"
+    __table_args__ = (CheckConstraint(_in("state", c.JOB_STATES), name="state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    flow: Mapped[str] = mapped_column(String(64))
+    # The object the flow works on (a load balancer, an amphora...); one job at a time each.
+    target_id: Mapped[str] = mapped_column(String(36), index=True)
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=c.JOB_PENDING, index=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(2048))

@@ -73,11 +73,12 @@ class Database:
         )
 
     @contextmanager
-    def session(self, writer: bool = False) -> Iterator[Session]:
+    def session(self, writer: bool = True) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on any error.
 
-        writer=True: on SQLite, take the write lock at BEGIN, so a read-then-write (allocation)
-        cannot be overtaken between its read and its write."""
+        writer=True (the default): on SQLite, take the write lock at BEGIN, so a read-then-write
+        cannot fail on a snapshot another process (API, worker) wrote after it began; SQLite
+        waits for the lock instead. writer=False for pure reads (they never block writers)."""
         factory = self.writer_sessions if writer else self.sessions
         with factory() as session, session.begin():
             yield session

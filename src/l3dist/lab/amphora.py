@@ -135,9 +135,13 @@ def create(
     speakers: list[BgpSpeakerConfig] | None = None,
     amphora_id: str | None = None,
     wait: bool = True,
+    frontend: bool = True,
 ) -> LabAmphora:
     """Create an amphora: namespaces, its management and front-end ports (made by the lab network
-    driver, addresses from its IPAM), config drive, then start its agent."""
+    driver, addresses from its IPAM), config drive, then start its agent.
+
+    frontend=False leaves the front-end port to the network driver's plug_vip (the controller's
+    flows); the agent then reads it from the kernel."""
     cfg = cfg or LabConfig()
     driver = fabric.network_driver()
     amphora_id = amphora_id or str(uuid.uuid4())
@@ -154,13 +158,17 @@ def create(
         mgmt = driver.create_port(
             stable_id(cfg.mgmt.name), mgmt_ns, "mgmt0", amphora_id, OWNER_MANAGEMENT
         )
-        frontend = driver.create_port(
-            stable_id(cfg.frontend.name),
-            haproxy_ns,
-            "fe0",
-            amphora_id,
-            OWNER_FRONTEND,
-            default_routes=True,
+        fe_port = (
+            driver.create_port(
+                stable_id(cfg.frontend.name),
+                haproxy_ns,
+                "fe0",
+                amphora_id,
+                OWNER_FRONTEND,
+                default_routes=True,
+            )
+            if frontend
+            else None
         )
         amp = LabAmphora(
             id=amphora_id,
@@ -168,8 +176,8 @@ def create(
             haproxy_ns=haproxy_ns,
             mgmt_ip4=_address(mgmt, 4),
             mgmt_ip6=_address(mgmt, 6),
-            frontend_ip4=_address(frontend, 4),
-            frontend_ip6=_address(frontend, 6),
+            frontend_ip4=_address(fe_port, 4) if fe_port else "",
+            frontend_ip6=_address(fe_port, 6) if fe_port else "",
             speaker_driver=speaker_driver,
             created=time.time(),
         )
@@ -189,8 +197,12 @@ def create(
                     "addresses": [
                         f"{amp.frontend_ip4}/{cfg.frontend.v4.prefixlen}",
                         f"{amp.frontend_ip6}/{cfg.frontend.v6.prefixlen}",
-                    ],
-                    "gateways": [cfg.frontend.gateway(4), cfg.frontend.gateway(6)],
+                    ]
+                    if fe_port
+                    else [],
+                    "gateways": [cfg.frontend.gateway(4), cfg.frontend.gateway(6)]
+                    if fe_port
+                    else [],
                 },
                 "haproxy_namespace": amp.haproxy_ns,
                 "bind_port": AGENT_PORT,

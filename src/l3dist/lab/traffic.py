@@ -18,10 +18,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from l3dist.amphora_agent.haproxy import AMPHORA_HEADER
 from l3dist.lab.config import CLIENT_NS
 
 
-def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> str:
+def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> tuple[str, str]:
+    """(amphora, member) of one request: a proxied answer names its amphora in a header and
+    its member in the body; the amphora's own default answer names the amphora in the body."""
     family = socket.AF_INET6 if ipaddress.ip_address(vip).version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -41,7 +44,11 @@ def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> st
     head, _, body = response.partition("\r\n\r\n")
     if not head.startswith("HTTP/1.") or " 200 " not in head.split("\r\n")[0]:
         raise ValueError(f"unexpected response: {head.splitlines()[:1]}")
-    return body.strip()
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == AMPHORA_HEADER.lower():
+            return value.strip(), body.strip()
+    return body.strip(), ""
 
 
 def probe(
@@ -58,17 +65,20 @@ def probe(
     5-tuples and their mapping to amphorae can be compared (``by_source_port``).
     """
     answers: Counter[str] = Counter()
+    members: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     by_port: dict[int, str] = {}
 
     def attempt(i: int) -> None:
         source_port = source_port_base + i if source_port_base else 0
         try:
-            answer = one_request(vip, port, timeout, source_port)
+            answer, member = one_request(vip, port, timeout, source_port)
         except (OSError, ValueError) as exc:
             errors[type(exc).__name__] += 1
             return
         answers[answer] += 1
+        if member:
+            members[member] += 1
         if source_port:
             by_port[source_port] = answer
 
@@ -78,6 +88,7 @@ def probe(
         "vip": vip,
         "connections": count,
         "per_amphora": dict(sorted(answers.items())),
+        "per_member": dict(sorted(members.items())),
         "failures": sum(errors.values()),
         "errors": dict(errors),
         "by_source_port": {str(p): a for p, a in sorted(by_port.items())},

@@ -1,0 +1,31 @@
+"""The compute driver: where amphorae run (Octavia's compute driver, reduced to what the flows
+use). build() returns once the amphora's agent answers or raises, leaving nothing behind."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from l3dist.amphora_agent.config import BgpSpeakerConfig
+
+
+@dataclass(frozen=True)
+class BuiltAmphora:
+    compute_id: str
+    lb_network_ip: str  # where the controller reaches the agent (management network)
+
+
+class AbstractComputeDriver(ABC):
+    @abstractmethod
+    def build(
+        self, amphora_id: str, speakers: list[BgpSpeakerConfig], speaker_driver: str
+    ) -> BuiltAmphora:
+        """Create and boot an amphora whose config drive carries the BGP speakers."""
+
+    @abstractmethod
+    def delete(self, compute_id: str) -> None:
+        """Remove the amphora and everything it holds; absent is fine."""
+
+    @abstractmethod
+    def exists(self, compute_id: str) -> bool:
+        """Whether the amphora is there (running or not)."""

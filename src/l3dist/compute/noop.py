@@ -1,0 +1,28 @@
+"""The noop compute driver: records amphorae without running anything (API-level tests)."""
+
+from __future__ import annotations
+
+import threading
+
+from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
+
+
+class NoopComputeDriver(AbstractComputeDriver):
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.amphorae: dict[str, list[BgpSpeakerConfig]] = {}
+
+    def build(
+        self, amphora_id: str, speakers: list[BgpSpeakerConfig], speaker_driver: str
+    ) -> BuiltAmphora:
+        with self.lock:
+            self.amphorae[amphora_id] = speakers
+        return BuiltAmphora(compute_id=amphora_id, lb_network_ip="127.0.0.1")
+
+    def delete(self, compute_id: str) -> None:
+        with self.lock:
+            self.amphorae.pop(compute_id, None)
+
+    def exists(self, compute_id: str) -> bool:
+        return compute_id in self.amphorae

@@ -1,0 +1,207 @@
+"""The controller's flows, built from a job's plan.
+
+A plan is computed once, when a worker first takes the job (which amphorae to add, register,
+remove...), and saved with the job; a resumed flow is built from the same plan, so taskflow finds
+the same atoms and continues where the dead worker stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from taskflow.flow import Flow
+from taskflow.patterns import linear_flow, unordered_flow
+
+from l3dist.common import constants as c
+from l3dist.controller import jobs
+from l3dist.controller import tasks as t
+from l3dist.controller.services import Services
+from l3dist.db.models import AmphoraRegistration, Listener, LoadBalancer
+
+
+def plan(
+    services: Services, flow: str, target_id: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """The job's arguments completed with what the flow's shape depends on."""
+    if "plan" in arguments:
+        return arguments
+    with services.db.session(writer=True) as session:
+        lb = session.get(LoadBalancer, target_id)
+        if lb is None:
+            return {**arguments, "plan": {}}
+        amphorae = t.live_amphora_ids(session, lb.id)
+        registered = set(
+            session.scalars(
+                select(AmphoraRegistration.amphora_id).where(
+                    AmphoraRegistration.load_balancer_id == lb.id
+                )
+            )
+        )
+        serving = _has_live_listener(session, lb.id) and lb.enabled
+        result: dict[str, Any] = {"amphorae": amphorae, "serving": serving}
+        if flow == jobs.CREATE_LOAD_BALANCER:
+            result["count"] = lb.amphora_count
+        elif flow == jobs.APPLY_LOAD_BALANCER:
+            result["register"] = [a for a in amphorae if a not in registered] if serving else []
+            result["unregister"] = [a for a in amphorae if a in registered] if not serving else []
+        elif flow == jobs.SCALE_LOAD_BALANCER:
+            wanted = int(arguments["amphora_count"])
+            result["add"] = max(0, wanted - len(amphorae))
+            # Scale in removes the newest amphorae first.
+            result["remove"] = amphorae[wanted:] if wanted < len(amphorae) else []
+        elif flow == jobs.FAILOVER_AMPHORA:
+            result["old"] = [arguments["amphora_id"]]
+        elif flow == jobs.DELETE_LOAD_BALANCER:
+            result["unregister"] = [a for a in amphorae if a in registered]
+        return {**arguments, "plan": result}
+
+
+def _has_live_listener(session: Any, loadbalancer_id: str) -> bool:
+    return any(
+        listener.enabled and listener.provisioning_status not in (c.PENDING_DELETE, c.DELETED)
+        for listener in session.scalars(
+            select(Listener).where(Listener.load_balancer_id == loadbalancer_id)
+        )
+    )
+
+
+def build(services: Services, flow: str, target_id: str, arguments: dict[str, Any]) -> Flow:
+    p = arguments["plan"]
+    if flow == jobs.CREATE_LOAD_BALANCER:
+        return create_load_balancer(services, p["count"])
+    if flow == jobs.APPLY_LOAD_BALANCER:
+        return apply_load_balancer(services, p["register"], p["unregister"])
+    if flow == jobs.DELETE_LOAD_BALANCER:
+        return delete_load_balancer(services, p["amphorae"], p["unregister"])
+    if flow == jobs.SCALE_LOAD_BALANCER:
+        return scale_load_balancer(services, p["add"], p["remove"], p["serving"])
+    if flow == jobs.FAILOVER_AMPHORA:
+        return failover_amphora(services, p["old"], p["serving"])
+    raise ValueError(f"unknown flow {flow}")
+
+
+def store(target_id: str, job_id: str) -> dict[str, Any]:
+    """The flow's inputs: every job targets a load balancer (so its jobs run one at a time)."""
+    return {"loadbalancer_id": target_id, "job_id": job_id}
+
+
+# -- building blocks --------------------------------------------------------------------------
+
+
+def _new_amphorae(services: Services, count: int, prefix: str) -> Flow:
+    """count amphorae built in parallel; provides amphora_ids (the new ones)."""
+    parallel = unordered_flow.Flow(f"{prefix}-build")
+    names = []
+    for i in range(count):
+        name = f"{prefix}-amphora-{i:03d}"
+        names.append(name)
+        parallel.add(
+            linear_flow.Flow(f"{name}-flow").add(
+                t.CreateAmphoraInDB(services, f"{name}-db", provides=name),
+                t.ComputeCreate(services, f"{name}-compute", rebind={"amphora_id": name}),
+            )
+        )
+    return linear_flow.Flow(f"{prefix}-new").add(
+        parallel,
+        t.CollectAmphorae(services, f"{prefix}-collect", requires=names, provides="amphora_ids"),
+    )
+
+
+def _plug_and_configure(services: Services, prefix: str) -> Flow:
+    """Front-end port and VIP (network driver), the agent told, HAProxy configured."""
+    return linear_flow.Flow(f"{prefix}-plug").add(
+        t.PlugVip(services, f"{prefix}-plug-vip"),
+        t.AgentPlugVip(services, f"{prefix}-agent-plug-vip"),
+        t.PushHaproxyConfig(services, f"{prefix}-haproxy"),
+    )
+
+
+def _with_amphorae(name: str, amphora_ids: list[str], subflow: Flow) -> Flow:
+    """subflow run on the given amphorae (amphora_ids scoped to it)."""
+    return linear_flow.Flow(name).add(Provide(f"{name}-ids", amphora_ids), subflow)
+
+
+def Provide(name: str, value: Any) -> t.Provide:
+    return t.Provide(name, "amphora_ids", value)
+
+
+# -- flows ------------------------------------------------------------------------------------
+
+
+def create_load_balancer(services: Services, count: int) -> Flow:
+    """VIP, N amphorae in parallel, front end and VIP plugged, HAProxy configured. Registration
+    (the VIP announced) waits for a listener: the spec's listener start."""
+    d = services.distributor
+    return linear_flow.Flow("create-load-balancer").add(
+        t.MarkLoadBalancerErrorOnRevert(services),
+        t.AllocateVip(services),
+        d.get_add_vip_subflow("-create"),
+        _new_amphorae(services, count, "create"),
+        _plug_and_configure(services, "create"),
+        t.MarkLoadBalancerActive(services),
+    )
+
+
+def apply_load_balancer(services: Services, register: list[str], unregister: list[str]) -> Flow:
+    """A listener, pool, member or monitor changed: withdraw where nothing should run any more,
+    push the configuration everywhere (hitless reload), announce where a listener now runs."""
+    d = services.distributor
+    flow = linear_flow.Flow("apply-load-balancer").add(t.MarkLoadBalancerErrorOnRevert(services))
+    if unregister:
+        flow.add(_with_amphorae("stop", unregister, d.get_unregister_amphorae_subflow("-stop")))
+    flow.add(t.AllAmphorae(services, "all-amphorae"), t.PushHaproxyConfig(services, "haproxy"))
+    if register:
+        flow.add(_with_amphorae("start", register, d.get_register_amphorae_subflow("-start")))
+    return flow.add(t.MarkLoadBalancerActive(services))
+
+
+def delete_load_balancer(services: Services, amphorae: list[str], unregister: list[str]) -> Flow:
+    """Withdraw first (no traffic is sent to an amphora being torn down), then tear down."""
+    d = services.distributor
+    return linear_flow.Flow("delete-load-balancer").add(
+        t.MarkLoadBalancerErrorOnRevert(services),
+        _with_amphorae("withdraw", unregister, d.get_unregister_amphorae_subflow("-delete")),
+        _with_amphorae(
+            "teardown",
+            amphorae,
+            linear_flow.Flow("teardown-steps").add(
+                t.UnplugVip(services, "unplug-vip"), t.DeleteAmphorae(services, "delete-amphorae")
+            ),
+        ),
+        d.get_remove_vip_subflow("-delete"),
+        t.DeallocateVip(services),
+        t.DeleteLoadBalancerRows(services),
+    )
+
+
+def scale_load_balancer(services: Services, add: int, remove: list[str], serving: bool) -> Flow:
+    """N+1: new amphorae are built, configured and announced before any old one goes; removed
+    amphorae are withdrawn before they are deleted."""
+    d = services.distributor
+    flow = linear_flow.Flow("scale-load-balancer").add(t.MarkLoadBalancerErrorOnRevert(services))
+    if add:
+        grow = linear_flow.Flow("grow").add(
+            _new_amphorae(services, add, "scale"), _plug_and_configure(services, "scale")
+        )
+        if serving:
+            grow.add(d.get_register_amphorae_subflow("-scale"))
+        flow.add(grow)
+    if remove:
+        flow.add(
+            _with_amphorae(
+                "shrink",
+                remove,
+                linear_flow.Flow("shrink-steps").add(
+                    d.get_unregister_amphorae_subflow("-scale"),
+                    t.UnplugVip(services, "shrink-unplug-vip"),
+                    t.DeleteAmphorae(services, "shrink-delete"),
+                ),
+            )
+        )
+    return flow.add(t.MarkLoadBalancerActive(services))
+
+
+def failover_amphora(services: Services, old: list[str], serving: bool) -> Flow:
+    """Build and register the replacement first, then unregister and delete the old one."""
+    return scale_load_balancer(services, len(old), old, serving)

@@ -1,0 +1,119 @@
+"""The worker's job queue in the database.
+
+The API adds a job in the same transaction as the status change it answers (PENDING_*), so an
+accepted request is never lost. Workers claim jobs with a conditional UPDATE (only one wins),
+heartbeat while they run them, and take over a RUNNING job whose worker stopped heartbeating:
+its flow then resumes from the taskflow tables.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from l3dist.common import constants as c
+from l3dist.db.models import WorkerJob, utcnow
+from l3dist.db.session import Database
+
+# Flows, by the name a job carries.
+CREATE_LOAD_BALANCER = "create_load_balancer"
+APPLY_LOAD_BALANCER = "apply_load_balancer"  # listener/pool/member/monitor changes
+DELETE_LOAD_BALANCER = "delete_load_balancer"
+SCALE_LOAD_BALANCER = "scale_load_balancer"
+FAILOVER_AMPHORA = "failover_amphora"
+FLOWS = (
+    CREATE_LOAD_BALANCER,
+    APPLY_LOAD_BALANCER,
+    DELETE_LOAD_BALANCER,
+    SCALE_LOAD_BALANCER,
+    FAILOVER_AMPHORA,
+)
+
+
+def submit(session: Session, flow: str, target_id: str, **arguments: Any) -> WorkerJob:
+    """Queue a flow for target_id in the caller's transaction."""
+    assert flow in FLOWS, flow
+    job = WorkerJob(flow=flow, target_id=target_id, arguments=arguments, state=c.JOB_PENDING)
+    session.add(job)
+    return job
+
+
+def claim(db: Database, owner: str, stale_after: float) -> WorkerJob | None:
+    """A job for this worker: first one whose worker died (resumed), else the oldest pending
+    one whose target has no running job. None when there is nothing to do."""
+    now = utcnow()
+    stale = now - datetime.timedelta(seconds=stale_after)
+    with db.session(writer=True) as session:
+        orphan = session.scalars(
+            select(WorkerJob)
+            .where(WorkerJob.state == c.JOB_RUNNING, WorkerJob.heartbeat_at < stale)
+            .order_by(WorkerJob.created_at)
+            .limit(1)
+        ).first()
+        if orphan is not None and _take(session, orphan, owner, now, c.JOB_RUNNING):
+            return orphan
+        busy = select(WorkerJob.target_id).where(WorkerJob.state == c.JOB_RUNNING)
+        candidate = session.scalars(
+            select(WorkerJob)
+            .where(WorkerJob.state == c.JOB_PENDING, WorkerJob.target_id.not_in(busy))
+            .order_by(WorkerJob.created_at)
+            .limit(1)
+        ).first()
+        if candidate is not None and _take(session, candidate, owner, now, c.JOB_PENDING):
+            return candidate
+    return None
+
+
+def _take(session: Session, job: WorkerJob, owner: str, now: datetime.datetime, state: str) -> bool:
+    result = session.execute(
+        update(WorkerJob)
+        .where(
+            WorkerJob.id == job.id,
+            WorkerJob.state == state,
+            WorkerJob.owner.is_(None) if job.owner is None else WorkerJob.owner == job.owner,
+        )
+        .values(state=c.JOB_RUNNING, owner=owner, heartbeat_at=now, attempts=WorkerJob.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    session.refresh(job)
+    return True
+
+
+def heartbeat(db: Database, owner: str) -> None:
+    with db.session(writer=True) as session:
+        session.execute(
+            update(WorkerJob)
+            .where(WorkerJob.owner == owner, WorkerJob.state == c.JOB_RUNNING)
+            .values(heartbeat_at=utcnow())
+        )
+
+
+def save_arguments(db: Database, job_id: str, arguments: dict[str, Any]) -> None:
+    """Persist the plan a flow was built from, so a resumed flow is built the same way."""
+    with db.session(writer=True) as session:
+        session.execute(update(WorkerJob).where(WorkerJob.id == job_id).values(arguments=arguments))
+
+
+def finish(db: Database, job_id: str, owner: str, error: str | None = None) -> None:
+    with db.session(writer=True) as session:
+        session.execute(
+            update(WorkerJob)
+            .where(WorkerJob.id == job_id, WorkerJob.owner == owner)
+            .values(
+                state=c.JOB_FAILED if error else c.JOB_DONE,
+                error=(error or None) and error[:2000],
+            )
+        )
+
+
+def pending_or_running(db: Database, target_id: str | None = None) -> list[WorkerJob]:
+    with db.session(writer=True) as session:
+        stmt = select(WorkerJob).where(WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING)))
+        if target_id is not None:
+            stmt = stmt.where(WorkerJob.target_id == target_id)
+        return list(session.scalars(stmt))

@@ -1,0 +1,399 @@
+"""The controller's tasks. Each one is safe to run again (a resumed flow repeats the task that
+was running when its worker died) and undoes its own work in revert()."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select
+from taskflow import task
+
+from l3dist.amphora_client import AgentClientError
+from l3dist.common import constants as c
+from l3dist.controller import haproxy_config
+from l3dist.controller.services import Services
+from l3dist.db.models import (
+    Amphora,
+    AmphoraRegistration,
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Vip,
+)
+from l3dist.distributor.l3_bgp import speaker_configs
+from l3dist.network.exceptions import NetworkException
+
+log = logging.getLogger(__name__)
+AMPHORA_NAMESPACE = uuid.UUID("0b7c7a3e-52f4-4d0e-8d8e-6a1f1f2c9a10")
+
+
+class ServiceTask(task.Task):  # type: ignore[misc]
+    def __init__(self, services: Services, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name or type(self).__name__, **kwargs)
+        self.services = services
+
+
+def _lb_view(lb: LoadBalancer, amphorae: list[Amphora]) -> SimpleNamespace:
+    """What the network driver reads from a load balancer (Octavia's data model fields)."""
+    return SimpleNamespace(id=lb.id, topology=lb.topology, vip=lb.vip, amphorae=amphorae)
+
+
+def _amphorae(session: Any, ids: list[str]) -> list[Amphora]:
+    rows = {a.id: a for a in session.scalars(select(Amphora).where(Amphora.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def live_amphora_ids(session: Any, loadbalancer_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Amphora.id)
+            .where(
+                Amphora.load_balancer_id == loadbalancer_id,
+                Amphora.status.in_((c.AMPHORA_ALLOCATED, c.PENDING_CREATE, c.AMPHORA_BOOTING)),
+            )
+            .order_by(Amphora.created_at)
+        )
+    )
+
+
+# -- load balancer status ---------------------------------------------------------------------
+
+
+class MarkLoadBalancerErrorOnRevert(ServiceTask):
+    """First task of a flow: if anything after it fails for good, the load balancer (and what
+    was pending under it) ends in ERROR, never stuck in PENDING_*."""
+
+    def execute(self, loadbalancer_id: str) -> None:
+        return None
+
+    def revert(self, loadbalancer_id: str, **_: Any) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            if lb is None:
+                return
+            lb.provisioning_status = c.ERROR
+            children: list[Any] = [*lb.listeners, *lb.pools]
+            for pool in lb.pools:
+                children += [*pool.members, pool.health_monitor]
+            for child in children:
+                if child is not None and child.provisioning_status in c.PENDING_STATUSES:
+                    child.provisioning_status = c.ERROR
+
+
+class MarkLoadBalancerActive(ServiceTask):
+    """Settle the load balancer and its children: pending objects become ACTIVE, objects being
+    deleted are gone; operating status from what is registered."""
+
+    def execute(self, loadbalancer_id: str) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            if lb is None:
+                return
+            for pool in list(lb.pools):
+                monitor = pool.health_monitor
+                if monitor is not None:
+                    _settle(session, monitor)
+                for member in list(pool.members):
+                    _settle(session, member)
+            for listener in list(lb.listeners):
+                _settle(session, listener)
+            for pool in list(lb.pools):
+                _settle(session, pool)
+            lb.provisioning_status = c.ACTIVE
+            lb.operating_status = operating_status(session, lb)
+
+
+def _settle(session: Any, row: Listener | Pool | Member | HealthMonitor) -> None:
+    if row.provisioning_status == c.PENDING_DELETE:
+        session.delete(row)
+        session.flush()
+    elif row.provisioning_status in c.PENDING_STATUSES:
+        row.provisioning_status = c.ACTIVE
+        row.operating_status = c.ONLINE if row.enabled else c.OFFLINE
+
+
+def operating_status(session: Any, lb: LoadBalancer) -> str:
+    """ONLINE when every amphora is registered, DEGRADED when only some are, OFFLINE when none
+    (or no listener runs: nothing is announced)."""
+    amphorae = set(live_amphora_ids(session, lb.id))
+    registered = set(
+        session.scalars(
+            select(AmphoraRegistration.amphora_id).where(
+                AmphoraRegistration.load_balancer_id == lb.id
+            )
+        )
+    )
+    if not lb.enabled or not amphorae or not registered & amphorae:
+        return c.OFFLINE
+    return c.ONLINE if amphorae <= registered else c.DEGRADED
+
+
+# -- VIP --------------------------------------------------------------------------------------
+
+
+class AllocateVip(ServiceTask):
+    def execute(self, loadbalancer_id: str) -> None:
+        # No transaction stays open across a driver call: the driver writes too (SQLite would
+        # refuse to upgrade the older read transaction afterwards).
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            assert lb is not None and lb.vip is not None
+        vip = self.services.network.allocate_vip(_lb_view(lb, []))
+        with self.services.db.session(writer=True) as session:
+            row = session.get(Vip, loadbalancer_id)
+            assert row is not None
+            row.ip_address = vip.ip_address
+            row.port_id = vip.port_id
+            row.network_id = vip.network_id
+
+    def revert(self, loadbalancer_id: str, **_: Any) -> None:
+        with self.services.db.session(writer=True) as session:
+            vip = session.get(Vip, loadbalancer_id)
+        if vip is not None and vip.port_id:
+            with contextlib.suppress(NetworkException):
+                self.services.network.deallocate_vip(vip)
+
+
+class DeallocateVip(ServiceTask):
+    def execute(self, loadbalancer_id: str) -> None:
+        AllocateVip.revert(self, loadbalancer_id)
+
+
+class PlugVip(ServiceTask):
+    """The network driver gives each amphora its front-end port and the VIP (on loopback for
+    ACTIVE_ACTIVE); the front-end IP is recorded on the amphora (its next hop)."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            assert lb is not None and lb.vip is not None
+            view = _lb_view(lb, _amphorae(session, amphora_ids))
+        self.services.network.plug_vip(view, lb.vip)
+        with self.services.db.session(writer=True) as session:
+            for plugged in view.amphorae:
+                amp = session.get(Amphora, plugged.id)
+                assert amp is not None
+                amp.frontend_ip = plugged.frontend_ip
+                amp.frontend_port_id = plugged.frontend_port_id
+                amp.frontend_subnet_id = plugged.frontend_subnet_id
+                amp.frontend_interface = plugged.frontend_interface
+
+    def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
+        UnplugVip.execute(self, loadbalancer_id, amphora_ids)
+
+
+class UnplugVip(ServiceTask):
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            if lb is None or lb.vip is None:
+                return
+            view = _lb_view(lb, _amphorae(session, amphora_ids))
+        with contextlib.suppress(NetworkException):
+            self.services.network.unplug_vip(view, lb.vip)
+
+
+class AgentPlugVip(ServiceTask):
+    """Tell each agent about its VIP (it keeps it on loopback across restarts and makes the
+    front-end gateways learn its MAC before any route points at it)."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            assert lb is not None and lb.vip is not None
+            vip = str(lb.vip.ip_address)
+            targets = [a.lb_network_ip for a in _amphorae(session, amphora_ids)]
+
+        def plug(ip: str | None) -> None:
+            client = self.services.agent(str(ip))
+            try:
+                client.plug_vip(vip)
+            finally:
+                client.close()
+
+        _each(plug, targets)
+
+
+def _each(fn: Any, items: list[Any]) -> None:
+    """fn on every item in parallel; the first error is raised after all finished."""
+    if not items:
+        return
+    with ThreadPoolExecutor(min(len(items), 16)) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+    for future in futures:
+        future.result()
+
+
+# -- amphorae ---------------------------------------------------------------------------------
+
+
+class CreateAmphoraInDB(ServiceTask):
+    """An amphora row, with an id derived from the job and the task, so the task run again
+    after a crash finds the same amphora instead of making another."""
+
+    def execute(self, loadbalancer_id: str, job_id: str) -> str:
+        amphora_id = str(uuid.uuid5(AMPHORA_NAMESPACE, f"{job_id}/{self.name}"))
+        with self.services.db.session(writer=True) as session:
+            if session.get(Amphora, amphora_id) is None:
+                session.add(
+                    Amphora(
+                        id=amphora_id,
+                        status=c.PENDING_CREATE,
+                        load_balancer_id=loadbalancer_id,
+                        role=c.ROLE_ACTIVE,
+                        service_type=c.SERVICE_LOAD_BALANCER_AND_DISTRIBUTOR,
+                    )
+                )
+        return amphora_id
+
+    def revert(self, result: Any, **_: Any) -> None:
+        if not isinstance(result, str):
+            return
+        with self.services.db.session(writer=True) as session:
+            amp = session.get(Amphora, result)
+            if amp is not None:
+                amp.status = c.DELETED
+                amp.load_balancer_id = None
+
+
+class ComputeCreate(ServiceTask):
+    """Build the amphora (its config drive carries the distributor's BGP speakers) and wait
+    for its agent."""
+
+    def execute(self, loadbalancer_id: str, amphora_id: str) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            assert lb is not None and lb.vip is not None
+            speakers = speaker_configs(session, lb.vip.distributor_id)
+        compute = self.services.compute
+        if compute.exists(amphora_id):  # a half-built amphora from a crashed run
+            compute.delete(amphora_id)
+        built = compute.build(amphora_id, speakers, self.services.speaker_driver)
+        with self.services.db.session(writer=True) as session:
+            amp = session.get(Amphora, amphora_id)
+            assert amp is not None
+            amp.compute_id = built.compute_id
+            amp.lb_network_ip = built.lb_network_ip
+            amp.status = c.AMPHORA_BOOTING
+        self._wait_for_agent(built.lb_network_ip)
+        with self.services.db.session(writer=True) as session:
+            amp = session.get(Amphora, amphora_id)
+            assert amp is not None
+            amp.status = c.AMPHORA_ALLOCATED
+
+    def _wait_for_agent(self, ip: str) -> None:
+        deadline = time.monotonic() + self.services.agent_timeout
+        while True:
+            client = self.services.agent(ip)
+            try:
+                client.info()
+                return
+            except (OSError, AgentClientError, Exception):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+            finally:
+                client.close()
+
+    def revert(self, amphora_id: str, **_: Any) -> None:
+        self.services.compute.delete(amphora_id)
+
+
+class CollectAmphorae(ServiceTask):
+    """The ids made by the parallel create subflows, as one list (amphora_ids)."""
+
+    def execute(self, **created: str) -> list[str]:
+        return [created[k] for k in sorted(created)]
+
+
+class AllAmphorae(ServiceTask):
+    """The load balancer's amphorae now (amphora_ids)."""
+
+    def __init__(self, services: Services, name: str) -> None:
+        super().__init__(services, name, provides="amphora_ids")
+
+    def execute(self, loadbalancer_id: str) -> list[str]:
+        with self.services.db.session(writer=True) as session:
+            return live_amphora_ids(session, loadbalancer_id)
+
+
+class Provide(task.Task):  # type: ignore[misc]
+    """A fixed value under a name, for the subflow after it (scoped inputs)."""
+
+    def __init__(self, name: str, provides: str, value: Any) -> None:
+        super().__init__(name=name, provides=provides)
+        self.value = value
+
+    def execute(self) -> Any:
+        return self.value
+
+
+class DeleteAmphorae(ServiceTask):
+    """Remove the amphorae (compute) and mark them DELETED."""
+
+    def execute(self, amphora_ids: list[str]) -> None:
+        _each(self.services.compute.delete, list(amphora_ids))
+        with self.services.db.session(writer=True) as session:
+            for amp in _amphorae(session, amphora_ids):
+                amp.status = c.DELETED
+                amp.load_balancer_id = None
+
+
+# -- HAProxy configuration ----------------------------------------------------------------
+
+
+class PushHaproxyConfig(ServiceTask):
+    """Render the load balancer's HAProxy configuration and push it to every amphora (each
+    checks it and reloads without dropping established connections)."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            assert lb is not None
+            text = haproxy_config.render(lb)
+            targets = [a.lb_network_ip for a in _amphorae(session, amphora_ids)]
+
+        def push(ip: str | None) -> None:
+            client = self.services.agent(str(ip))
+            try:
+                client.put_haproxy(loadbalancer_id, text)
+            finally:
+                client.close()
+
+        _each(push, targets)
+
+
+# -- load balancer deletion -------------------------------------------------------------------
+
+
+class DeleteLoadBalancerRows(ServiceTask):
+    def execute(self, loadbalancer_id: str) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            if lb is None:
+                return
+            for pool in list(lb.pools):
+                if pool.health_monitor is not None:
+                    session.delete(pool.health_monitor)
+                for member in list(pool.members):
+                    session.delete(member)
+            session.flush()
+            for listener in list(lb.listeners):
+                session.delete(listener)
+            session.flush()
+            for pool in list(lb.pools):
+                session.delete(pool)
+            session.flush()
+            lb.provisioning_status = c.DELETED
+            lb.operating_status = c.OFFLINE
+            if lb.vip is not None:  # the address is free again (the row keeps the subnet)
+                lb.vip.ip_address = None
+                lb.vip.port_id = None

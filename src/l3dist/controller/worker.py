@@ -1,0 +1,173 @@
+"""The controller worker: takes jobs from the database queue and runs their flows with taskflow,
+persisting every task's state in the database (logbook and flow detail named by the job id).
+
+A worker that dies mid-flow stops heartbeating; another worker (or the same one restarted)
+takes the job over and resumes the flow: completed tasks are not run again, the interrupted one
+is, and a flow that fails for good reverts, leaving its objects in ERROR, never PENDING_*.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from taskflow import engines
+from taskflow import exceptions as tf_exc
+from taskflow.persistence import models
+from taskflow.persistence.backends.impl_sqlalchemy import SQLAlchemyBackend
+
+from l3dist.common.config import Config
+from l3dist.controller import flows, jobs
+from l3dist.controller.services import Services, plain_agent_client
+from l3dist.db.models import WorkerJob
+from l3dist.db.session import Database
+
+log = logging.getLogger(__name__)
+
+
+def services_from_config(config: Config, db: Database) -> Services:
+    from l3dist.compute.base import AbstractComputeDriver
+    from l3dist.distributor.base import AbstractDistributorDriver
+    from l3dist.network import drivers
+
+    ctl = config.controller
+    compute: AbstractComputeDriver
+    if ctl.compute_driver == "lab":
+        from l3dist.compute.lab import LabComputeDriver
+
+        compute = LabComputeDriver()
+    else:
+        from l3dist.compute.noop import NoopComputeDriver
+
+        compute = NoopComputeDriver()
+    distributor: AbstractDistributorDriver
+    if ctl.distributor_driver == "l3_bgp":
+        from l3dist.distributor.l3_bgp import L3BgpDistributorDriver
+
+        distributor = L3BgpDistributorDriver()
+    else:
+        from l3dist.distributor.noop import NoopDistributorDriver
+
+        distributor = NoopDistributorDriver()
+    services = Services(
+        db=db,
+        network=drivers.load(config.network.driver, db),
+        compute=compute,
+        distributor=distributor,
+        agent_client=plain_agent_client,
+        speaker_driver=ctl.speaker_driver,
+    )
+    distributor.bind(services)
+    return services
+
+
+class Worker:
+    def __init__(self, config: Config, services: Services) -> None:
+        self.config = config.controller
+        self.services = services
+        self.db = services.db
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # taskflow reads then writes in one transaction, from parallel tasks: on SQLite it must
+        # take the write lock at BEGIN or a later write fails on its stale snapshot.
+        self.backend = SQLAlchemyBackend(
+            {"connection": self.db.url},
+            engine=self.db.engine.execution_options(sqlite_immediate=True),
+        )
+        self.stopping = threading.Event()
+        self.running: set[str] = set()
+        self.lock = threading.Lock()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        with ThreadPoolExecutor(self.config.max_parallel_jobs, "flow") as pool:
+            while not self.stopping.is_set():
+                if not self.run_one(pool):
+                    self.stopping.wait(self.config.poll_interval)
+        log.info("worker %s stopped", self.owner)
+
+    def run_one(self, pool: ThreadPoolExecutor | None = None) -> bool:
+        """Take one job and run it (in pool when given); False when there was none."""
+        with self.lock:
+            if len(self.running) >= self.config.max_parallel_jobs:
+                return False
+        job = jobs.claim(self.db, self.owner, self.config.job_stale_after)
+        if job is None:
+            return False
+        with self.lock:
+            self.running.add(job.id)
+        if pool is None:
+            self._run(job)
+        else:
+            pool.submit(self._run, job)
+        return True
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(self.config.heartbeat_interval):
+            with contextlib.suppress(Exception):
+                jobs.heartbeat(self.db, self.owner)
+
+    # -- one job ----------------------------------------------------------------------------
+
+    def _run(self, job: WorkerJob) -> None:
+        try:
+            error = self.execute(job)
+        except Exception:  # a bug, not a flow failure: record it, keep the worker alive
+            error = traceback.format_exc()
+        finally:
+            with self.lock:
+                self.running.discard(job.id)
+        jobs.finish(self.db, job.id, self.owner, error)
+        if error:
+            log.error("job %s (%s %s) failed: %s", job.id, job.flow, job.target_id, error)
+
+    def execute(self, job: WorkerJob) -> str | None:
+        """Run (or resume) the job's flow; the error text when it failed and reverted."""
+        arguments = flows.plan(self.services, job.flow, job.target_id, dict(job.arguments))
+        if arguments != job.arguments:
+            jobs.save_arguments(self.db, job.id, arguments)
+        flow = flows.build(self.services, job.flow, job.target_id, arguments)
+        book, detail = self._flow_detail(job)
+        engine = engines.load(
+            flow,
+            store=flows.store(job.target_id, job.id),
+            book=book,
+            flow_detail=detail,
+            backend=self.backend,
+            engine="parallel",
+            max_workers=16,
+        )
+        try:
+            engine.run()
+        except tf_exc.WrappedFailure as exc:
+            return "; ".join(str(f.exception) for f in exc)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _flow_detail(self, job: WorkerJob) -> tuple[Any, Any]:
+        with contextlib.closing(self.backend.get_connection()) as conn:
+            try:
+                book = conn.get_logbook(job.id)
+                detail = book.find(job.id)
+                if detail is not None:
+                    log.info("resuming job %s (%s) from %s", job.id, job.flow, detail.state)
+                    return book, detail
+            except tf_exc.NotFound:
+                book = models.LogBook(f"job-{job.id}", uuid=job.id)
+            detail = models.FlowDetail(job.flow, uuid=job.id)
+            book.add(detail)
+            conn.save_logbook(book)
+            return book, detail

@@ -1,0 +1,55 @@
+"""The distributor driver contract (Octavia's, as the L3 active-active spec uses it): each call
+returns a taskflow subflow that the controller's flows embed.
+
+Requires / provides, for every driver:
+- get_create_distributor_subflow, get_delete_distributor_subflow: require ``distributor_id``.
+- get_add_vip_subflow, get_remove_vip_subflow: require ``loadbalancer_id``.
+- get_register_amphorae_subflow, get_drain_amphorae_subflow, get_unregister_amphorae_subflow:
+  require ``loadbalancer_id`` and ``amphora_ids``. Register makes the amphorae receive the VIP's
+  traffic; drain stops new flows reaching them while established ones finish; unregister stops
+  all traffic at once.
+None of them provides a value. Names are made unique with ``suffix`` so one flow can embed the
+same subflow twice (e.g. register the new amphora, unregister the old one in a failover).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from taskflow.flow import Flow
+
+from l3dist.controller.services import Services
+
+
+class AbstractDistributorDriver(ABC):
+    def __init__(self, services: Services | None = None) -> None:
+        self._services = services
+
+    @property
+    def services(self) -> Services:
+        assert self._services is not None, "distributor driver used before bind()"
+        return self._services
+
+    def bind(self, services: Services) -> None:
+        self._services = services
+
+    @abstractmethod
+    def get_create_distributor_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_delete_distributor_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_add_vip_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_remove_vip_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_register_amphorae_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_drain_amphorae_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow: ...

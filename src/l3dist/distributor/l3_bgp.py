@@ -1,0 +1,265 @@
+"""The L3_BGP distributor driver: the operator's BGP/ECMP fabric distributes the VIP.
+
+Each amphora's own BGP speaker (configured from the distributor's speakers and peer profiles in
+its config drive) announces the VIP with its front-end IP as next hop, through the extended
+amphora API. The spec's registration tables record what is announced where.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from taskflow import task
+from taskflow.flow import Flow
+from taskflow.patterns import linear_flow
+
+from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.amphora_client import AgentClientError
+from l3dist.controller.services import Services
+from l3dist.db.models import (
+    Amphora,
+    AmphoraBgpSpeakerRegistration,
+    AmphoraRegistration,
+    AmphoraVipRegistration,
+    BgpSpeaker,
+    Distributor,
+    LoadBalancer,
+)
+from l3dist.distributor.base import AbstractDistributorDriver
+from l3dist.distributor.l3_bgp_config import speakers_in_use
+
+
+def speaker_configs(session: Session, distributor_id: str | None) -> list[BgpSpeakerConfig]:
+    """The BGP speakers (with peer profiles, passwords included) an amphora of the distributor
+    runs: what its config drive carries."""
+    distributor = session.get(Distributor, distributor_id) if distributor_id else None
+    if distributor is None:
+        return []
+    result = []
+    for speaker_id in speakers_in_use(distributor.config_data):
+        speaker = session.get(BgpSpeaker, speaker_id)
+        if speaker is None:
+            continue
+        result.append(
+            BgpSpeakerConfig.model_validate(
+                {
+                    "id": speaker.id,
+                    "ip_version": speaker.ip_version,
+                    "local_as": speaker.local_as,
+                    "peers": [
+                        {
+                            "id": peer.id,
+                            "peer_ip": peer.peer_ip,
+                            "remote_as": peer.remote_as,
+                            "auth_type": peer.auth_type,
+                            "password": peer.password,
+                            "ttl_hops": peer.ttl_hops,
+                            "hold_time": peer.hold_time,
+                            "keepalive_interval": peer.keepalive_interval,
+                        }
+                        for peer in speaker.peers
+                    ],
+                }
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class Target:
+    amphora_id: str
+    lb_network_ip: str
+    nexthop_ip: str
+
+
+def _targets(
+    session: Session, loadbalancer_id: str, amphora_ids: list[str]
+) -> tuple[LoadBalancer, list[Target]]:
+    lb = session.get(LoadBalancer, loadbalancer_id)
+    if lb is None or lb.vip is None or not lb.vip.ip_address:
+        raise RuntimeError(f"load balancer {loadbalancer_id} has no VIP")
+    targets = []
+    for amphora_id in amphora_ids:
+        amp = session.get(Amphora, amphora_id)
+        if amp is None or not amp.lb_network_ip or not amp.frontend_ip:
+            raise RuntimeError(f"amphora {amphora_id} is not plugged (no front-end IP)")
+        targets.append(Target(amp.id, amp.lb_network_ip, amp.frontend_ip))
+    return lb, targets
+
+
+class _DistributorTask(task.Task):  # type: ignore[misc]
+    def __init__(self, services: Services, name: str) -> None:
+        super().__init__(name=name)
+        self.services = services
+
+
+class RegisterAmphorae(_DistributorTask):
+    """Register Amphora on each amphora's agent (its speaker announces the VIP), then record
+    the registrations."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb, targets = _targets(session, loadbalancer_id, amphora_ids)
+            vip, distributor_id = str(lb.vip.ip_address), lb.vip.distributor_id  # type: ignore[union-attr]
+            speakers = speaker_configs(session, distributor_id)
+        version = ipaddress.ip_address(vip).version
+        for target in targets:
+            client = self.services.agent(target.lb_network_ip)
+            try:
+                client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
+            except AgentClientError as exc:
+                # A resumed flow repeats this task: what is already registered stays.
+                if not (exc.status == 409 and "already registered" in exc.message):
+                    raise
+            finally:
+                client.close()
+        with self.services.db.session(writer=True) as session:
+            for target in targets:
+                _record(session, target, loadbalancer_id, distributor_id, speakers, version)
+
+    def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
+        _unregister(self.services, loadbalancer_id, amphora_ids)
+
+
+def _record(
+    session: Session,
+    target: Target,
+    loadbalancer_id: str,
+    distributor_id: str | None,
+    speakers: list[BgpSpeakerConfig],
+    version: int,
+) -> None:
+    _forget(session, loadbalancer_id, target.amphora_id)
+    session.add(
+        AmphoraRegistration(
+            amphora_id=target.amphora_id,
+            load_balancer_id=loadbalancer_id,
+            distributor_id=distributor_id,
+        )
+    )
+    for speaker in speakers:
+        exists = session.get(AmphoraBgpSpeakerRegistration, (speaker.id, target.amphora_id))
+        if exists is None:
+            session.add(
+                AmphoraBgpSpeakerRegistration(
+                    distributor_l3_bgp_speaker_id=speaker.id, amphora_id=target.amphora_id
+                )
+            )
+        if speaker.ip_version != version:
+            continue
+        for peer in speaker.peers:
+            session.add(
+                AmphoraVipRegistration(
+                    amphora_id=target.amphora_id,
+                    load_balancer_id=loadbalancer_id,
+                    nexthop_ip=target.nexthop_ip,
+                    distributor_l3_bgp_peer_id=peer.id,
+                )
+            )
+
+
+def _forget(session: Session, loadbalancer_id: str, amphora_id: str) -> None:
+    session.execute(
+        delete(AmphoraVipRegistration).where(
+            AmphoraVipRegistration.amphora_id == amphora_id,
+            AmphoraVipRegistration.load_balancer_id == loadbalancer_id,
+        )
+    )
+    session.execute(
+        delete(AmphoraRegistration).where(
+            AmphoraRegistration.amphora_id == amphora_id,
+            AmphoraRegistration.load_balancer_id == loadbalancer_id,
+        )
+    )
+    session.flush()
+
+
+def _unregister(services: Services, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+    """Unregister Amphora on each agent (withdraw first; then the VIP leaves its loopback) and
+    forget the registrations. What is not registered (or not reachable: gone) is skipped."""
+    with services.db.session(writer=True) as session:
+        lb = session.get(LoadBalancer, loadbalancer_id)
+        vip = lb.vip.ip_address if lb is not None and lb.vip is not None else None
+        rows = session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))).all()
+        targets = [
+            Target(a.id, a.lb_network_ip, a.frontend_ip)
+            for a in rows
+            if a.lb_network_ip and a.frontend_ip
+        ]
+    for target in targets if vip else []:
+        client = services.agent(target.lb_network_ip)
+        try:
+            client.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
+        except AgentClientError as exc:
+            if exc.status != 404:
+                raise
+        except OSError:
+            pass  # the amphora is unreachable: its routes go with its BGP session
+        finally:
+            client.close()
+    with services.db.session(writer=True) as session:
+        for amphora_id in amphora_ids:
+            _forget(session, loadbalancer_id, amphora_id)
+
+
+class UnregisterAmphorae(_DistributorTask):
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        _unregister(self.services, loadbalancer_id, amphora_ids)
+
+
+class DrainAmphorae(_DistributorTask):
+    """Drain Amphora: each amphora's route is withdrawn (no new flows reach it) while its VIP
+    stays on loopback and HAProxy keeps serving established connections."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb, targets = _targets(session, loadbalancer_id, amphora_ids)
+            vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+        for target in targets:
+            client = self.services.agent(target.lb_network_ip)
+            try:
+                client.drain_amphora(target.amphora_id, vip, target.nexthop_ip)
+            finally:
+                client.close()
+
+
+class Nothing(_DistributorTask):
+    """The fabric needs no per-distributor or per-VIP set-up: routes come with registration."""
+
+    def execute(self) -> None:
+        return None
+
+
+class L3BgpDistributorDriver(AbstractDistributorDriver):
+    def _flow(self, name: str, step: _DistributorTask) -> Flow:
+        return linear_flow.Flow(name).add(step)
+
+    def get_create_distributor_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"create-distributor{suffix}", Nothing(self.services, f"nop-c{suffix}"))
+
+    def get_delete_distributor_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"delete-distributor{suffix}", Nothing(self.services, f"nop-d{suffix}"))
+
+    def get_add_vip_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"add-vip{suffix}", Nothing(self.services, f"nop-av{suffix}"))
+
+    def get_remove_vip_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"remove-vip{suffix}", Nothing(self.services, f"nop-rv{suffix}"))
+
+    def get_register_amphorae_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"register{suffix}", RegisterAmphorae(self.services, f"register-amphorae{suffix}")
+        )
+
+    def get_drain_amphorae_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"drain{suffix}", DrainAmphorae(self.services, f"drain-amphorae{suffix}"))
+
+    def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"unregister{suffix}",
+            UnregisterAmphorae(self.services, f"unregister-amphorae{suffix}"),
+        )

@@ -1,0 +1,202 @@
+"""End-to-end fixtures: the lab fabric with two member servers, and the controller (API and
+worker processes, started by the ``l3dist`` command) on a fresh SQLite database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from l3dist.lab import fabric, member
+from l3dist.lab.config import LabConfig
+from l3dist.network.catalog import stable_id
+
+L3DIST = str(Path(sys.executable).parent / "l3dist")
+ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Controller:
+    url: str
+    http: httpx.Client
+    members: list[member.LabMember]
+    processes: dict[str, subprocess.Popen[bytes]]
+    env: dict[str, str]
+    logs: Path
+
+    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        response = self.http.request(method, path, json=body, headers=ADMIN)
+        assert response.status_code == expect, response.text
+        return response.json() if response.content else None
+
+    def wait_for(self, path: str, key: str, wanted: str, timeout: float = 90) -> dict[str, Any]:
+        """Poll an object until its provisioning_status is wanted (ERROR fails at once)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.call("GET", path)[key]
+            if obj["provisioning_status"] == wanted:
+                return dict(obj)
+            assert obj["provisioning_status"] != "ERROR", (obj, self.log_tail())
+            assert time.monotonic() < deadline, (obj, self.log_tail())
+            time.sleep(0.2)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = open(self.logs / "worker.log", "ab")  # noqa: SIM115 - lives with the process
+        proc = subprocess.Popen(
+            [L3DIST, "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes["worker"] = proc
+        return proc
+
+    def log_tail(self) -> str:
+        path = self.logs / "worker.log"
+        return "\n".join(path.read_text().splitlines()[-40:]) if path.exists() else ""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def controller(
+    lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Controller]:
+    work = tmp_path_factory.mktemp("controller")
+    url = f"sqlite:///{work / 'l3dist.db'}"
+    previous = os.environ.get("L3DIST_DATABASE_URL")
+    os.environ["L3DIST_DATABASE_URL"] = url
+    env = {**os.environ, "L3DIST_DATABASE_URL": url, "L3DIST_CONFIG": str(work / "none.toml")}
+    fabric.down()
+    fabric.up(LabConfig())
+    port = free_port()
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    ctl = Controller(
+        f"http://127.0.0.1:{port}",
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30),
+        [],
+        processes,
+        env,
+        work,
+    )
+    try:
+        ctl.members = [member.add("m1"), member.add("m2")]
+        api_log = open(work / "api.log", "ab")  # noqa: SIM115 - lives with the process
+        processes["api"] = subprocess.Popen(
+            [L3DIST, "api", "--port", str(port)],
+            env=env,
+            stdout=api_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        ctl.start_worker()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if ctl.http.get("/").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (work / "api.log").read_text()
+            time.sleep(0.1)
+        yield ctl
+    finally:
+        for proc in processes.values():
+            _stop(proc)
+        ctl.http.close()
+        fabric.down()
+        if previous is None:
+            os.environ.pop("L3DIST_DATABASE_URL", None)
+        else:
+            os.environ["L3DIST_DATABASE_URL"] = previous
+
+
+@pytest.fixture(scope="module")
+def distributor(controller: Controller) -> dict[str, Any]:
+    """The lab's BGP peer profiles (the ToR), one speaker per IP version, an L3_BGP distributor."""
+    cfg = LabConfig()
+    speakers = []
+    for version in (4, 6):
+        peer = controller.call(
+            "POST",
+            "/v2/lbaas/bgppeers",
+            {
+                "bgp_peer": {
+                    "name": f"tor-v{version}",
+                    "peer_ip": cfg.mgmt.gateway(version),
+                    "remote_as": cfg.tor_asn,
+                    "ttl_hops": 1,
+                    "hold_time": cfg.hold_time,
+                    "keepalive_interval": cfg.keepalive,
+                }
+            },
+            expect=201,
+        )["bgp_peer"]
+        speaker = controller.call(
+            "POST",
+            "/v2/lbaas/bgpspeakers",
+            {
+                "bgp_speaker": {
+                    "name": f"amphora-v{version}",
+                    "ip_version": version,
+                    "local_as": cfg.amphora_asn,
+                }
+            },
+            expect=201,
+        )["bgp_speaker"]
+        controller.call(
+            "PUT",
+            f"/v2/lbaas/bgpspeakers/{speaker['id']}/add_bgp_peer",
+            {"bgp_peer_id": peer["id"]},
+        )
+        speakers.append(speaker["id"])
+    return dict(
+        controller.call(
+            "POST",
+            "/v2/lbaas/distributors",
+            {
+                "distributor": {
+                    "name": "fabric",
+                    "distributor_type": "L3_BGP",
+                    "config_data": {"bgp_speaker_ids": speakers},
+                }
+            },
+            expect=201,
+        )["distributor"]
+    )
+
+
+ANYCAST_V4 = stable_id("anycast-net-v4")
+FRONTEND_V4 = stable_id("frontend-net-v4")
