@@ -119,11 +119,8 @@ def _plug_and_configure(services: Services, prefix: str) -> Flow:
 
 def _with_amphorae(name: str, amphora_ids: list[str], subflow: Flow) -> Flow:
     """subflow run on the given amphorae (amphora_ids scoped to it)."""
-    return linear_flow.Flow(name).add(Provide(f"{name}-ids", amphora_ids), subflow)
-
-
-def Provide(name: str, value: Any) -> t.Provide:
-    return t.Provide(name, "amphora_ids", value)
+    ids = t.Provide(f"{name}-ids", "amphora_ids", amphora_ids)
+    return linear_flow.Flow(name).add(ids, subflow)
 
 
 # -- flows ------------------------------------------------------------------------------------

@@ -109,11 +109,3 @@ def finish(db: Database, job_id: str, owner: str, error: str | None = None) -> N
                 error=(error or None) and error[:2000],
             )
         )
-
-
-def pending_or_running(db: Database, target_id: str | None = None) -> list[WorkerJob]:
-    with db.session(writer=True) as session:
-        stmt = select(WorkerJob).where(WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING)))
-        if target_id is not None:
-            stmt = stmt.where(WorkerJob.target_id == target_id)
-        return list(session.scalars(stmt))

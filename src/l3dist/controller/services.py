@@ -29,7 +29,6 @@ class Services:
     distributor: AbstractDistributorDriver
     agent_client: Callable[[str], AgentClient]
     speaker_driver: str = "bird"  # the BGP speaker the amphorae run (bird or exabgp)
-    agent_timeout: float = 30.0
 
     def agent(self, lb_network_ip: str) -> AgentClient:
         return self.agent_client(lb_network_ip)

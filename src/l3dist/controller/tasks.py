@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -14,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from taskflow import task
 
-from l3dist.amphora_client import AgentClientError
 from l3dist.common import constants as c
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
@@ -155,16 +153,20 @@ class AllocateVip(ServiceTask):
             row.network_id = vip.network_id
 
     def revert(self, loadbalancer_id: str, **_: Any) -> None:
-        with self.services.db.session(writer=True) as session:
-            vip = session.get(Vip, loadbalancer_id)
-        if vip is not None and vip.port_id:
-            with contextlib.suppress(NetworkException):
-                self.services.network.deallocate_vip(vip)
+        _deallocate_vip(self.services, loadbalancer_id)
+
+
+def _deallocate_vip(services: Services, loadbalancer_id: str) -> None:
+    with services.db.session(writer=False) as session:
+        vip = session.get(Vip, loadbalancer_id)
+    if vip is not None and vip.port_id:
+        with contextlib.suppress(NetworkException):
+            services.network.deallocate_vip(vip)
 
 
 class DeallocateVip(ServiceTask):
     def execute(self, loadbalancer_id: str) -> None:
-        AllocateVip.revert(self, loadbalancer_id)
+        _deallocate_vip(self.services, loadbalancer_id)
 
 
 class PlugVip(ServiceTask):
@@ -187,18 +189,22 @@ class PlugVip(ServiceTask):
                 amp.frontend_interface = plugged.frontend_interface
 
     def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
-        UnplugVip.execute(self, loadbalancer_id, amphora_ids)
+        _unplug_vip(self.services, loadbalancer_id, amphora_ids)
+
+
+def _unplug_vip(services: Services, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+    with services.db.session(writer=False) as session:
+        lb = session.get(LoadBalancer, loadbalancer_id)
+        if lb is None or lb.vip is None:
+            return
+        view = _lb_view(lb, _amphorae(session, amphora_ids))
+    with contextlib.suppress(NetworkException):
+        services.network.unplug_vip(view, lb.vip)
 
 
 class UnplugVip(ServiceTask):
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
-        with self.services.db.session(writer=True) as session:
-            lb = session.get(LoadBalancer, loadbalancer_id)
-            if lb is None or lb.vip is None:
-                return
-            view = _lb_view(lb, _amphorae(session, amphora_ids))
-        with contextlib.suppress(NetworkException):
-            self.services.network.unplug_vip(view, lb.vip)
+        _unplug_vip(self.services, loadbalancer_id, amphora_ids)
 
 
 class AgentPlugVip(ServiceTask):
@@ -213,11 +219,8 @@ class AgentPlugVip(ServiceTask):
             targets = [a.lb_network_ip for a in _amphorae(session, amphora_ids)]
 
         def plug(ip: str | None) -> None:
-            client = self.services.agent(str(ip))
-            try:
+            with self.services.agent(str(ip)) as client:
                 client.plug_vip(vip)
-            finally:
-                client.close()
 
         _each(plug, targets)
 
@@ -265,8 +268,8 @@ class CreateAmphoraInDB(ServiceTask):
 
 
 class ComputeCreate(ServiceTask):
-    """Build the amphora (its config drive carries the distributor's BGP speakers) and wait
-    for its agent."""
+    """Build the amphora (its config drive carries the distributor's BGP speakers); the compute
+    driver returns once its agent answers."""
 
     def execute(self, loadbalancer_id: str, amphora_id: str) -> None:
         with self.services.db.session(writer=True) as session:
@@ -282,26 +285,7 @@ class ComputeCreate(ServiceTask):
             assert amp is not None
             amp.compute_id = built.compute_id
             amp.lb_network_ip = built.lb_network_ip
-            amp.status = c.AMPHORA_BOOTING
-        self._wait_for_agent(built.lb_network_ip)
-        with self.services.db.session(writer=True) as session:
-            amp = session.get(Amphora, amphora_id)
-            assert amp is not None
             amp.status = c.AMPHORA_ALLOCATED
-
-    def _wait_for_agent(self, ip: str) -> None:
-        deadline = time.monotonic() + self.services.agent_timeout
-        while True:
-            client = self.services.agent(ip)
-            try:
-                client.info()
-                return
-            except (OSError, AgentClientError, Exception):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-            finally:
-                client.close()
 
     def revert(self, amphora_id: str, **_: Any) -> None:
         self.services.compute.delete(amphora_id)
@@ -362,11 +346,8 @@ class PushHaproxyConfig(ServiceTask):
             targets = [a.lb_network_ip for a in _amphorae(session, amphora_ids)]
 
         def push(ip: str | None) -> None:
-            client = self.services.agent(str(ip))
-            try:
+            with self.services.agent(str(ip)) as client:
                 client.put_haproxy(loadbalancer_id, text)
-            finally:
-                client.close()
 
         _each(push, targets)
 

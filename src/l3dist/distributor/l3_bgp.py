@@ -108,15 +108,13 @@ class RegisterAmphorae(_DistributorTask):
             speakers = speaker_configs(session, distributor_id)
         version = ipaddress.ip_address(vip).version
         for target in targets:
-            client = self.services.agent(target.lb_network_ip)
             try:
-                client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
+                with self.services.agent(target.lb_network_ip) as client:
+                    client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
             except AgentClientError as exc:
                 # A resumed flow repeats this task: what is already registered stays.
                 if not (exc.status == 409 and "already registered" in exc.message):
                     raise
-            finally:
-                client.close()
         with self.services.db.session(writer=True) as session:
             for target in targets:
                 _record(session, target, loadbalancer_id, distributor_id, speakers, version)
@@ -191,16 +189,14 @@ def _unregister(services: Services, loadbalancer_id: str, amphora_ids: list[str]
             if a.lb_network_ip and a.frontend_ip
         ]
     for target in targets if vip else []:
-        client = services.agent(target.lb_network_ip)
         try:
-            client.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
+            with services.agent(target.lb_network_ip) as client:
+                client.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
         except AgentClientError as exc:
             if exc.status != 404:
                 raise
         except OSError:
             pass  # the amphora is unreachable: its routes go with its BGP session
-        finally:
-            client.close()
     with services.db.session(writer=True) as session:
         for amphora_id in amphora_ids:
             _forget(session, loadbalancer_id, amphora_id)
@@ -220,11 +216,8 @@ class DrainAmphorae(_DistributorTask):
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
             vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
         for target in targets:
-            client = self.services.agent(target.lb_network_ip)
-            try:
+            with self.services.agent(target.lb_network_ip) as client:
                 client.drain_amphora(target.amphora_id, vip, target.nexthop_ip)
-            finally:
-                client.close()
 
 
 class Nothing(_DistributorTask):

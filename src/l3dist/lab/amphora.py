@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import shutil
@@ -30,7 +29,6 @@ from l3dist.lab import fabric, plumbing
 from l3dist.lab.config import STATE_DIR, LabConfig
 from l3dist.network.catalog import stable_id
 from l3dist.network.lab import OWNER_FRONTEND, OWNER_MANAGEMENT, haproxy_namespace
-from l3dist.network.models import Port
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
 AGENT_PORT = 9443
@@ -174,10 +172,10 @@ def create(
             id=amphora_id,
             mgmt_ns=mgmt_ns,
             haproxy_ns=haproxy_ns,
-            mgmt_ip4=_address(mgmt, 4),
-            mgmt_ip6=_address(mgmt, 6),
-            frontend_ip4=_address(fe_port, 4) if fe_port else "",
-            frontend_ip6=_address(fe_port, 6) if fe_port else "",
+            mgmt_ip4=mgmt.address(4),
+            mgmt_ip6=mgmt.address(6),
+            frontend_ip4=fe_port.address(4) if fe_port else "",
+            frontend_ip6=fe_port.address(6) if fe_port else "",
             speaker_driver=speaker_driver,
             created=time.time(),
         )
@@ -228,14 +226,6 @@ def create(
         delete(amphora_id)
         raise
     return amp
-
-
-def _address(port: Port, version: int) -> str:
-    return next(
-        f.ip_address
-        for f in port.fixed_ips
-        if ipaddress.ip_address(f.ip_address).version == version
-    )
 
 
 def create_many(cfg: LabConfig, speaker_driver: str, count: int) -> list[LabAmphora]:

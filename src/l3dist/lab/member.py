@@ -59,9 +59,7 @@ def add(name: str, port: int = 80) -> LabMember:
             OWNER_MEMBER,
             default_routes=True,
         )
-        ip4 = next(f.ip_address for f in port_obj.fixed_ips if "." in f.ip_address)
-        ip6 = next(f.ip_address for f in port_obj.fixed_ips if ":" in f.ip_address)
-        member = LabMember(name, namespace, ip4, ip6, port)
+        member = LabMember(name, namespace, port_obj.address(4), port_obj.address(6), port)
         member.dir.mkdir(parents=True, exist_ok=True)
         (member.dir / "member.json").write_text(json.dumps(member.__dict__))
         member.process().start()

@@ -55,6 +55,14 @@ class Port:
     admin_state_up: bool = True
     fixed_ips: list[FixedIP] = field(default_factory=list)
 
+    def address(self, version: int) -> str:
+        """The port's address of an IP version (StopIteration if it has none)."""
+        return next(
+            f.ip_address
+            for f in self.fixed_ips
+            if ipaddress.ip_address(f.ip_address).version == version
+        )
+
 
 @dataclass
 class Interface:
