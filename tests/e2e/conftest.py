@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from l3dist.bgp.base import host_prefix
 from l3dist.lab import fabric, member
 from l3dist.lab.config import LabConfig
 from l3dist.network.catalog import stable_id
@@ -47,8 +48,15 @@ class Controller:
     env: dict[str, str]
     logs: Path
 
-    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        response = self.http.request(method, path, json=body, headers=ADMIN)
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        expect: int = 200,
+        headers: dict[str, str] = ADMIN,
+    ) -> Any:
+        response = self.http.request(method, path, json=body, headers=headers)
         assert response.status_code == expect, response.text
         return response.json() if response.content else None
 
@@ -200,3 +208,80 @@ def distributor(controller: Controller) -> dict[str, Any]:
 
 ANYCAST_V4 = stable_id("anycast-net-v4")
 FRONTEND_V4 = stable_id("frontend-net-v4")
+
+
+def amphorae_of(ctl: Controller, lb_id: str) -> list[dict[str, Any]]:
+    rows = ctl.call("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb_id}")["amphorae"]
+    return [a for a in rows if a["status"] == "ALLOCATED"]
+
+
+def lb_path(lb: dict[str, Any]) -> str:
+    return f"/v2/lbaas/loadbalancers/{lb['id']}"
+
+
+def create_web_lb(ctl: Controller, distributor: dict[str, Any], count: int) -> dict[str, Any]:
+    """An ACTIVE_ACTIVE load balancer with `count` amphorae, an HTTP listener on port 80 and a
+    round-robin pool of the lab's member servers, each step waited for (ACTIVE)."""
+    lb = ctl.call(
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        {
+            "loadbalancer": {
+                "name": "web",
+                "vip_subnet_id": ANYCAST_V4,
+                "frontend_subnet_id": FRONTEND_V4,
+                "topology": "ACTIVE_ACTIVE",
+                "amphora_count": count,
+                "distributor_id": distributor["id"],
+            }
+        },
+        expect=201,
+    )["loadbalancer"]
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    listener = ctl.call(
+        "POST",
+        "/v2/lbaas/listeners",
+        {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}},
+        expect=201,
+    )["listener"]
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    pool = ctl.call(
+        "POST",
+        "/v2/lbaas/pools",
+        {
+            "pool": {
+                "listener_id": listener["id"],
+                "protocol": "HTTP",
+                "lb_algorithm": "ROUND_ROBIN",
+            }
+        },
+        expect=201,
+    )["pool"]
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    for m in ctl.members:
+        ctl.call(
+            "POST",
+            f"/v2/lbaas/pools/{pool['id']}/members",
+            {"member": {"address": m.ip4, "protocol_port": m.port}},
+            expect=201,
+        )
+        ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    return {**lb, "listener": listener, "pool": pool}
+
+
+def wait_for_ecmp(ctl: Controller, lb: dict[str, Any], count: int) -> set[str]:
+    """Until the ToR's FIB route for the VIP has exactly the front-end IPs of the load balancer's
+    `count` amphorae as next hops; returns them."""
+    prefix = host_prefix(lb["vip_address"])
+
+    def converged() -> bool:
+        ips = {a["frontend_ip"] for a in amphorae_of(ctl, lb["id"])}
+        return len(ips) == count and set(fabric.fib_nexthops(prefix)) == ips
+
+    wait_until(converged, 30, f"{count} next hops for {prefix}")
+    return set(fabric.fib_nexthops(prefix))
+
+
+def delete_lb(ctl: Controller, lb: dict[str, Any]) -> None:
+    ctl.call("DELETE", f"{lb_path(lb)}?cascade=true", expect=204)
+    wait_until(lambda: ctl.http.get(lb_path(lb), headers=ADMIN).status_code == 404, 60, "LB gone")

@@ -1,87 +1,125 @@
 """A load balancer's life through the REST API only, on the lab backends with real daemons:
 created with 3 amphorae, an HTTP listener and two members; traffic through the VIP crosses all
-amphorae and both members; deleted without a trace."""
+amphorae and both members; bad requests are refused and change nothing; deleted without a
+trace."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
 from l3dist.bgp.base import host_prefix
+from l3dist.db.models import NetIpAllocation, NetPort
+from l3dist.db.session import Database
 from l3dist.lab import fabric, plumbing
 from l3dist.lab.config import PREFIX
 from l3dist.lab.traffic import run_clients
-from tests.e2e.conftest import ANYCAST_V4, FRONTEND_V4, Controller, wait_until
+from tests.e2e.conftest import (
+    Controller,
+    amphorae_of,
+    create_web_lb,
+    delete_lb,
+    lb_path,
+    wait_for_ecmp,
+    wait_until,
+)
 
 
-def amphorae_of(ctl: Controller, lb_id: str) -> list[dict[str, Any]]:
-    rows = ctl.call("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb_id}")["amphorae"]
-    return [a for a in rows if a["status"] == "ALLOCATED"]
+@pytest.fixture(scope="module")
+def web_lb(controller: Controller, distributor: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield create_web_lb(controller, distributor, 3)
 
 
-def test_create_serve_and_delete(controller: Controller, distributor: dict[str, Any]) -> None:
-    ctl = controller
-    lb = ctl.call(
-        "POST",
-        "/v2/lbaas/loadbalancers",
-        {
-            "loadbalancer": {
-                "name": "web",
-                "vip_subnet_id": ANYCAST_V4,
-                "frontend_subnet_id": FRONTEND_V4,
-                "topology": "ACTIVE_ACTIVE",
-                "amphora_count": 3,
-                "distributor_id": distributor["id"],
-            }
-        },
-        expect=201,
-    )["loadbalancer"]
-    lb_path = f"/v2/lbaas/loadbalancers/{lb['id']}"
-    ctl.wait_for(lb_path, "loadbalancer", "ACTIVE")
-    vip = lb["vip_address"]
+def test_traffic_crosses_every_amphora_and_member(
+    controller: Controller, web_lb: dict[str, Any]
+) -> None:
+    ctl, lb = controller, web_lb
     amps = amphorae_of(ctl, lb["id"])
     assert len(amps) == 3
-
-    listener = ctl.call(
-        "POST",
-        "/v2/lbaas/listeners",
-        {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}},
-        expect=201,
-    )["listener"]
-    ctl.wait_for(lb_path, "loadbalancer", "ACTIVE")
-    pool = ctl.call(
-        "POST",
-        "/v2/lbaas/pools",
-        {
-            "pool": {
-                "listener_id": listener["id"],
-                "protocol": "HTTP",
-                "lb_algorithm": "ROUND_ROBIN",
-            }
-        },
-        expect=201,
-    )["pool"]
-    ctl.wait_for(lb_path, "loadbalancer", "ACTIVE")
-    for m in ctl.members:
-        ctl.call(
-            "POST",
-            f"/v2/lbaas/pools/{pool['id']}/members",
-            {"member": {"address": m.ip4, "protocol_port": m.port}},
-            expect=201,
-        )
-        ctl.wait_for(lb_path, "loadbalancer", "ACTIVE")
-
-    frontend_ips = {a["frontend_ip"] for a in amphorae_of(ctl, lb["id"])}
-    wait_until(lambda: set(fabric.fib_nexthops(host_prefix(vip))) == frontend_ips, 30)
-    shown = ctl.call("GET", lb_path)["loadbalancer"]
+    assert wait_for_ecmp(ctl, lb, 3) == {a["frontend_ip"] for a in amps}
+    shown = ctl.call("GET", lb_path(lb))["loadbalancer"]
     assert (shown["provisioning_status"], shown["operating_status"]) == ("ACTIVE", "ONLINE")
 
-    result = run_clients(vip, 300)
+    result = run_clients(lb["vip_address"], 300)
     assert result["failures"] == 0, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
 
-    ctl.call("DELETE", f"{lb_path}?cascade=true", expect=204)
-    wait_until(lambda: ctl.http.get(lb_path, headers={"X-Roles": "admin"}).status_code == 404, 60)
-    wait_until(lambda: fabric.fib_nexthops(host_prefix(vip)) == [], 30)
+
+def snapshot(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lb": ctl.call("GET", lb_path(lb))["loadbalancer"],
+        "listeners": ctl.call("GET", "/v2/lbaas/listeners")["listeners"],
+        "pools": ctl.call("GET", "/v2/lbaas/pools")["pools"],
+        "members": ctl.call("GET", f"/v2/lbaas/pools/{lb['pool']['id']}/members")["members"],
+        "amphorae": amphorae_of(ctl, lb["id"]),
+        "fib": fabric.fib_nexthops(host_prefix(lb["vip_address"])),
+    }
+
+
+def test_bad_requests_are_refused_and_change_nothing(
+    controller: Controller, web_lb: dict[str, Any]
+) -> None:
+    ctl, lb = controller, web_lb
+    before = snapshot(ctl, lb)
+    other_project = {"X-Project-Id": "other", "X-Roles": "member"}
+    refusals = [
+        # a pool on another project's listener: that listener does not exist for the caller
+        (
+            "POST",
+            "/v2/lbaas/pools",
+            {"pool": {"listener_id": lb["listener"]["id"], "protocol": "HTTP",
+                      "lb_algorithm": "ROUND_ROBIN"}},
+            other_project,
+            404,
+            "listener_id",
+        ),
+        # a second listener on a port already in use
+        (
+            "POST",
+            "/v2/lbaas/listeners",
+            {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}},
+            None,
+            409,
+            "protocol_port",
+        ),
+        ("PUT", lb_path(lb), {"loadbalancer": {"amphora_count": 0}}, None, 400, "amphora_count"),
+        (
+            "POST",
+            f"/v2/lbaas/pools/{lb['pool']['id']}/members",
+            {"member": {"address": "10.0.0.300", "protocol_port": 80}},
+            None,
+            400,
+            "address",
+        ),
+    ]  # fmt: skip
+    for method, path, body, headers, status, field in refusals:
+        response = ctl.http.request(
+            method,
+            path,
+            json=body,
+            headers=headers or {"X-Project-Id": "admin", "X-Roles": "admin"},
+        )
+        assert response.status_code == status, (path, response.text)
+        assert field in response.text, (path, response.text)
+    assert snapshot(ctl, lb) == before
+    assert run_clients(lb["vip_address"], 60)["failures"] == 0
+
+
+def test_delete_leaves_nothing(controller: Controller, web_lb: dict[str, Any]) -> None:
+    ctl, lb = controller, web_lb
+    amps = amphorae_of(ctl, lb["id"])
+    delete_lb(ctl, lb)
+    wait_until(lambda: fabric.fib_nexthops(host_prefix(lb["vip_address"])) == [], 30)
     namespaces = plumbing.list_namespaces(PREFIX)
     assert not any(f"l3d-amp-{a['id'].replace('-', '')[:8]}" in namespaces for a in amps)
+    with Database(ctl.env["L3DIST_DATABASE_URL"]).session() as session:
+        left = session.scalars(select(NetPort.device_id)).all()
+        addresses = session.scalars(select(NetIpAllocation.ip_address)).all()
+    assert not {a["id"] for a in amps} & set(left)
+    assert lb["id"] not in left
+    assert lb["vip_address"] not in addresses
+    assert not {a["frontend_ip"] for a in amps} & set(addresses)

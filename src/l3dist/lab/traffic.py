@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from l3dist.amphora_agent.haproxy import AMPHORA_HEADER
@@ -122,6 +126,70 @@ def run_clients(
     return dict(json.loads(out))
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One request of a client loop: when it started (wall clock), and who answered or why not."""
+
+    started: float
+    ok: bool
+    detail: str
+
+
+def loop(vip: str, port: int, timeout: float, workers: int, stop: threading.Event) -> list[Attempt]:
+    """New connections to vip:port from `workers` threads, back to back, until stop is set."""
+    attempts: list[Attempt] = []
+
+    def run() -> None:
+        while not stop.is_set():
+            started = time.time()
+            try:
+                amphora, _ = one_request(vip, port, timeout)
+                attempts.append(Attempt(started, True, amphora))
+            except (OSError, ValueError) as exc:
+                attempts.append(Attempt(started, False, type(exc).__name__))
+                stop.wait(0.05)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():  # short joins: the SIGTERM handler runs in this thread
+            thread.join(0.2)
+    return sorted(attempts, key=lambda a: a.started)
+
+
+class ClientLoop:
+    """A steady loop of new client connections through the VIP, in the client namespace, running
+    while the caller changes the load balancer; stop() returns every attempt."""
+
+    def __init__(self, vip: str, port: int = 80, timeout: float = 1.0, workers: int = 4) -> None:
+        argv = [
+            "ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
+            "--vip", vip, "--port", str(port), "--timeout", str(timeout),
+            "--loop-workers", str(workers),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> list[Attempt]:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=30)
+        return [Attempt(*row) for row in json.loads(out)]
+
+    def __enter__(self) -> ClientLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def failures(attempts: list[Attempt], start: float, end: float = float("inf")) -> int:
+    """Failed attempts that started in [start, end)."""
+    return sum(1 for a in attempts if not a.ok and start <= a.started < end)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="open TCP connections to a VIP")
     parser.add_argument("--vip", required=True)
@@ -129,7 +197,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--source-port-base", type=int, default=0)
+    parser.add_argument(
+        "--loop-workers", type=int, default=0, help="loop until SIGTERM with this many threads"
+    )
     args = parser.parse_args()
+    if args.loop_workers:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        attempts = loop(args.vip, args.port, args.timeout, args.loop_workers, stop)
+        print(json.dumps([[a.started, a.ok, a.detail] for a in attempts]))
+        return
     result = probe(
         args.vip, args.count, args.port, args.timeout, source_port_base=args.source_port_base
     )
