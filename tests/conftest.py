@@ -7,6 +7,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,12 @@ def postgres_admin_url() -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'l3dist.db'}"
+@contextmanager
+def database_url(kind: str, directory: Path) -> Iterator[str]:
+    """A fresh empty database: an SQLite file in directory, or a new PostgreSQL database (dropped
+    afterwards)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'l3dist.db'}"
         return
     admin = postgres_admin_url()
     name = f"l3dist_test_{uuid.uuid4().hex[:12]}"
@@ -54,6 +57,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         drop_database(engine, name)
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_url(request.param, tmp_path) as url:
+        yield url
 
 
 def drop_database(engine: Any, name: str) -> None:

@@ -21,6 +21,7 @@ from l3dist.bgp.base import host_prefix
 from l3dist.lab import fabric, member
 from l3dist.lab.config import LabConfig
 from l3dist.network.catalog import stable_id
+from tests.conftest import database_url
 
 L3DIST = str(Path(sys.executable).parent / "l3dist")
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
@@ -98,12 +99,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def controller(
-    lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory
+    lab_prerequisites: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Controller]:
+    """API and worker on a fresh database of each kind (the worker's flows, job queue and
+    taskflow persistence run on SQLite and on PostgreSQL)."""
     work = tmp_path_factory.mktemp("controller")
-    url = f"sqlite:///{work / 'l3dist.db'}"
+    with database_url(request.param, work) as url:
+        yield from _controller(url, work)
+
+
+def _controller(url: str, work: Path) -> Iterator[Controller]:
     previous = os.environ.get("L3DIST_DATABASE_URL")
     os.environ["L3DIST_DATABASE_URL"] = url
     env = {**os.environ, "L3DIST_DATABASE_URL": url, "L3DIST_CONFIG": str(work / "none.toml")}
@@ -238,6 +247,11 @@ def create_web_lb(ctl: Controller, distributor: dict[str, Any], count: int) -> d
         expect=201,
     )["loadbalancer"]
     ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    return add_web_service(ctl, lb)
+
+
+def add_web_service(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:
+    """An HTTP listener on port 80 with a round-robin pool of the lab's member servers."""
     listener = ctl.call(
         "POST",
         "/v2/lbaas/listeners",

@@ -9,6 +9,8 @@ its flow then resumes from the taskflow tables.
 from __future__ import annotations
 
 import datetime
+import os
+import socket
 from typing import Any
 
 from sqlalchemy import select, update
@@ -41,20 +43,46 @@ def submit(session: Session, flow: str, target_id: str, **arguments: Any) -> Wor
     return job
 
 
+def owner_name(tag: str) -> str:
+    """A worker's name in the queue: host, pid and a random tag (a pid can be reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{tag}"
+
+
+def _dead_here(owner: str | None) -> bool:
+    """Is owner a worker of this host whose process is gone? Its jobs need not wait for the
+    heartbeat timeout: a worker restarted after a crash resumes them at once."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def claim(db: Database, owner: str, stale_after: float) -> WorkerJob | None:
     """A job for this worker: first one whose worker died (resumed), else the oldest pending
-    one whose target has no running job. None when there is nothing to do."""
+    one whose target has no running job. None when there is nothing to do.
+
+    A worker died when it stopped heartbeating for stale_after seconds, or at once when it ran
+    on this host and its process is gone."""
     now = utcnow()
     stale = now - datetime.timedelta(seconds=stale_after)
     with db.session(writer=True) as session:
-        orphan = session.scalars(
+        running = session.scalars(
             select(WorkerJob)
-            .where(WorkerJob.state == c.JOB_RUNNING, WorkerJob.heartbeat_at < stale)
+            .where(WorkerJob.state == c.JOB_RUNNING, WorkerJob.owner != owner)
             .order_by(WorkerJob.created_at)
-            .limit(1)
-        ).first()
-        if orphan is not None and _take(session, orphan, owner, now, c.JOB_RUNNING):
-            return orphan
+        ).all()
+        for orphan in running:
+            beat = orphan.heartbeat_at
+            dead = beat is None or beat < stale or _dead_here(orphan.owner)
+            if dead and _take(session, orphan, owner, now, c.JOB_RUNNING):
+                return orphan
         busy = select(WorkerJob.target_id).where(WorkerJob.state == c.JOB_RUNNING)
         candidate = session.scalars(
             select(WorkerJob)

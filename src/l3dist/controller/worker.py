@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import traceback
 import uuid
@@ -73,7 +71,7 @@ class Worker:
         self.config = config.controller
         self.services = services
         self.db = services.db
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = jobs.owner_name(uuid.uuid4().hex[:8])
         # taskflow reads then writes in one transaction, from parallel tasks: on SQLite it must
         # take the write lock at BEGIN or a later write fails on its stale snapshot.
         self.backend = SQLAlchemyBackend(

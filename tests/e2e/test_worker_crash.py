@@ -1,0 +1,107 @@
+"""The worker is killed (SIGKILL) in the middle of a load balancer create: the restarted worker
+resumes the flow from the database, the load balancer ends ACTIVE with exactly its amphorae, and
+nothing the dead worker started leaks (namespace, process, port, address)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from l3dist.db.models import NetPort, WorkerJob
+from l3dist.db.session import Database
+from l3dist.lab import plumbing
+from l3dist.lab.amphora import AMPHORAE_DIR
+from l3dist.lab.config import PREFIX
+from l3dist.lab.traffic import run_clients
+from tests.e2e.conftest import (
+    ANYCAST_V4,
+    FRONTEND_V4,
+    Controller,
+    add_web_service,
+    amphorae_of,
+    delete_lb,
+    lb_path,
+    wait_for_ecmp,
+    wait_until,
+)
+
+
+def amphora_namespaces() -> set[str]:
+    return {ns for ns in plumbing.list_namespaces(PREFIX) if ns.startswith(f"{PREFIX}amp")}
+
+
+def processes_of(amphora_id: str) -> list[int]:
+    """PIDs whose command line names the amphora's directory (agent, HAProxy, speaker)."""
+    marker = str(AMPHORAE_DIR / amphora_id).encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def job_of(db: Database, lb_id: str) -> WorkerJob:
+    with db.session(writer=False) as session:
+        return session.scalars(select(WorkerJob).where(WorkerJob.target_id == lb_id)).one()
+
+
+def test_killed_worker_resumes_create_and_nothing_leaks(
+    controller: Controller, distributor: dict[str, Any]
+) -> None:
+    ctl = controller
+    db = Database(ctl.env["L3DIST_DATABASE_URL"])
+    assert amphora_namespaces() == set()
+    lb = ctl.call(
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        {
+            "loadbalancer": {
+                "vip_subnet_id": ANYCAST_V4,
+                "frontend_subnet_id": FRONTEND_V4,
+                "topology": "ACTIVE_ACTIVE",
+                "amphora_count": 3,
+                "distributor_id": distributor["id"],
+            }
+        },
+        expect=201,
+    )["loadbalancer"]
+
+    # Kill the worker while the amphorae are being built (namespaces exist, agents starting).
+    wait_until(lambda: len(amphora_namespaces()) >= 2, 60, "amphorae being built")
+    worker = ctl.processes["worker"]
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert ctl.call("GET", lb_path(lb))["loadbalancer"]["provisioning_status"] == "PENDING_CREATE"
+    assert job_of(db, lb["id"]).state == "RUNNING"
+
+    ctl.start_worker()
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    wait_until(lambda: job_of(db, lb["id"]).state != "RUNNING", 10, "job finished")
+    assert job_of(db, lb["id"]).attempts == 2, "taken over by the restarted worker"
+    assert job_of(db, lb["id"]).state == "DONE"
+    with db.session(writer=False) as session:
+        owners = session.scalars(select(NetPort.device_id)).all()
+
+    amps = amphorae_of(ctl, lb["id"])
+    ids = {a["id"] for a in amps}
+    assert len(ids) == 3
+    assert len(amphora_namespaces()) == 6, "two namespaces per amphora, no leftover"
+    assert sorted(o for o in owners if o in ids) == sorted([*ids, *ids]), "mgmt + front-end"
+    assert all(processes_of(a) for a in ids)
+
+    add_web_service(ctl, lb)
+    wait_for_ecmp(ctl, lb, 3)
+    result = run_clients(lb["vip_address"], 90)
+    assert result["failures"] == 0 and set(result["per_amphora"]) == ids, result
+
+    delete_lb(ctl, lb)
+    assert amphora_namespaces() == set()
+    assert not any(processes_of(a) for a in ids)
