@@ -21,7 +21,7 @@ from l3dist.bgp.base import host_prefix
 from l3dist.lab import fabric, member
 from l3dist.lab.config import LabConfig
 from l3dist.network.catalog import stable_id
-from tests.conftest import database_url
+from tests.conftest import database_url, environment
 
 L3DIST = str(Path(sys.executable).parent / "l3dist")
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
@@ -108,14 +108,15 @@ def controller(
     """API and worker on a fresh database of each kind (the worker's flows, job queue and
     taskflow persistence run on SQLite and on PostgreSQL)."""
     work = tmp_path_factory.mktemp("controller")
-    with database_url(request.param, work) as url:
+    with (
+        database_url(request.param, work) as url,
+        environment(L3DIST_DATABASE_URL=url, L3DIST_CA_DIR=str(work / "ca")),
+    ):
         yield from _controller(url, work)
 
 
 def _controller(url: str, work: Path) -> Iterator[Controller]:
-    previous = os.environ.get("L3DIST_DATABASE_URL")
-    os.environ["L3DIST_DATABASE_URL"] = url
-    env = {**os.environ, "L3DIST_DATABASE_URL": url, "L3DIST_CONFIG": str(work / "none.toml")}
+    env = {**os.environ, "L3DIST_CONFIG": str(work / "none.toml")}
     fabric.down()
     fabric.up(LabConfig())
     port = free_port()
@@ -154,10 +155,6 @@ def _controller(url: str, work: Path) -> Iterator[Controller]:
             _stop(proc)
         ctl.http.close()
         fabric.down()
-        if previous is None:
-            os.environ.pop("L3DIST_DATABASE_URL", None)
-        else:
-            os.environ["L3DIST_DATABASE_URL"] = previous
 
 
 @pytest.fixture(scope="module")

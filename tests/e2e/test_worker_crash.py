@@ -94,7 +94,9 @@ def test_killed_worker_resumes_create_and_nothing_leaks(
     ids = {a["id"] for a in amps}
     assert len(ids) == 3
     assert len(amphora_namespaces()) == 6, "two namespaces per amphora, no leftover"
-    assert sorted(o for o in owners if o is not None and o in ids) == sorted([*ids, *ids]), "mgmt + front-end"
+    assert sorted(o for o in owners if o is not None and o in ids) == sorted([*ids, *ids]), (
+        "mgmt + front-end"
+    )
     assert all(processes_of(a) for a in ids)
 
     add_web_service(ctl, lb)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,25 +11,21 @@ from l3dist.lab import amphora, fabric, vips
 from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
 from l3dist.lab.fib import FibWatcher
+from tests.conftest import environment
 
 VIP4 = LabConfig().vip(4)
 VIP6 = LabConfig().vip(6)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def lab_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The controller database the lab records its networks in (and the CLI processes the tests
-    start inherit): a fresh SQLite file for the run, never the machine's own."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('lab-db') / 'l3dist.db'}"
-    previous = os.environ.get("L3DIST_DATABASE_URL")
-    os.environ["L3DIST_DATABASE_URL"] = url
-    try:
+def lab_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The controller database the lab records its networks in and the local CA that issues the
+    amphorae's certificates (the CLI processes the tests start inherit both): fresh for the
+    run, never the machine's own."""
+    state = tmp_path_factory.mktemp("lab-state")
+    url = f"sqlite:///{state / 'l3dist.db'}"
+    with environment(L3DIST_DATABASE_URL=url, L3DIST_CA_DIR=str(state / "ca")):
         yield url
-    finally:
-        if previous is None:
-            del os.environ["L3DIST_DATABASE_URL"]
-        else:
-            os.environ["L3DIST_DATABASE_URL"] = previous
 
 
 @pytest.fixture(scope="module")

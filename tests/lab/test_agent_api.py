@@ -36,8 +36,8 @@ def amp(request: pytest.FixtureRequest, lab: LabConfig, fib: FibWatcher) -> Iter
 
 @pytest.fixture
 def http(amp: LabAmphora) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=amp.agent_url, timeout=10) as client:
-        yield client
+    with amp.client() as client:
+        yield client.http
 
 
 def snapshot(amp: LabAmphora, http: httpx.Client) -> dict[str, Any]:

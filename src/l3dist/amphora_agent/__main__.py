@@ -11,6 +11,7 @@ import uvicorn
 from l3dist.amphora_agent import config as agent_config
 from l3dist.amphora_agent.api import create_app
 from l3dist.amphora_agent.service import AgentService
+from l3dist.certificates import server_context_args
 
 
 def main() -> None:
@@ -26,6 +27,8 @@ def main() -> None:
         port=cfg.bind_port,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        # Mutual TLS: only clients with a certificate from the controller's CA get an answer.
+        **server_context_args(cfg.tls.client_ca, cfg.tls.server_pem),  # type: ignore[arg-type]
     )
 
 

@@ -123,6 +123,14 @@ class InterfaceConfig(StrictModel):
         return next((a for a in self.addresses if a.version == version), None)
 
 
+class TlsConfig(StrictModel):
+    """The agent's side of mutual TLS: the CA whose clients it accepts (the controller's) and
+    its own certificate and key (server.pem), both files of the config drive."""
+
+    client_ca: Path
+    server_pem: Path
+
+
 class AgentConfig(StrictModel):
     """Everything the agent needs to know about its amphora."""
 
@@ -133,6 +141,7 @@ class AgentConfig(StrictModel):
     bind_port: int = 9443
     state_dir: Path
     bgp: BgpConfig
+    tls: TlsConfig
 
     @property
     def bind_host(self) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
+
+AGENT_PORT = 9443
 
 
 class AgentClientError(Exception):
@@ -17,9 +20,43 @@ class AgentClientError(Exception):
         self.field = field
 
 
+class AgentUnreachable(OSError):
+    """No TLS conversation with the agent (down, unreachable, or its certificate refused)."""
+
+
+class _NamedServerTransport(httpx.HTTPTransport):
+    """Connects by address, but checks the server's certificate against a name (the amphora
+    id), sent as TLS SNI too."""
+
+    def __init__(self, server_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.server_name = server_name
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions["sni_hostname"] = self.server_name
+        return super().handle_request(request)
+
+
 class AgentClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+    """The agent API over HTTPS with mutual TLS: the client presents the controller's
+    certificate and accepts only an agent certificate from the same CA named by the amphora id
+    (the address alone proves nothing: a replacement amphora may reuse it)."""
+
+    def __init__(
+        self,
+        amphora_id: str,
+        address: str,
+        context: ssl.SSLContext,
+        timeout: float = 10.0,
+        port: int = AGENT_PORT,
+    ) -> None:
+        host = f"[{address}]" if ":" in address else address
+        self.amphora_id = amphora_id
+        self.http = httpx.Client(
+            base_url=f"https://{host}:{port}",
+            timeout=timeout,
+            transport=_NamedServerTransport(amphora_id, verify=context),
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -31,7 +68,10 @@ class AgentClient:
         self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise AgentUnreachable(f"agent of amphora {self.amphora_id}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 body = response.json()

@@ -1,4 +1,5 @@
-"""l3dist controller configuration: a TOML file, with environment overrides for the database URL.
+"""l3dist controller configuration: a TOML file, with environment overrides for the database URL
+(``L3DIST_DATABASE_URL``) and the local CA directory (``L3DIST_CA_DIR``).
 
 Looked up in ``$L3DIST_CONFIG``, then ``/etc/l3dist/l3dist.toml``; every setting has a default, so
 the embedded defaults (SQLite, no-auth development mode, lab drivers) work with no file at all.
@@ -53,11 +54,17 @@ class ControllerConfig(Strict):
     poll_interval: float = Field(default=0.1, gt=0)
 
 
+class CertificatesConfig(Strict):
+    # The local CA for mutual TLS with amphora agents: created on first start.
+    ca_dir: Path = DEFAULT_STATE_DIR / "ca"
+
+
 class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    certificates: CertificatesConfig = Field(default_factory=CertificatesConfig)
 
 
 def load(path: Path | None = None) -> Config:
@@ -66,4 +73,6 @@ def load(path: Path | None = None) -> Config:
     config = Config.model_validate(data)
     if url := os.environ.get("L3DIST_DATABASE_URL"):
         config.database.url = url
+    if ca_dir := os.environ.get("L3DIST_CA_DIR"):
+        config.certificates.ca_dir = Path(ca_dir)
     return config

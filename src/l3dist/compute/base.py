@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.certificates import AmphoraCertificates
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,14 @@ class BuiltAmphora:
 class AbstractComputeDriver(ABC):
     @abstractmethod
     def build(
-        self, amphora_id: str, speakers: list[BgpSpeakerConfig], speaker_driver: str
+        self,
+        amphora_id: str,
+        speakers: list[BgpSpeakerConfig],
+        speaker_driver: str,
+        certificates: AmphoraCertificates,
     ) -> BuiltAmphora:
-        """Create and boot an amphora whose config drive carries the BGP speakers."""
+        """Create and boot an amphora whose config drive carries the BGP speakers and its TLS
+        certificates (the agent's own, and the CA of the controller's client certificate)."""
 
     @abstractmethod
     def delete(self, compute_id: str) -> None:

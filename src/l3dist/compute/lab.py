@@ -5,6 +5,7 @@ its management port comes from the lab network driver, its front-end port from p
 from __future__ import annotations
 
 from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
 from l3dist.lab import amphora as lab_amphora
 from l3dist.lab.config import LabConfig
@@ -15,10 +16,19 @@ class LabComputeDriver(AbstractComputeDriver):
         self.cfg = cfg or LabConfig()
 
     def build(
-        self, amphora_id: str, speakers: list[BgpSpeakerConfig], speaker_driver: str
+        self,
+        amphora_id: str,
+        speakers: list[BgpSpeakerConfig],
+        speaker_driver: str,
+        certificates: AmphoraCertificates,
     ) -> BuiltAmphora:
         amp = lab_amphora.create(
-            self.cfg, speaker_driver, speakers, amphora_id=amphora_id, frontend=False
+            self.cfg,
+            speaker_driver,
+            speakers,
+            amphora_id=amphora_id,
+            frontend=False,
+            certificates=certificates,
         )
         return BuiltAmphora(compute_id=amp.id, lb_network_ip=amp.mgmt_ip4)
 

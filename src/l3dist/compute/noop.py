@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
 
 
@@ -14,7 +15,11 @@ class NoopComputeDriver(AbstractComputeDriver):
         self.amphorae: dict[str, list[BgpSpeakerConfig]] = {}
 
     def build(
-        self, amphora_id: str, speakers: list[BgpSpeakerConfig], speaker_driver: str
+        self,
+        amphora_id: str,
+        speakers: list[BgpSpeakerConfig],
+        speaker_driver: str,
+        certificates: AmphoraCertificates,
     ) -> BuiltAmphora:
         with self.lock:
             self.amphorae[amphora_id] = speakers

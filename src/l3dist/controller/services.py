@@ -6,19 +6,17 @@ with the services of the worker that resumes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from l3dist.amphora_client import AgentClient
+from l3dist.certificates import LocalCA, client_context
 from l3dist.compute.base import AbstractComputeDriver
 from l3dist.db.session import Database
 from l3dist.network.base import AbstractNetworkDriver
 
 if TYPE_CHECKING:
     from l3dist.distributor.base import AbstractDistributorDriver
-
-AGENT_PORT = 9443
 
 
 @dataclass
@@ -27,12 +25,10 @@ class Services:
     network: AbstractNetworkDriver
     compute: AbstractComputeDriver
     distributor: AbstractDistributorDriver
-    agent_client: Callable[[str], AgentClient]
+    ca: LocalCA  # issues amphora certificates; its controller certificate talks to agents
     speaker_driver: str = "bird"  # the BGP speaker the amphorae run (bird or exabgp)
 
-    def agent(self, lb_network_ip: str) -> AgentClient:
-        return self.agent_client(lb_network_ip)
-
-
-def plain_agent_client(lb_network_ip: str) -> AgentClient:
-    return AgentClient(f"http://{lb_network_ip}:{AGENT_PORT}")
+    def agent(self, amphora_id: str, lb_network_ip: str | None) -> AgentClient:
+        """A client of the amphora's agent (mutual TLS, the agent's name checked)."""
+        context = client_context(self.ca.directory)
+        return AgentClient(amphora_id, str(lb_network_ip), context)

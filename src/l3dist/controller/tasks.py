@@ -216,10 +216,10 @@ class AgentPlugVip(ServiceTask):
             lb = session.get(LoadBalancer, loadbalancer_id)
             assert lb is not None and lb.vip is not None
             vip = str(lb.vip.ip_address)
-            targets = [a.lb_network_ip for a in _amphorae(session, amphora_ids)]
+            targets = [(a.id, a.lb_network_ip) for a in _amphorae(session, amphora_ids)]
 
-        def plug(ip: str | None) -> None:
-            with self.services.agent(str(ip)) as client:
+        def plug(target: tuple[str, str | None]) -> None:
+            with self.services.agent(*target) as client:
                 client.plug_vip(vip)
 
         _each(plug, targets)
@@ -279,7 +279,9 @@ class ComputeCreate(ServiceTask):
         compute = self.services.compute
         if compute.exists(amphora_id):  # a half-built amphora from a crashed run
             compute.delete(amphora_id)
-        built = compute.build(amphora_id, speakers, self.services.speaker_driver)
+        # The key goes straight into the config drive: never a task result (those are stored).
+        certificates = self.services.ca.issue_amphora(amphora_id)
+        built = compute.build(amphora_id, speakers, self.services.speaker_driver, certificates)
         with self.services.db.session(writer=True) as session:
             amp = session.get(Amphora, amphora_id)
             assert amp is not None
@@ -343,10 +345,10 @@ class PushHaproxyConfig(ServiceTask):
             lb = session.get(LoadBalancer, loadbalancer_id)
             assert lb is not None
             text = haproxy_config.render(lb)
-            targets = [a.lb_network_ip for a in _amphorae(session, amphora_ids)]
+            targets = [(a.id, a.lb_network_ip) for a in _amphorae(session, amphora_ids)]
 
-        def push(ip: str | None) -> None:
-            with self.services.agent(str(ip)) as client:
+        def push(target: tuple[str, str | None]) -> None:
+            with self.services.agent(*target) as client:
                 client.put_haproxy(loadbalancer_id, text)
 
         _each(push, targets)

@@ -21,9 +21,10 @@ from taskflow import exceptions as tf_exc
 from taskflow.persistence import models
 from taskflow.persistence.backends.impl_sqlalchemy import SQLAlchemyBackend
 
+from l3dist.certificates import LocalCA
 from l3dist.common.config import Config
 from l3dist.controller import flows, jobs
-from l3dist.controller.services import Services, plain_agent_client
+from l3dist.controller.services import Services
 from l3dist.db.models import WorkerJob
 from l3dist.db.session import Database
 
@@ -54,12 +55,14 @@ def services_from_config(config: Config, db: Database) -> Services:
         from l3dist.distributor.noop import NoopDistributorDriver
 
         distributor = NoopDistributorDriver()
+    ca = LocalCA(config.certificates.ca_dir)
+    ca.ensure()  # created on first start
     services = Services(
         db=db,
         network=drivers.load(config.network.driver, db),
         compute=compute,
         distributor=distributor,
-        agent_client=plain_agent_client,
+        ca=ca,
         speaker_driver=ctl.speaker_driver,
     )
     distributor.bind(services)

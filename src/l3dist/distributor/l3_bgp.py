@@ -109,7 +109,7 @@ class RegisterAmphorae(_DistributorTask):
         version = ipaddress.ip_address(vip).version
         for target in targets:
             try:
-                with self.services.agent(target.lb_network_ip) as client:
+                with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
                     client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
             except AgentClientError as exc:
                 # A resumed flow repeats this task: what is already registered stays.
@@ -190,7 +190,7 @@ def _unregister(services: Services, loadbalancer_id: str, amphora_ids: list[str]
         ]
     for target in targets if vip else []:
         try:
-            with services.agent(target.lb_network_ip) as client:
+            with services.agent(target.amphora_id, target.lb_network_ip) as client:
                 client.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
         except AgentClientError as exc:
             if exc.status != 404:
@@ -216,7 +216,7 @@ class DrainAmphorae(_DistributorTask):
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
             vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
         for target in targets:
-            with self.services.agent(target.lb_network_ip) as client:
+            with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
                 client.drain_amphora(target.amphora_id, vip, target.nexthop_ip)
 
 

@@ -19,11 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from l3dist.amphora_agent import config as agent_config
 from l3dist.amphora_agent.config import AgentConfig, BgpSpeakerConfig
-from l3dist.amphora_client import AgentClient
+from l3dist.amphora_client import AGENT_PORT, AgentClient, AgentUnreachable
+from l3dist.certificates import (
+    AmphoraCertificates,
+    client_context,
+    configured_ca,
+    write_amphora_files,
+)
 from l3dist.common.process import ManagedProcess, kill_group
 from l3dist.lab import fabric, plumbing
 from l3dist.lab.config import STATE_DIR, LabConfig
@@ -31,7 +35,6 @@ from l3dist.network.catalog import stable_id
 from l3dist.network.lab import OWNER_FRONTEND, OWNER_MANAGEMENT, haproxy_namespace
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
-AGENT_PORT = 9443
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,15 @@ class LabAmphora:
 
     @property
     def agent_url(self) -> str:
-        return f"http://{self.mgmt_ip4}:{AGENT_PORT}"
+        return f"https://{self.mgmt_ip4}:{AGENT_PORT}"
 
     def frontend_ip(self, version: int) -> str:
         return self.frontend_ip4 if version == 4 else self.frontend_ip6
 
-    def client(self) -> AgentClient:
-        return AgentClient(self.agent_url)
+    def client(self, timeout: float = 10.0) -> AgentClient:
+        """A client with the controller's certificate (the configured local CA)."""
+        context = client_context(configured_ca().directory)
+        return AgentClient(self.id, self.mgmt_ip4, context, timeout=timeout)
 
     def agent_process(self) -> ManagedProcess:
         argv = plumbing.netns_exec_argv(
@@ -134,12 +139,14 @@ def create(
     amphora_id: str | None = None,
     wait: bool = True,
     frontend: bool = True,
+    certificates: AmphoraCertificates | None = None,
 ) -> LabAmphora:
     """Create an amphora: namespaces, its management and front-end ports (made by the lab network
     driver, addresses from its IPAM), config drive, then start its agent.
 
     frontend=False leaves the front-end port to the network driver's plug_vip (the controller's
-    flows); the agent then reads it from the kernel."""
+    flows); the agent then reads it from the kernel. Without certificates (a lab amphora made by
+    hand), the configured local CA issues them, as the controller does."""
     cfg = cfg or LabConfig()
     driver = fabric.network_driver()
     amphora_id = amphora_id or str(uuid.uuid4())
@@ -180,6 +187,9 @@ def create(
             created=time.time(),
         )
         _meta_path(amphora_id).write_text(json.dumps(amp.__dict__))
+        tls_files = write_amphora_files(
+            certificates or configured_ca().issue_amphora(amphora_id), amp.config_drive.parent
+        )
         config = AgentConfig.model_validate(
             {
                 "amphora_id": amphora_id,
@@ -204,6 +214,7 @@ def create(
                 },
                 "haproxy_namespace": amp.haproxy_ns,
                 "bind_port": AGENT_PORT,
+                "tls": {"client_ca": str(tls_files[0]), "server_pem": str(tls_files[1])},
                 "state_dir": str(amp.dir / "agent"),
                 "bgp": {
                     "driver": speaker_driver,
@@ -243,9 +254,9 @@ def start_agent(amp: LabAmphora, wait: bool = True, timeout: float = 20.0) -> No
     while time.monotonic() < deadline:
         if not proc.alive():
             raise RuntimeError(f"agent of amphora {amp.id} exited:\n{proc.log_tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{amp.agent_url}/1.0/info", timeout=1).status_code == 200:
-                return
+        with contextlib.suppress(AgentUnreachable), amp.client(timeout=1) as client:
+            client.info()
+            return
         time.sleep(0.05)
     raise RuntimeError(f"agent of amphora {amp.id} not answering:\n{proc.log_tail()}")
 
