@@ -39,21 +39,6 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Environment variables set for a while (this process and the processes it starts)."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
 def database_url(kind: str, directory: Path) -> Iterator[str]:
     """A fresh empty database: an SQLite file in directory, or a new PostgreSQL database (dropped
     afterwards)."""

@@ -257,26 +257,20 @@ def lab_traffic(vip: str, count: Annotated[int, typer.Option(min=1, max=100000)]
 @app.command("demo")
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    driver: Annotated[SpeakerName, typer.Option(help="BGP speaker driver")] = SpeakerName.bird,
     connections: Annotated[int, typer.Option(min=10, max=10000)] = 300,
+    amphorae: Annotated[int, typer.Option(min=1, max=16)] = 3,
 ) -> None:
-    """Anycast VIP on 3 amphorae end to end, on the embedded lab; tears down at the end."""
+    """An ACTIVE_ACTIVE load balancer built through the API and CLI on the embedded lab, with
+    traffic per amphora and per member and a scale-out; tears everything down at the end."""
     require_root()
     from l3dist.demo import Demo
 
     try:
-        result = Demo(driver.value, connections, None if as_json else console).run()
+        result = Demo(connections, None if as_json else console, amphorae).run()
     except RuntimeError as exc:
         raise fail(exc) from exc
     if as_json:
         print_json(result)
-    else:
-        console.print(
-            f"VIP plug + Register Amphora to ToR FIB: median "
-            f"{result['announce_to_fib_ms']['median']} ms over "
-            f"{result['announce_to_fib_ms']['samples']} registrations "
-            "(`l3dist bench announce` times Register Amphora alone)"
-        )
 
 
 @bench_app.command("announce")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,6 +244,29 @@ def output(data: Any, fmt: str, columns: tuple[str, ...] = ()) -> None:
 
 FORMAT = click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]),
                       default="table", show_default=True, help="output format")  # fmt: skip
+WAIT = click.option("--wait", is_flag=True,
+                    help="wait until the controller has done it (ACTIVE, or gone)")  # fmt: skip
+WAIT_TIMEOUT = 600.0
+
+
+def wait_done(client: ApiClient, resource: Resource, path: str, gone: bool = False
+              ) -> dict[str, Any] | None:  # fmt: skip
+    """Poll an object until the controller finished with it: ACTIVE, or absent after a delete;
+    ERROR or the timeout fail the command."""
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while True:
+        response = client.http.get(path)
+        if response.status_code == 404 and gone:
+            return None
+        obj = response.json()[resource.key] if response.is_success else client.call("GET", path)
+        status = obj.get("provisioning_status")
+        if status is None or (status == "ACTIVE" and not gone) or (gone and status == "DELETED"):
+            return dict(obj)
+        if status == "ERROR":
+            raise click.ClickException(f"{resource.cli} {obj['id']} went to ERROR")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"{resource.cli} {obj['id']} still {status}")
+        time.sleep(0.2)
 
 
 def _body(client: ApiClient, resource: Resource, values: dict[str, Any], creating: bool
@@ -323,9 +347,10 @@ def build_group(resource: Resource) -> click.Group:
 
         @group.command("create", help=f"Create a {resource.cli}.")
         @FORMAT
+        @WAIT
         @_options(resource, creating=True)
         @maybe_parent
-        def create_cmd(fmt: str, parent_ref: str | None = None, **values: Any) -> None:
+        def create_cmd(fmt: str, wait: bool, parent_ref: str | None = None, **values: Any) -> None:
             client = ApiClient()
             body = _body(client, resource, values, creating=True)
             if creator_arg:
@@ -335,7 +360,10 @@ def build_group(resource: Resource) -> click.Group:
             if resource.cli == "distributor":
                 body.setdefault("distributor_type", "L3_BGP")
             result = client.call("POST", path(client, parent_ref), json={resource.key: body})
-            output(result[resource.key], fmt)
+            obj = result[resource.key]
+            if wait:
+                obj = wait_done(client, resource, f"{path(client, parent_ref)}/{obj['id']}")
+            output(obj, fmt)
 
         if creator_arg:
             label = "LOADBALANCER" if creator_arg == "loadbalancer_id" else "POOL"
@@ -343,10 +371,13 @@ def build_group(resource: Resource) -> click.Group:
 
         @group.command("set", help=f"Change a {resource.cli}.")
         @FORMAT
+        @WAIT
         @maybe_parent
         @click.argument("ref", metavar=resource.cli.upper())
         @_options(resource, creating=False)
-        def set_cmd(fmt: str, ref: str, parent_ref: str | None = None, **values: Any) -> None:
+        def set_cmd(
+            fmt: str, wait: bool, ref: str, parent_ref: str | None = None, **values: Any
+        ) -> None:
             client = ApiClient()
             obj = client.find(resource, ref, parent_id(client, parent_ref))
             body = _body(client, resource, values, creating=False)
@@ -354,16 +385,22 @@ def build_group(resource: Resource) -> click.Group:
                 raise click.UsageError("nothing to change: give at least one option")
             result = client.call("PUT", f"{path(client, parent_ref)}/{obj['id']}",
                                  json={resource.key: body})  # fmt: skip
+            if wait:
+                wait_done(client, resource, f"{path(client, parent_ref)}/{obj['id']}")
+                result = client.call("GET", f"{path(client, parent_ref)}/{obj['id']}")
             output(result[resource.key], fmt)
 
         @group.command("delete", help=f"Delete a {resource.cli}.")
+        @WAIT
         @maybe_parent
         @click.argument("ref", metavar=resource.cli.upper())
-        def delete_cmd(ref: str, parent_ref: str | None = None, **flags: Any) -> None:
+        def delete_cmd(wait: bool, ref: str, parent_ref: str | None = None, **flags: Any) -> None:
             client = ApiClient()
             obj = client.find(resource, ref, parent_id(client, parent_ref))
             params = {k: "true" for k, v in flags.items() if v}
             client.call("DELETE", f"{path(client, parent_ref)}/{obj['id']}", params=params)
+            if wait:
+                wait_done(client, resource, f"{path(client, parent_ref)}/{obj['id']}", gone=True)
 
         for flag in resource.delete_flags:
             delete_cmd = click.option(f"--{flag}", is_flag=True, help=f"{flag} delete")(delete_cmd)

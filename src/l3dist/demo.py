@@ -1,143 +1,208 @@
-"""``l3dist demo``: one anycast VIP (IPv4 and IPv6) served by three amphorae through the ToR's ECMP.
+"""``l3dist demo``: an ACTIVE_ACTIVE load balancer built the way an operator builds one.
 
-Brings up the lab, creates 3 amphorae, registers them for both VIPs, shows the ToR's ECMP routes,
-spreads a few hundred client connections, unregisters one amphora and shows the route and the
-traffic shrink, then tears everything down.
+On the embedded lab (ToR with FRR, member servers), the demo starts the controller (REST API and
+worker, SQLite and a local CA in a private state directory), then uses the ``l3dist`` CLI only:
+BGP peer profiles and speakers, an L3_BGP distributor, a load balancer with 3 amphorae, an HTTP
+listener, a pool of two members. It shows the ToR's ECMP route for the VIP and client traffic per
+amphora and per member, scales out to 4 amphorae under a client loop, and deletes everything;
+the lab, the processes and the state directory are gone at the end.
 """
 
 from __future__ import annotations
 
-import statistics
+import json
+import shlex
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, fabric, traffic, vips
+from l3dist.lab import fabric, member, traffic
 from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher, has, lacks
+from l3dist.lab.controlplane import L3DIST, ControlPlane, environment
+from l3dist.network.catalog import stable_id
 
 
 class Demo:
-    def __init__(self, speaker_driver: str, connections: int, console: Console | None) -> None:
+    def __init__(self, connections: int, console: Console | None, amphorae: int = 3) -> None:
         self.cfg = LabConfig()
-        self.speaker_driver = speaker_driver
         self.connections = connections
         self.console = console
-        self.vip4 = self.cfg.vip(4)
-        self.vip6 = self.cfg.vip(6)
+        self.amphorae = amphorae
+        self.plane: ControlPlane | None = None
 
     def say(self, text: str) -> None:
         if self.console:
             self.console.print(text)
 
-    def routes_table(self, title: str) -> None:
+    def cli(self, *args: str) -> Any:
+        """Run an ``l3dist`` CLI command against the demo's API, echoed as typed."""
+        assert self.plane is not None
+        self.say(f"[cyan]$ l3dist {shlex.join(args)}[/cyan]")
+        result = subprocess.run(
+            [L3DIST, *args, *([] if "delete" in args else ["-f", "json"])],
+            env=self.plane.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"l3dist {shlex.join(args)} failed: {result.stderr.strip()}")
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    # -- tables -------------------------------------------------------------------------------
+
+    def route_table(self, vip: str, names: dict[str, str]) -> list[str]:
+        """The VIP's route in the ToR's FIB; names: front-end IP by amphora id."""
+        hops = fabric.fib_nexthops(host_prefix(vip))
+        if self.console:
+            by_ip = {ip: amphora_id for amphora_id, ip in names.items()}
+            table = Table(title=f"ToR kernel FIB: {host_prefix(vip)}")
+            table.add_column("next hop (amphora front end)")
+            table.add_column("amphora")
+            for hop in hops:
+                table.add_row(hop, by_ip.get(hop, "?"))
+            self.console.print(table)
+        return hops
+
+    def traffic_table(self, title: str, result: dict[str, Any], names: dict[str, str]) -> None:
         if not self.console:
             return
         table = Table(title=title)
-        table.add_column("VIP route (ToR kernel FIB)")
-        table.add_column("next hops")
-        for prefix, hops in fabric.anycast_routes(self.cfg).items():
-            table.add_row(prefix, "\n".join(hops))
+        table.add_column("answered by")
+        table.add_column("requests", justify="right")
+        for amphora_id, count in result["per_amphora"].items():
+            table.add_row(f"amphora {amphora_id} ({names.get(amphora_id, '?')})", str(count))
+        for name, count in result["per_member"].items():
+            table.add_row(f"member {name}", str(count))
+        table.add_row("[red]failed[/red]", str(result["failures"]))
         self.console.print(table)
 
-    def traffic_table(
-        self, title: str, results: list[dict[str, Any]], names: dict[str, str]
-    ) -> None:
-        if not self.console:
-            return
-        table = Table(title=title)
-        table.add_column("VIP")
-        for name in names.values():
-            table.add_column(name, justify="right")
-        table.add_column("failed", justify="right")
-        for result in results:
-            per = result["per_amphora"]
-            table.add_row(
-                result["vip"],
-                *[str(per.get(amp_id, 0)) for amp_id in names],
-                str(result["failures"]),
-            )
-        self.console.print(table)
+    # -- the story ----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         if fabric.is_up():
             raise RuntimeError("a lab is already running; `l3dist lab down` first")
+        state = Path(tempfile.mkdtemp(prefix="l3dist-demo-"))
+        self.plane = ControlPlane(state)
         try:
-            return self._run()
+            with environment(
+                L3DIST_DATABASE_URL=self.plane.database_url,
+                L3DIST_CA_DIR=self.plane.env["L3DIST_CA_DIR"],
+            ):
+                try:
+                    return self._run()
+                finally:
+                    self.say("[bold]Tearing down[/bold]: controller processes, lab, state")
+                    self.plane.stop()
+                    fabric.down()
         finally:
-            self.say("[bold]Tearing down the lab[/bold]")
-            fabric.down()
+            shutil.rmtree(state, ignore_errors=True)
 
     def _run(self) -> dict[str, Any]:
-        self.say(f"[bold]Lab fabric[/bold]: ToR (FRR, AS {self.cfg.tor_asn}) with BGP multipath")
-        fabric.up(self.cfg)
-        self.say(f"[bold]Creating 3 amphorae[/bold] ({self.speaker_driver} speakers)")
-        amps = amphora.create_many(self.cfg, self.speaker_driver, 3)
-        names = {a.id: f"amphora-{i + 1}" for i, a in enumerate(amps)}
-        for a in amps:
-            self.say(f"  {names[a.id]}: {a.id}  mgmt {a.mgmt_ip4}  front-end {a.frontend_ip4}")
+        cfg, plane = self.cfg, self.plane
+        assert plane is not None
+        self.say(f"[bold]Lab[/bold]: ToR (FRR, AS {cfg.tor_asn}, BGP multipath), member servers")
+        fabric.up(cfg)
+        members = [member.add("m1"), member.add("m2")]
+        plane.start()
+        self.say(f"[bold]Controller[/bold]: API {plane.url}, worker (SQLite in {plane.state_dir})")
 
-        announce_ms: list[float] = []
-        with FibWatcher() as fib:
-            self.say(f"[bold]Registering[/bold] the amphorae for {self.vip4} and {self.vip6}")
-            for a in amps:
-                for vip, version in ((self.vip4, 4), (self.vip6, 6)):
-                    nexthop = a.frontend_ip(version)
-                    start = time.perf_counter()
-                    vips.announce(a, vip)
-                    seen = fib.wait_for(host_prefix(vip), has(nexthop), start)
-                    announce_ms.append((seen - start) * 1000)
-            self.routes_table("ECMP routes with 3 amphorae")
-            before = [
-                traffic.run_clients(self.vip4, self.connections),
-                traffic.run_clients(self.vip6, self.connections),
-            ]
-            self.traffic_table(f"{self.connections} connections per VIP", before, names)
-            nexthops_v4 = fabric.fib_nexthops(host_prefix(self.vip4))
-            nexthops_v6 = fabric.fib_nexthops(host_prefix(self.vip6))
+        self.say("[bold]The fabric's BGP peer profiles and the distributor[/bold]")
+        speakers = []
+        for version in (4, 6):
+            self.cli("bgp-peer", "create", "--name", f"tor-v{version}",
+                     "--peer-ip", cfg.mgmt.gateway(version), "--remote-as", str(cfg.tor_asn),
+                     "--ttl-hops", "1", "--hold-time", str(cfg.hold_time),
+                     "--keepalive-interval", str(cfg.keepalive))  # fmt: skip
+            self.cli("bgp-speaker", "create", "--name", f"amphora-v{version}",
+                     "--ip-version", str(version), "--local-as", str(cfg.amphora_asn))  # fmt: skip
+            self.cli("bgp-speaker", "add-peer", f"amphora-v{version}", f"tor-v{version}")
+            speakers += ["--bgp-speaker", f"amphora-v{version}"]
+        self.cli("distributor", "create", "--name", "fabric", *speakers)
 
-            leaving = amps[0]
-            self.say(f"[bold]Unregistering[/bold] {names[leaving.id]}")
-            for vip, version in ((self.vip4, 4), (self.vip6, 6)):
-                nexthop = leaving.frontend_ip(version)
-                vips.withdraw(leaving, vip)
-                fib.wait_until(host_prefix(vip), lacks(nexthop))
-            self.routes_table("ECMP routes with 2 amphorae")
-            after = [
-                traffic.run_clients(self.vip4, self.connections),
-                traffic.run_clients(self.vip6, self.connections),
-            ]
-            self.traffic_table("After the unregister", after, names)
+        self.say(f"[bold]A load balancer with {self.amphorae} amphorae[/bold]")
+        started = time.monotonic()
+        lb = self.cli("loadbalancer", "create", "--name", "web",
+                      "--vip-subnet-id", stable_id("anycast-net-v4"),
+                      "--frontend-subnet-id", stable_id("frontend-net-v4"),
+                      "--topology", "ACTIVE_ACTIVE", "--amphora-count", str(self.amphorae),
+                      "--distributor", "fabric", "--wait")  # fmt: skip
+        lb_active = time.monotonic() - started
+        vip = lb["vip_address"]
+        self.cli("listener", "create", "web", "--name", "http", "--protocol", "HTTP",
+                 "--protocol-port", "80", "--wait")  # fmt: skip
+        pool = self.cli("pool", "create", "--name", "members", "--listener", "http",
+                        "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN",
+                        "--wait")  # fmt: skip
+        for m in members:
+            self.cli("member", "create", pool["id"], "--name", m.name, "--address", m.ip4,
+                     "--protocol-port", str(m.port), "--wait")  # fmt: skip
+        names = self.wait_for_ecmp(vip, self.amphorae)
+        carrying = time.monotonic() - started
+        self.say(f"VIP {vip}: ACTIVE after {lb_active:.1f} s, carrying traffic after "
+                 f"{carrying:.1f} s (listener, pool and members included)")  # fmt: skip
+        hops = self.route_table(vip, names)
+        before = traffic.run_clients(vip, self.connections)
+        self.traffic_table(f"{self.connections} new connections to {vip}:80", before, names)
 
-        sessions = fabric.bgp_sessions()
+        self.say(f"[bold]Scale out to {self.amphorae + 1} amphorae[/bold] under a client loop")
+        with traffic.ClientLoop(vip) as clients:
+            time.sleep(1)
+            asked = time.time()
+            self.cli("loadbalancer", "set", "web", "--amphora-count", str(self.amphorae + 1),
+                     "--wait")  # fmt: skip
+            names = self.wait_for_ecmp(vip, self.amphorae + 1)
+            done = time.time()
+            time.sleep(1)
+            attempts = clients.stop()
+        self.say(f"scaled out in {done - asked:.1f} s; client loop: {len(attempts)} requests, "
+                 f"{traffic.failures(attempts, asked, done)} failed during the change, "
+                 f"{traffic.failures(attempts, done)} after it")  # fmt: skip
+        hops_after = self.route_table(vip, names)
+        after = traffic.run_clients(vip, self.connections)
+        self.traffic_table(f"After scale-out: {self.connections} new connections", after, names)
+
+        self.say("[bold]Delete[/bold] (withdrawn first, then torn down)")
+        self.cli("loadbalancer", "delete", "web", "--cascade", "--wait")
         return {
-            "speaker_driver": self.speaker_driver,
-            "amphorae": [{"id": a.id, "name": names[a.id]} for a in amps],
-            "vip_v4": self.vip4,
-            "vip_v6": self.vip6,
-            "ecmp_nexthops_v4": nexthops_v4,
-            "ecmp_nexthops_v6": nexthops_v6,
-            "established_sessions": sum(s.state == "Established" for s in sessions),
-            "flows_per_amphora": {
-                "v4": {names[k]: v for k, v in before[0]["per_amphora"].items()},
-                "v6": {names[k]: v for k, v in before[1]["per_amphora"].items()},
+            "vip": vip,
+            "amphorae": self.amphorae,
+            "create_to_active_s": round(lb_active, 2),
+            "create_to_traffic_s": round(carrying, 2),
+            "ecmp_nexthops": hops,
+            "per_amphora": before["per_amphora"],
+            "per_member": before["per_member"],
+            "failures": before["failures"],
+            "scale_out": {
+                "seconds": round(done - asked, 2),
+                "ecmp_nexthops": hops_after,
+                "per_amphora": after["per_amphora"],
+                "failures": after["failures"],
+                "loop_requests": len(attempts),
+                "loop_failed_during": traffic.failures(attempts, asked, done),
+                "loop_failed_after": traffic.failures(attempts, done),
             },
-            "failures": before[0]["failures"] + before[1]["failures"],
-            "after_unregister": {
-                "ecmp_nexthops_v4": fabric.fib_nexthops(host_prefix(self.vip4)),
-                "ecmp_nexthops_v6": fabric.fib_nexthops(host_prefix(self.vip6)),
-                "flows_per_amphora": {
-                    "v4": {names[k]: v for k, v in after[0]["per_amphora"].items()},
-                    "v6": {names[k]: v for k, v in after[1]["per_amphora"].items()},
-                },
-            },
-            "announce_to_fib_ms": {
-                "min": round(min(announce_ms), 1),
-                "median": round(statistics.median(announce_ms), 1),
-                "max": round(max(announce_ms), 1),
-                "samples": len(announce_ms),
-            },
+            "route_after_delete": fabric.fib_nexthops(host_prefix(vip)),
         }
+
+    def wait_for_ecmp(self, vip: str, count: int, timeout: float = 60) -> dict[str, str]:
+        """Until the ToR routes the VIP to the front ends of exactly `count` amphorae; returns
+        their front-end IPs by amphora id."""
+        assert self.plane is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            amps = [a for a in self.plane.call("GET", "/v2/octavia/amphorae")["amphorae"]
+                    if a["status"] == "ALLOCATED"]  # fmt: skip
+            ips = {a["frontend_ip"] for a in amps}
+            if len(ips) == count and set(fabric.fib_nexthops(host_prefix(vip))) == ips:
+                return {a["id"]: a["frontend_ip"] for a in amps}
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the ToR has no {count}-way route for {vip}")
+            time.sleep(0.1)

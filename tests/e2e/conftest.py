@@ -1,30 +1,21 @@
 """End-to-end fixtures: the lab fabric with two member servers, and the controller (API and
-worker processes, started by the ``l3dist`` command) on a fresh SQLite database."""
+worker processes, started by the ``l3dist`` command) on a fresh SQLite or PostgreSQL database."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from l3dist.bgp.base import host_prefix
 from l3dist.lab import fabric, member
 from l3dist.lab.config import LabConfig
+from l3dist.lab.controlplane import ADMIN, ControlPlane, ControlPlaneError, environment
 from l3dist.network.catalog import stable_id
-from tests.conftest import database_url, environment
-
-L3DIST = str(Path(sys.executable).parent / "l3dist")
-ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
+from tests.conftest import database_url
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:
@@ -34,69 +25,22 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition
         time.sleep(0.1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Controller(ControlPlane):
+    """The control plane with the lab's member servers; a wrong status fails the test."""
 
-
-@dataclass
-class Controller:
-    url: str
-    http: httpx.Client
     members: list[member.LabMember]
-    processes: dict[str, subprocess.Popen[bytes]]
-    env: dict[str, str]
-    logs: Path
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        expect: int = 200,
-        headers: dict[str, str] = ADMIN,
-    ) -> Any:
-        response = self.http.request(method, path, json=body, headers=headers)
-        assert response.status_code == expect, response.text
-        return response.json() if response.content else None
-
-    def wait_for(self, path: str, key: str, wanted: str, timeout: float = 90) -> dict[str, Any]:
-        """Poll an object until its provisioning_status is wanted (ERROR fails at once)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            obj = self.call("GET", path)[key]
-            if obj["provisioning_status"] == wanted:
-                return dict(obj)
-            assert obj["provisioning_status"] != "ERROR", (obj, self.log_tail())
-            assert time.monotonic() < deadline, (obj, self.log_tail())
-            time.sleep(0.2)
-
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        log = open(self.logs / "worker.log", "ab")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen(
-            [L3DIST, "worker"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes["worker"] = proc
-        return proc
-
-    def log_tail(self) -> str:
-        path = self.logs / "worker.log"
-        return "\n".join(path.read_text().splitlines()[-40:]) if path.exists() else ""
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+    def call(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            return super().call(*args, **kwargs)
+        except ControlPlaneError as exc:
+            raise AssertionError(str(exc)) from None
+
+    def wait_for(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return super().wait_for(*args, **kwargs)
+        except ControlPlaneError as exc:
+            raise AssertionError(str(exc)) from None
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -116,44 +60,15 @@ def controller(
 
 
 def _controller(url: str, work: Path) -> Iterator[Controller]:
-    env = {**os.environ, "L3DIST_CONFIG": str(work / "none.toml")}
     fabric.down()
     fabric.up(LabConfig())
-    port = free_port()
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    ctl = Controller(
-        f"http://127.0.0.1:{port}",
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30),
-        [],
-        processes,
-        env,
-        work,
-    )
+    ctl = Controller(work, url)
     try:
         ctl.members = [member.add("m1"), member.add("m2")]
-        api_log = open(work / "api.log", "ab")  # noqa: SIM115 - lives with the process
-        processes["api"] = subprocess.Popen(
-            [L3DIST, "api", "--port", str(port)],
-            env=env,
-            stdout=api_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        ctl.start_worker()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if ctl.http.get("/").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (work / "api.log").read_text()
-            time.sleep(0.1)
+        ctl.start()
         yield ctl
     finally:
-        for proc in processes.values():
-            _stop(proc)
-        ctl.http.close()
+        ctl.stop()
         fabric.down()
 
 

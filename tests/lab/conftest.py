@@ -10,8 +10,8 @@ from l3dist.bgp.base import host_prefix
 from l3dist.lab import amphora, fabric, vips
 from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
+from l3dist.lab.controlplane import environment
 from l3dist.lab.fib import FibWatcher
-from tests.conftest import environment
 
 VIP4 = LabConfig().vip(4)
 VIP6 = LabConfig().vip(6)

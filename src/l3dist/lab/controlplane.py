@@ -1,0 +1,151 @@
+"""The controller's processes on the lab host: the REST API and the worker, each started by the
+``l3dist`` command in its own process group, on one state directory (SQLite database and local
+CA). Used by the demo, the lifecycle benchmark and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+L3DIST = str(Path(sys.executable).with_name("l3dist"))
+ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Environment variables set for a while (this process and the processes it starts)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ControlPlane:
+    """API and worker processes; call() talks to the API as the admin (no-auth headers)."""
+
+    def __init__(self, state_dir: Path, database_url: str | None = None) -> None:
+        self.state_dir = state_dir
+        self.database_url = database_url or f"sqlite:///{state_dir / 'l3dist.db'}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "L3DIST_DATABASE_URL": self.database_url,
+            "L3DIST_CA_DIR": str(state_dir / "ca"),
+            "L3DIST_CONFIG": str(state_dir / "l3dist.toml"),  # absent: the embedded defaults
+            "L3DIST_API_URL": self.url,
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn("api", [L3DIST, "api", "--port", str(self.port)])
+        self.start_worker()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.http.get("/").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.processes["api"].poll() is not None:
+                raise ControlPlaneError(f"the API did not start:\n{self.log_tail('api')}")
+            time.sleep(0.1)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        return self._spawn("worker", [L3DIST, "worker"])
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log: IO[bytes] = open(self.log_path(name), "ab")  # noqa: SIM115 - the child keeps it
+        with log:
+            proc = subprocess.Popen(
+                argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.processes[name] = proc
+        return proc
+
+    def stop(self) -> None:
+        """Stop every process this control plane started (by its process group)."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.http.close()
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.log"
+
+    def log_tail(self, name: str = "worker", lines: int = 40) -> str:
+        path = self.log_path(name)
+        return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        expect: int = 200,
+        headers: dict[str, str] = ADMIN,
+    ) -> Any:
+        response = self.http.request(method, path, json=body, headers=headers)
+        if response.status_code != expect:
+            raise ControlPlaneError(
+                f"{method} {path}: {response.status_code} (wanted {expect}): {response.text}"
+            )
+        return response.json() if response.content else None
+
+    def wait_for(self, path: str, key: str, wanted: str, timeout: float = 90) -> dict[str, Any]:
+        """Poll an object until its provisioning_status is wanted (ERROR fails at once)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.call("GET", path)[key]
+            if obj["provisioning_status"] == wanted:
+                return dict(obj)
+            if obj["provisioning_status"] == "ERROR" or time.monotonic() > deadline:
+                raise ControlPlaneError(f"{path} is {obj['provisioning_status']}, not {wanted}:"
+                                        f"\n{self.log_tail()}")  # fmt: skip
+            time.sleep(0.1)
