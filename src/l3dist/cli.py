@@ -393,6 +393,34 @@ def token_create(
     print(token)
 
 
+@bench_app.command("lifecycle")
+def bench_lifecycle(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    runs: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    amphorae: Annotated[int, typer.Option(min=1, max=16)] = 3,
+) -> None:
+    """Load balancer create until it carries traffic, and scale-out by one, through the API on
+    the lab (median of several runs; baseline: one amphora built directly)."""
+    require_root()
+    from l3dist.bench import lifecycle
+
+    try:
+        result = lifecycle.run(runs, amphorae)
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"Lifecycle, {amphorae} amphorae, {runs} runs (seconds)")
+    for col in ("phase", "min", "median", "max", "x amphora build"):
+        table.add_column(col)
+    for phase in ("amphora_build", "create_to_active", "create_to_traffic", "scale_out"):
+        r = result[phase]
+        ratio = result["ratio_to_amphora_build"].get(phase, 1.0)
+        table.add_row(phase, str(r["min"]), str(r["median"]), str(r["max"]), str(ratio))
+    console.print(table)
+
+
 @bench_app.command("api")
 def bench_api(
     as_json: Annotated[bool, typer.Option("--json")] = False,

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from l3dist.bgp.base import host_prefix
-from l3dist.lab import fabric, member
+from l3dist.lab import fabric, member, scenario
 from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import ADMIN, ControlPlane, ControlPlaneError, environment
-from l3dist.network.catalog import stable_id
+from l3dist.lab.controlplane import ControlPlane, ControlPlaneError, environment
 from tests.conftest import database_url
 
 
@@ -74,140 +72,28 @@ def _controller(url: str, work: Path) -> Iterator[Controller]:
 
 @pytest.fixture(scope="module")
 def distributor(controller: Controller) -> dict[str, Any]:
-    """The lab's BGP peer profiles (the ToR), one speaker per IP version, an L3_BGP distributor."""
-    cfg = LabConfig()
-    speakers = []
-    for version in (4, 6):
-        peer = controller.call(
-            "POST",
-            "/v2/lbaas/bgppeers",
-            {
-                "bgp_peer": {
-                    "name": f"tor-v{version}",
-                    "peer_ip": cfg.mgmt.gateway(version),
-                    "remote_as": cfg.tor_asn,
-                    "ttl_hops": 1,
-                    "hold_time": cfg.hold_time,
-                    "keepalive_interval": cfg.keepalive,
-                }
-            },
-            expect=201,
-        )["bgp_peer"]
-        speaker = controller.call(
-            "POST",
-            "/v2/lbaas/bgpspeakers",
-            {
-                "bgp_speaker": {
-                    "name": f"amphora-v{version}",
-                    "ip_version": version,
-                    "local_as": cfg.amphora_asn,
-                }
-            },
-            expect=201,
-        )["bgp_speaker"]
-        controller.call(
-            "PUT",
-            f"/v2/lbaas/bgpspeakers/{speaker['id']}/add_bgp_peer",
-            {"bgp_peer_id": peer["id"]},
-        )
-        speakers.append(speaker["id"])
-    return dict(
-        controller.call(
-            "POST",
-            "/v2/lbaas/distributors",
-            {
-                "distributor": {
-                    "name": "fabric",
-                    "distributor_type": "L3_BGP",
-                    "config_data": {"bgp_speaker_ids": speakers},
-                }
-            },
-            expect=201,
-        )["distributor"]
-    )
-
-
-ANYCAST_V4 = stable_id("anycast-net-v4")
-FRONTEND_V4 = stable_id("frontend-net-v4")
-
-
-def amphorae_of(ctl: Controller, lb_id: str) -> list[dict[str, Any]]:
-    rows = ctl.call("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb_id}")["amphorae"]
-    return [a for a in rows if a["status"] == "ALLOCATED"]
-
-
-def lb_path(lb: dict[str, Any]) -> str:
-    return f"/v2/lbaas/loadbalancers/{lb['id']}"
+    return scenario.lab_distributor(controller)
 
 
 def create_web_lb(ctl: Controller, distributor: dict[str, Any], count: int) -> dict[str, Any]:
     """An ACTIVE_ACTIVE load balancer with `count` amphorae, an HTTP listener on port 80 and a
     round-robin pool of the lab's member servers, each step waited for (ACTIVE)."""
-    lb = ctl.call(
-        "POST",
-        "/v2/lbaas/loadbalancers",
-        {
-            "loadbalancer": {
-                "name": "web",
-                "vip_subnet_id": ANYCAST_V4,
-                "frontend_subnet_id": FRONTEND_V4,
-                "topology": "ACTIVE_ACTIVE",
-                "amphora_count": count,
-                "distributor_id": distributor["id"],
-            }
-        },
-        expect=201,
-    )["loadbalancer"]
-    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
-    return add_web_service(ctl, lb)
+    return add_web_service(ctl, scenario.create_lb(ctl, distributor["id"], count))
 
 
 def add_web_service(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:
-    """An HTTP listener on port 80 with a round-robin pool of the lab's member servers."""
-    listener = ctl.call(
-        "POST",
-        "/v2/lbaas/listeners",
-        {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}},
-        expect=201,
-    )["listener"]
-    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
-    pool = ctl.call(
-        "POST",
-        "/v2/lbaas/pools",
-        {
-            "pool": {
-                "listener_id": listener["id"],
-                "protocol": "HTTP",
-                "lb_algorithm": "ROUND_ROBIN",
-            }
-        },
-        expect=201,
-    )["pool"]
-    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
-    for m in ctl.members:
-        ctl.call(
-            "POST",
-            f"/v2/lbaas/pools/{pool['id']}/members",
-            {"member": {"address": m.ip4, "protocol_port": m.port}},
-            expect=201,
-        )
-        ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
-    return {**lb, "listener": listener, "pool": pool}
+    return scenario.add_web_service(ctl, lb, ctl.members)
 
 
 def wait_for_ecmp(ctl: Controller, lb: dict[str, Any], count: int) -> set[str]:
-    """Until the ToR's FIB route for the VIP has exactly the front-end IPs of the load balancer's
-    `count` amphorae as next hops; returns them."""
-    prefix = host_prefix(lb["vip_address"])
-
-    def converged() -> bool:
-        ips = {a["frontend_ip"] for a in amphorae_of(ctl, lb["id"])}
-        return len(ips) == count and set(fabric.fib_nexthops(prefix)) == ips
-
-    wait_until(converged, 30, f"{count} next hops for {prefix}")
-    return set(fabric.fib_nexthops(prefix))
+    try:
+        return scenario.wait_for_ecmp(ctl, lb, count)
+    except ControlPlaneError as exc:
+        raise AssertionError(str(exc)) from None
 
 
-def delete_lb(ctl: Controller, lb: dict[str, Any]) -> None:
-    ctl.call("DELETE", f"{lb_path(lb)}?cascade=true", expect=204)
-    wait_until(lambda: ctl.http.get(lb_path(lb), headers=ADMIN).status_code == 404, 60, "LB gone")
+amphorae_of = scenario.amphorae_of
+lb_path = scenario.lb_path
+delete_lb = scenario.delete_lb
+ANYCAST_V4 = scenario.ANYCAST_V4
+FRONTEND_V4 = scenario.FRONTEND_V4

@@ -1,0 +1,102 @@
+"""Load balancer scenarios on the lab through the REST API: the fabric's distributor, a web
+load balancer with the lab's member servers, waiting for the ToR's ECMP route. Shared by the
+end-to-end tests and the lifecycle benchmark (the demo does the same with the CLI)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from l3dist.bgp.base import host_prefix
+from l3dist.lab import fabric
+from l3dist.lab.config import LabConfig
+from l3dist.lab.controlplane import ADMIN, ControlPlane, ControlPlaneError
+from l3dist.lab.member import LabMember
+from l3dist.network.catalog import stable_id
+
+ANYCAST_V4 = stable_id("anycast-net-v4")
+FRONTEND_V4 = stable_id("frontend-net-v4")
+
+
+def lab_distributor(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[str, Any]:
+    """The lab's BGP peer profiles (the ToR), one speaker per IP version, an L3_BGP distributor."""
+    cfg = cfg or LabConfig()
+    speakers = []
+    for version in (4, 6):
+        peer = plane.call("POST", "/v2/lbaas/bgppeers", {"bgp_peer": {
+            "name": f"tor-v{version}", "peer_ip": cfg.mgmt.gateway(version),
+            "remote_as": cfg.tor_asn, "ttl_hops": 1, "hold_time": cfg.hold_time,
+            "keepalive_interval": cfg.keepalive}}, expect=201)["bgp_peer"]  # fmt: skip
+        speaker = plane.call("POST", "/v2/lbaas/bgpspeakers", {"bgp_speaker": {
+            "name": f"amphora-v{version}", "ip_version": version,
+            "local_as": cfg.amphora_asn}}, expect=201)["bgp_speaker"]  # fmt: skip
+        plane.call("PUT", f"/v2/lbaas/bgpspeakers/{speaker['id']}/add_bgp_peer",
+                   {"bgp_peer_id": peer["id"]})  # fmt: skip
+        speakers.append(speaker["id"])
+    body = {"distributor": {"name": "fabric", "distributor_type": "L3_BGP",
+                            "config_data": {"bgp_speaker_ids": speakers}}}  # fmt: skip
+    return dict(plane.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"])
+
+
+def lb_path(lb: dict[str, Any]) -> str:
+    return f"/v2/lbaas/loadbalancers/{lb['id']}"
+
+
+def amphorae_of(plane: ControlPlane, lb_id: str) -> list[dict[str, Any]]:
+    rows = plane.call("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb_id}")["amphorae"]
+    return [a for a in rows if a["status"] == "ALLOCATED"]
+
+
+def create_lb(plane: ControlPlane, distributor_id: str, count: int) -> dict[str, Any]:
+    """An ACTIVE_ACTIVE load balancer with `count` amphorae, waited for (ACTIVE)."""
+    lb = plane.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "name": "web", "vip_subnet_id": ANYCAST_V4, "frontend_subnet_id": FRONTEND_V4,
+        "topology": "ACTIVE_ACTIVE", "amphora_count": count,
+        "distributor_id": distributor_id}}, expect=201)["loadbalancer"]  # fmt: skip
+    plane.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    return dict(lb)
+
+
+def add_web_service(
+    plane: ControlPlane, lb: dict[str, Any], members: list[LabMember]
+) -> dict[str, Any]:
+    """An HTTP listener on port 80 with a round-robin pool of the members, each step waited for."""
+    listener = plane.call("POST", "/v2/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}},
+        expect=201)["listener"]  # fmt: skip
+    plane.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    pool = plane.call("POST", "/v2/lbaas/pools", {"pool": {
+        "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}},
+        expect=201)["pool"]  # fmt: skip
+    plane.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    for m in members:
+        plane.call("POST", f"/v2/lbaas/pools/{pool['id']}/members",
+                   {"member": {"address": m.ip4, "protocol_port": m.port}}, expect=201)  # fmt: skip
+        plane.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    return {**lb, "listener": listener, "pool": pool}
+
+
+def wait_for_ecmp(
+    plane: ControlPlane, lb: dict[str, Any], count: int, timeout: float = 30
+) -> set[str]:
+    """Until the ToR's FIB route for the VIP has exactly the front-end IPs of the load
+    balancer's `count` amphorae as next hops; returns them."""
+    prefix = host_prefix(lb["vip_address"])
+    deadline = time.monotonic() + timeout
+    while True:
+        ips = {a["frontend_ip"] for a in amphorae_of(plane, lb["id"])}
+        if len(ips) == count and set(fabric.fib_nexthops(prefix)) == ips:
+            return ips
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(f"no {count}-way route for {prefix} in {timeout} s")
+        time.sleep(0.05)
+
+
+def delete_lb(plane: ControlPlane, lb: dict[str, Any], timeout: float = 60) -> None:
+    """Cascade delete, waited for until the load balancer is gone."""
+    plane.call("DELETE", f"{lb_path(lb)}?cascade=true", expect=204)
+    deadline = time.monotonic() + timeout
+    while plane.http.get(lb_path(lb), headers=ADMIN).status_code != 404:
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(f"load balancer {lb['id']} not gone in {timeout} s")
+        time.sleep(0.1)
