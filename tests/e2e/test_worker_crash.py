@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from l3dist.db.models import NetPort, WorkerJob
@@ -53,8 +54,19 @@ def job_of(db: Database, lb_id: str) -> WorkerJob:
         return session.scalars(select(WorkerJob).where(WorkerJob.target_id == lb_id)).one()
 
 
+def building(ctl: Controller, lb_id: str) -> bool:
+    """The first amphora's namespaces are being made."""
+    return len(amphora_namespaces()) >= 1
+
+
+def configuring(ctl: Controller, lb_id: str) -> bool:
+    """Every amphora is built; the VIP is being plugged and HAProxy configured."""
+    return len(amphorae_of(ctl, lb_id)) == 3
+
+
+@pytest.mark.parametrize("moment", [building, configuring], ids=lambda f: f.__name__)
 def test_killed_worker_resumes_create_and_nothing_leaks(
-    controller: Controller, distributor: dict[str, Any]
+    controller: Controller, distributor: dict[str, Any], moment: Any
 ) -> None:
     ctl = controller
     db = Database(ctl.env["L3DIST_DATABASE_URL"])
@@ -74,8 +86,7 @@ def test_killed_worker_resumes_create_and_nothing_leaks(
         expect=201,
     )["loadbalancer"]
 
-    # Kill the worker while the amphorae are being built (namespaces exist, agents starting).
-    wait_until(lambda: len(amphora_namespaces()) >= 2, 60, "amphorae being built")
+    wait_until(lambda: moment(ctl, lb["id"]), 60, moment.__name__)
     worker = ctl.processes["worker"]
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
@@ -94,9 +105,8 @@ def test_killed_worker_resumes_create_and_nothing_leaks(
     ids = {a["id"] for a in amps}
     assert len(ids) == 3
     assert len(amphora_namespaces()) == 6, "two namespaces per amphora, no leftover"
-    assert sorted(o for o in owners if o is not None and o in ids) == sorted([*ids, *ids]), (
-        "mgmt + front-end"
-    )
+    ports = sorted(o for o in owners if o is not None and o in ids)
+    assert ports == sorted([*ids, *ids]), "one management and one front-end port each"
     assert all(processes_of(a) for a in ids)
 
     add_web_service(ctl, lb)

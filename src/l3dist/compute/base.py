@@ -31,7 +31,3 @@ class AbstractComputeDriver(ABC):
     @abstractmethod
     def delete(self, compute_id: str) -> None:
         """Remove the amphora and everything it holds; absent is fine."""
-
-    @abstractmethod
-    def exists(self, compute_id: str) -> bool:
-        """Whether the amphora is there (running or not)."""

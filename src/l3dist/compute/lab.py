@@ -34,10 +34,3 @@ class LabComputeDriver(AbstractComputeDriver):
 
     def delete(self, compute_id: str) -> None:
         lab_amphora.delete(compute_id)
-
-    def exists(self, compute_id: str) -> bool:
-        try:
-            lab_amphora.get(compute_id)
-        except KeyError:
-            return False
-        return True

@@ -28,6 +28,3 @@ class NoopComputeDriver(AbstractComputeDriver):
     def delete(self, compute_id: str) -> None:
         with self.lock:
             self.amphorae.pop(compute_id, None)
-
-    def exists(self, compute_id: str) -> bool:
-        return compute_id in self.amphorae

@@ -277,8 +277,8 @@ class ComputeCreate(ServiceTask):
             assert lb is not None and lb.vip is not None
             speakers = speaker_configs(session, lb.vip.distributor_id)
         compute = self.services.compute
-        if compute.exists(amphora_id):  # a half-built amphora from a crashed run
-            compute.delete(amphora_id)
+        # Whatever a crashed attempt left (even a half-made amphora) goes first; absent is fine.
+        compute.delete(amphora_id)
         # The key goes straight into the config drive: never a task result (those are stored).
         certificates = self.services.ca.issue_amphora(amphora_id)
         built = compute.build(amphora_id, speakers, self.services.speaker_driver, certificates)

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from l3dist.common import constants as c
 from l3dist.common import netlink
@@ -45,6 +45,8 @@ from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet
 OWNER_AMPHORA = "compute:l3dist-amphora"
 OWNER_VIP = "Octavia"
 OWNER_FRONTEND = "Octavia:frontend"
+PORT_BUILD = "BUILD"  # recorded, not yet wired into its namespace
+PORT_ACTIVE = "ACTIVE"
 OWNER_MANAGEMENT = "compute:l3dist-amphora-mgmt"
 OWNER_CONTROLLER = "network:l3dist-controller"
 ANYCAST_NET = "anycast-net"
@@ -227,7 +229,8 @@ class LabNetworkDriver(AbstractNetworkDriver):
                 device_owner=device_owner,
                 namespace=namespace,
                 ifname=ifname,
-                status="ACTIVE" if namespace else "DOWN",
+                # BUILD until wired: a port a crash left half-made is known and replaced.
+                status=PORT_BUILD if namespace else "DOWN",
             )
             s.add(row)
             s.flush()
@@ -251,6 +254,9 @@ class LabNetworkDriver(AbstractNetworkDriver):
             except Exception as exc:
                 self.delete_port(port.id)
                 raise PlugNetworkException(f"could not wire port {port.id}: {exc}") from exc
+            with self.db.session(writer=True) as s:
+                s.execute(update(NetPort).where(NetPort.id == port.id).values(status=PORT_ACTIVE))
+            port.status = PORT_ACTIVE
         return port
 
     def _wire(
@@ -407,14 +413,14 @@ class LabNetworkDriver(AbstractNetworkDriver):
                 namespace = haproxy_namespace(amphora.id)
                 if namespace not in plumbing.list_namespaces():
                     raise PortNotFound(f"amphora {amphora.id} has no namespace {namespace}")
-                port = next(
-                    (
-                        p
-                        for p in self.ports_of(amphora.id, frontend_subnet.network_id)
-                        if p.device_owner == OWNER_FRONTEND
-                    ),
-                    None,
-                )
+                port = None
+                for existing in self.ports_of(amphora.id, frontend_subnet.network_id):
+                    if existing.device_owner != OWNER_FRONTEND:
+                        continue
+                    if existing.status == PORT_ACTIVE:
+                        port = existing
+                    else:  # half-made by a process that died: made again
+                        self.delete_port(existing.id)
                 if port is None:
                     port = self.create_port(
                         frontend_subnet.network_id,
