@@ -49,6 +49,26 @@ def test_traffic_crosses_every_amphora_and_member(
     assert set(result["per_member"]) == {"m1", "m2"}, result
 
 
+def test_listener_stop_withdraws_and_start_announces(
+    controller: Controller, web_lb: dict[str, Any]
+) -> None:
+    """The spec's lifecycle: no listener running, nothing announced; started again, the VIP is
+    announced by every amphora."""
+    ctl, lb = controller, web_lb
+    listener_path = f"/v2/lbaas/listeners/{lb['listener']['id']}"
+    prefix = host_prefix(lb["vip_address"])
+    ctl.call("PUT", listener_path, {"listener": {"admin_state_up": False}})
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    wait_until(lambda: fabric.fib_nexthops(prefix) == [], 30, "route withdrawn")
+    assert ctl.call("GET", lb_path(lb))["loadbalancer"]["operating_status"] == "OFFLINE"
+
+    ctl.call("PUT", listener_path, {"listener": {"admin_state_up": True}})
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    wait_for_ecmp(ctl, lb, 3)
+    assert ctl.call("GET", lb_path(lb))["loadbalancer"]["operating_status"] == "ONLINE"
+    assert run_clients(lb["vip_address"], 60)["failures"] == 0
+
+
 def snapshot(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:
     return {
         "lb": ctl.call("GET", lb_path(lb))["loadbalancer"],

@@ -110,6 +110,9 @@ class RegisterAmphorae(_DistributorTask):
         for target in targets:
             try:
                 with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
+                    # An earlier Unregister took the VIP off loopback (the spec): plug it again
+                    # (no-op when there) so a listener start re-announces.
+                    client.plug_vip(vip)
                     client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
             except AgentClientError as exc:
                 # A resumed flow repeats this task: what is already registered stays.
