@@ -5,6 +5,7 @@ trace."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +16,9 @@ from l3dist.bgp.base import host_prefix
 from l3dist.db.models import NetIpAllocation, NetPort
 from l3dist.db.session import Database
 from l3dist.lab import fabric, plumbing
+from l3dist.lab import member as lab_member
 from l3dist.lab.config import PREFIX
-from l3dist.lab.traffic import run_clients
+from l3dist.lab.traffic import finish_clients, run_clients, start_clients
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,
@@ -47,6 +49,33 @@ def test_traffic_crosses_every_amphora_and_member(
     assert result["failures"] == 0, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
+
+
+def test_established_connections_survive_a_configuration_change(
+    controller: Controller, web_lb: dict[str, Any]
+) -> None:
+    """Long responses (6 s, data every 100 ms) in flight while a member is added: HAProxy is
+    reconfigured and reloaded on every amphora, and every response arrives whole."""
+    ctl, lb = controller, web_lb
+    streams = start_clients(lb["vip_address"], 12, "/stream?seconds=6")
+    time.sleep(1)
+    started = time.monotonic()
+    extra = lab_member.add("m3")
+    member = ctl.call(
+        "POST",
+        f"/v2/lbaas/pools/{lb['pool']['id']}/members",
+        {"member": {"address": extra.ip4, "protocol_port": extra.port, "name": "m3"}},
+        expect=201,
+    )["member"]
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    changed_in = time.monotonic() - started
+    result = finish_clients(streams)
+    assert changed_in < 4.5, "the change must land while the responses are in flight"
+    assert result["failures"] == 0, result
+    assert sum(result["per_amphora"].values()) == 12
+    ctl.call("DELETE", f"/v2/lbaas/pools/{lb['pool']['id']}/members/{member['id']}", expect=204)
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    lab_member.remove("m3")
 
 
 def test_listener_stop_withdraws_and_start_announces(
@@ -127,6 +156,29 @@ def test_bad_requests_are_refused_and_change_nothing(
         assert field in response.text, (path, response.text)
     assert snapshot(ctl, lb) == before
     assert run_clients(lb["vip_address"], 60)["failures"] == 0
+
+
+def test_a_health_monitor_takes_a_dead_member_out(
+    controller: Controller, web_lb: dict[str, Any]
+) -> None:
+    """HTTP health checks rendered into every amphora's HAProxy: once m2's server is gone,
+    requests are answered by m1 only, none fails."""
+    ctl, lb = controller, web_lb
+    ctl.call(
+        "POST",
+        "/v2/lbaas/healthmonitors",
+        {"healthmonitor": {"pool_id": lb["pool"]["id"], "type": "HTTP", "delay": 1,
+                           "timeout": 1, "max_retries": 1, "max_retries_down": 1,
+                           "url_path": "/", "expected_codes": "200"}},
+        expect=201,
+    )  # fmt: skip
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    assert set(run_clients(lb["vip_address"], 60)["per_member"]) == {"m1", "m2"}
+    lab_member.remove("m2")
+    time.sleep(3)  # a check every second, one failure marks the server down
+    result = run_clients(lb["vip_address"], 120)
+    assert result["failures"] == 0, result
+    assert set(result["per_member"]) == {"m1"}, result
 
 
 def test_delete_leaves_nothing(controller: Controller, web_lb: dict[str, Any]) -> None:

@@ -66,3 +66,34 @@ def test_scale_out_and_in_under_traffic(
     assert {a.detail for a in attempts if a.ok and out_done < a.started < in_asked} == after_out
 
     delete_lb(ctl, lb)
+
+
+def test_amphora_failover_replaces_first(
+    controller: Controller, distributor: dict[str, Any], record_property: Any
+) -> None:
+    """Failover of one live amphora: the replacement is built and registered before the old one
+    is unregistered and deleted; the ECMP set keeps its size, with the new front end in it."""
+    ctl = controller
+    lb = create_web_lb(ctl, distributor, 3)
+    wait_for_ecmp(ctl, lb, 3)
+    before = {a["id"]: a for a in amphorae_of(ctl, lb["id"])}
+    old = next(iter(before.values()))
+    with ClientLoop(lb["vip_address"]) as clients:
+        time.sleep(1)
+        asked = time.time()
+        ctl.call("PUT", f"/v2/octavia/amphorae/{old['id']}/failover", expect=202)
+        ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+        hops = wait_for_ecmp(ctl, lb, 3)
+        done = time.time()
+        time.sleep(SETTLE)
+        attempts = clients.stop()
+    after = {a["id"]: a for a in amphorae_of(ctl, lb["id"])}
+    assert old["id"] not in after and len(set(after) - set(before)) == 1
+    assert old["frontend_ip"] not in hops or old["frontend_ip"] in {
+        a["frontend_ip"] for a in after.values()
+    }, "an address may be reused by the replacement"
+    record_property("failed_during_failover", failures(attempts, asked, done))
+    assert failures(attempts, 0, asked) == 0
+    assert failures(attempts, done) == 0
+    assert {a.detail for a in attempts if a.ok and a.started > done} == set(after)
+    delete_lb(ctl, lb)

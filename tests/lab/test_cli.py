@@ -1,4 +1,5 @@
-"""The console script end to end: demo, benchmark and lab status, as an operator runs them."""
+"""The console script end to end: benchmarks and lab status, as an operator runs them (the demo:
+tests/e2e/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -25,22 +26,17 @@ def run_json(*args: str) -> Any:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("driver", ["bird", "exabgp"])
-def test_demo_json(lab_prerequisites: None, driver: str) -> None:
-    l3dist("lab", "down")
-    result = run_json("demo", "--json", "--driver", driver)
-    assert len(result["ecmp_nexthops_v4"]) == 3
-    assert len(result["ecmp_nexthops_v6"]) == 3
-    assert result["established_sessions"] == 6
-    assert result["failures"] == 0
-    for family in ("v4", "v6"):
-        flows = result["flows_per_amphora"][family]
-        assert len(flows) == 3 and all(n >= 60 for n in flows.values()), flows
-        after = result["after_unregister"]["flows_per_amphora"][family]
-        assert set(after) == {"amphora-2", "amphora-3"}, after
-    assert len(result["after_unregister"]["ecmp_nexthops_v4"]) == 2
-    assert result["announce_to_fib_ms"]["samples"] == 6
-    assert result["announce_to_fib_ms"]["median"] > 0
+def test_bench_lifecycle_json(lab_prerequisites: None) -> None:
+    result = run_json("bench", "lifecycle", "--json", "--runs", "1")
+    for phase in ("amphora_build", "create_to_active", "create_to_traffic", "scale_out"):
+        stats = result[phase]
+        assert 0 < stats["min"] <= stats["median"] <= stats["max"] and stats["samples"] == 1
+    assert result["create_to_traffic"]["median"] > result["create_to_active"]["median"]
+    assert set(result["ratio_to_amphora_build"]) == {
+        "create_to_active",
+        "create_to_traffic",
+        "scale_out",
+    }
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
 
 

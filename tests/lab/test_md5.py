@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -80,3 +82,21 @@ def test_wrong_password_gets_no_session_and_status_says_so(
     assert sessions.get(bad.mgmt_ip4) != "Established"
     assert bad.frontend_ip4 not in fib.nexthops(host_prefix(VIP4))
     assert md5_drops() > drops_before
+
+
+def test_the_password_is_only_in_private_configuration_files(
+    pair: tuple[LabAmphora, LabAmphora],
+) -> None:
+    """Never logged, never answered by the agent: only the config drive and the speaker's own
+    configuration hold it, both mode 0600."""
+    good, _ = pair
+    assert PASSWORD not in json.dumps(good.client().bgp_status())
+    assert PASSWORD not in json.dumps(good.client().info())
+    holders = []
+    for path in good.dir.rglob("*"):
+        if path.is_file() and not path.is_fifo() and PASSWORD.encode() in path.read_bytes():
+            holders.append(path)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            assert not path.name.endswith(".log"), path
+    assert good.config_drive in holders
+    assert len(holders) >= 2, holders  # the config drive and the speaker's configuration

@@ -26,9 +26,12 @@ from l3dist.amphora_agent.haproxy import AMPHORA_HEADER
 from l3dist.lab.config import CLIENT_NS
 
 
-def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> tuple[str, str]:
+def one_request(
+    vip: str, port: int, timeout: float, source_port: int = 0, path: str = "/"
+) -> tuple[str, str]:
     """(amphora, member) of one request: a proxied answer names its amphora in a header and
-    its member in the body; the amphora's own default answer names the amphora in the body."""
+    its member in the body (first line); the amphora's own default answer names the amphora in
+    the body. A body shorter than its Content-Length (connection cut) is a failure."""
     family = socket.AF_INET6 if ipaddress.ip_address(vip).version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -37,7 +40,7 @@ def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> tu
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
         sock.connect((vip, port))
         host = f"[{vip}]" if family == socket.AF_INET6 else vip
-        sock.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         chunks = []
         while True:
             data = sock.recv(65536)
@@ -48,11 +51,17 @@ def one_request(vip: str, port: int, timeout: float, source_port: int = 0) -> tu
     head, _, body = response.partition("\r\n\r\n")
     if not head.startswith("HTTP/1.") or " 200 " not in head.split("\r\n")[0]:
         raise ValueError(f"unexpected response: {head.splitlines()[:1]}")
+    headers = {}
     for line in head.split("\r\n")[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == AMPHORA_HEADER.lower():
-            return value.strip(), body.strip()
-    return body.strip(), ""
+        headers[name.strip().lower()] = value.strip()
+    length = headers.get("content-length", "")
+    if length.isdigit() and len(body.encode()) < int(length):
+        raise ValueError(f"truncated: {len(body.encode())} of {length} bytes")
+    first = body.strip().split("\n", 1)[0] if body.strip() else ""
+    if AMPHORA_HEADER.lower() in headers:
+        return headers[AMPHORA_HEADER.lower()], first
+    return first, ""
 
 
 def probe(
@@ -62,6 +71,7 @@ def probe(
     timeout: float = 2.0,
     workers: int = 8,
     source_port_base: int = 0,
+    path: str = "/",
 ) -> dict[str, Any]:
     """Open count connections to vip:port; count answers per amphora and failures.
 
@@ -76,7 +86,7 @@ def probe(
     def attempt(i: int) -> None:
         source_port = source_port_base + i if source_port_base else 0
         try:
-            answer, member = one_request(vip, port, timeout, source_port)
+            answer, member = one_request(vip, port, timeout, source_port, path)
         except (OSError, ValueError) as exc:
             errors[type(exc).__name__] += 1
             return
@@ -100,9 +110,39 @@ def probe(
 
 
 def run_clients(
-    vip: str, count: int, port: int = 80, timeout: float = 2.0, source_port_base: int = 0
+    vip: str,
+    count: int,
+    port: int = 80,
+    timeout: float = 2.0,
+    source_port_base: int = 0,
+    path: str = "/",
 ) -> dict[str, Any]:
     """Run probe() inside the client namespace and return its result."""
+    return finish_clients(_clients(vip, count, port, timeout, source_port_base, path))
+
+
+def start_clients(vip: str, count: int, path: str, timeout: float = 30.0) -> subprocess.Popen[str]:
+    """probe() started in the client namespace, in the background (finish_clients() gives its
+    result): long-lived requests that must survive a change made meanwhile."""
+    return _clients(vip, count, 80, timeout, 0, path, workers=count)
+
+
+def finish_clients(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=600)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    return dict(json.loads(out))
+
+
+def _clients(
+    vip: str,
+    count: int,
+    port: int,
+    timeout: float,
+    source_port_base: int,
+    path: str,
+    workers: int = 8,
+) -> subprocess.Popen[str]:
     argv = [
         "ip",
         "netns",
@@ -121,9 +161,12 @@ def run_clients(
         str(timeout),
         "--source-port-base",
         str(source_port_base),
+        "--path",
+        path,
+        "--workers",
+        str(workers),
     ]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600).stdout
-    return dict(json.loads(out))
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 
 @dataclass(frozen=True)
@@ -197,6 +240,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--source-port-base", type=int, default=0)
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--workers", type=int, default=8)
     parser.add_argument(
         "--loop-workers", type=int, default=0, help="loop until SIGTERM with this many threads"
     )
@@ -208,7 +253,13 @@ def main() -> None:
         print(json.dumps([[a.started, a.ok, a.detail] for a in attempts]))
         return
     result = probe(
-        args.vip, args.count, args.port, args.timeout, source_port_base=args.source_port_base
+        args.vip,
+        args.count,
+        args.port,
+        args.timeout,
+        workers=args.workers,
+        source_port_base=args.source_port_base,
+        path=args.path,
     )
     print(json.dumps(result))
 
