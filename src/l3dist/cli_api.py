@@ -144,7 +144,7 @@ RESOURCES: dict[str, Resource] = {
         Resource(
             "bgp-peer", "/v2/lbaas/bgppeers", "bgp_peer", "bgp_peers",
             ("id", "name", "peer_ip", "remote_as", "auth_type", "ttl_hops", "hold_time",
-             "keepalive_interval"),
+             "keepalive_interval", "bfd_enabled"),
             (NAME,
              Opt("--peer-ip", "peer_ip", required=True, on_set=False),
              Opt("--remote-as", "remote_as", int, True),
@@ -152,7 +152,11 @@ RESOURCES: dict[str, Resource] = {
              Opt("--password", "password", help="MD5 password (write-only)"),
              Opt("--ttl-hops", "ttl_hops", int),
              Opt("--hold-time", "hold_time", int),
-             Opt("--keepalive-interval", "keepalive_interval", int)),
+             Opt("--keepalive-interval", "keepalive_interval", int),
+             Opt("--bfd/--no-bfd", "bfd_enabled", bool, help="BFD on the session"),
+             Opt("--bfd-transmit-interval", "bfd_transmit_interval_ms", int, help="ms"),
+             Opt("--bfd-receive-interval", "bfd_receive_interval_ms", int, help="ms"),
+             Opt("--bfd-detect-multiplier", "bfd_detect_multiplier", int)),
             toggles=False,
         ),
         Resource(
@@ -301,8 +305,10 @@ def _options(resource: Resource, creating: bool) -> Callable[[Any], Any]:
         for opt in reversed(resource.options):
             if (creating and not opt.on_create) or (not creating and not opt.on_set):
                 continue
+            # default None: a flag not given is not sent (a --x/--no-x flag would be False).
             fn = click.option(opt.flag, opt.api.replace(".", "_"), type=opt.type,
                               required=opt.required and creating, multiple=opt.multiple,
+                              default=() if opt.multiple else None,
                               help=opt.help or None)(fn)  # fmt: skip
         if resource.toggles:
             fn = click.option("--enable/--disable", "admin_state_up", default=None,

@@ -181,8 +181,21 @@ def test_distributor_and_bgp_resources(api: Api) -> None:
         ttl_hops=1,
         hold_time=3,
         keepalive_interval=1,
+        bfd_enabled=True,
+        bfd_transmit_interval_ms=50,
+        bfd_receive_interval_ms=50,
     )
     assert "password" not in peer and peer["auth_type"] == "md5"
+    assert (peer["bfd_enabled"], peer["bfd_transmit_interval_ms"]) == (True, 50)
+    assert peer["bfd_detect_multiplier"] == 3  # the default
+    changed = api.put(
+        f"/v2/lbaas/bgppeers/{peer['id']}", {"bgp_peer": {"bfd_detect_multiplier": 5}}, ADMIN
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["bgp_peer"]["bfd_detect_multiplier"] == 5
+    assert changed.json()["bgp_peer"]["bfd_enabled"] is True
+    listed = api.get("/v2/lbaas/bgppeers?bfd_enabled=true", ADMIN).json()["bgp_peers"]
+    assert [p["id"] for p in listed] == [peer["id"]]
     assert "s3cret" not in api.get(f"/v2/lbaas/bgppeers/{peer['id']}").text
     with api.db.session() as s:
         stored = s.get(models.BgpPeer, peer["id"])

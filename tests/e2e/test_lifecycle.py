@@ -44,6 +44,12 @@ def test_traffic_crosses_every_amphora_and_member(
     assert wait_for_ecmp(ctl, lb, 3) == {a["frontend_ip"] for a in amps}
     shown = ctl.call("GET", lb_path(lb))["loadbalancer"]
     assert (shown["provisioning_status"], shown["operating_status"]) == ("ACTIVE", "ONLINE")
+    # The peer profile's BFD reached every amphora's speaker: sessions up with the ToR's bfdd.
+    wait_until(
+        lambda: all(fabric.bfd_peers().get(a["lb_network_ip"]) == "up" for a in amps),
+        20,
+        "BFD up with every amphora",
+    )
 
     result = run_clients(lb["vip_address"], 300)
     assert result["failures"] == 0, result

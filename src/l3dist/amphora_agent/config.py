@@ -131,6 +131,19 @@ class TlsConfig(StrictModel):
     server_pem: Path
 
 
+class HeartbeatConfig(StrictModel):
+    """Where and how often to send signed heartbeats (the health managers, host:port)."""
+
+    controllers: list[Annotated[str, Field(pattern=r"^\[?[0-9A-Fa-f.:]+\]?:[0-9]{1,5}$")]]
+    key: SecretStr
+    interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    @field_serializer("key")
+    def _reveal_only_on_request(self, value: SecretStr, info: SerializationInfo) -> str:
+        context = info.context or {}
+        return value.get_secret_value() if context.get("secrets") else "***"
+
+
 class AgentConfig(StrictModel):
     """Everything the agent needs to know about its amphora."""
 
@@ -142,6 +155,7 @@ class AgentConfig(StrictModel):
     state_dir: Path
     bgp: BgpConfig
     tls: TlsConfig
+    heartbeat: HeartbeatConfig | None = None
 
     @property
     def bind_host(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from l3dist import __version__
 from l3dist.amphora_agent.config import AgentConfig
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
+from l3dist.amphora_agent.heartbeat import HeartbeatSender
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
 from l3dist.common.files import write_atomic
@@ -67,6 +68,11 @@ class AgentService:
         self.supervisor = Supervisor()
         self.haproxy_ns = netlink.NamespaceNetlink(config.haproxy_namespace)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
+        self.heartbeats = (
+            HeartbeatSender(config.amphora_id, config.heartbeat, self.listener_status)
+            if config.heartbeat
+            else None
+        )
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -103,14 +109,22 @@ class AgentService:
         for proc in self.speaker.processes():
             self.supervisor.add(proc, on_restart=self.speaker.restarted)
         self.supervisor.start()
+        if self.heartbeats:
+            self.heartbeats.start()
         log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
 
     def stop(self) -> None:
         """Stop the daemons; the speaker's sessions close, so the fabric withdraws our routes."""
+        if self.heartbeats:
+            self.heartbeats.stop()
         self.supervisor.stop()
         self.speaker.stop()
         self.haproxy.stop()
         self.haproxy_ns.close()
+
+    def listener_status(self) -> dict[str, str]:
+        """What the heartbeats report: HAProxy serving or not."""
+        return {"haproxy": "UP" if self.haproxy.process.alive() else "DOWN"}
 
     # -- routes ----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import ipaddress
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import Field, SecretStr, StrictInt
+from pydantic import Field, SecretStr, StrictBool, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from l3dist.api.common import (
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.loadbalancers import Id, Name
-from l3dist.api.query import ListSpec, select_fields
+from l3dist.api.query import ListSpec, parse_bool, select_fields
 from l3dist.common import constants as c
 from l3dist.common.bgp_rules import peer_profile_errors
 from l3dist.db.models import (
@@ -245,6 +245,15 @@ def delete_distributor(
 # -- BGP peers ------------------------------------------------------------------------------
 
 
+BfdInterval = Annotated[StrictInt, Field(ge=c.BFD_INTERVAL_MIN_MS, le=c.BFD_INTERVAL_MAX_MS)]
+BFD_FIELDS = (
+    "bfd_enabled",
+    "bfd_transmit_interval_ms",
+    "bfd_receive_interval_ms",
+    "bfd_detect_multiplier",
+)
+
+
 class PeerFields(Body):
     name: Name | None = None
     remote_as: ASN | None = None
@@ -253,6 +262,12 @@ class PeerFields(Body):
     ttl_hops: Annotated[StrictInt, Field(ge=1, le=254)] | None = None
     hold_time: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
     keepalive_interval: Annotated[StrictInt, Field(ge=0, le=65535)] | None = None
+    bfd_enabled: StrictBool | None = None
+    bfd_transmit_interval_ms: BfdInterval | None = None
+    bfd_receive_interval_ms: BfdInterval | None = None
+    bfd_detect_multiplier: (
+        Annotated[StrictInt, Field(ge=c.BFD_MULTIPLIER_MIN, le=c.BFD_MULTIPLIER_MAX)] | None
+    ) = None
 
 
 class PeerCreate(PeerFields):
@@ -277,10 +292,11 @@ PEER_SPEC = ListSpec(
         "peer_ip": BgpPeer.peer_ip,
         "remote_as": BgpPeer.remote_as,
         "auth_type": BgpPeer.auth_type,
+        "bfd_enabled": BgpPeer.bfd_enabled,
         "created_at": BgpPeer.created_at,
         "updated_at": BgpPeer.updated_at,
     },
-    converters={"remote_as": int},
+    converters={"remote_as": int, "bfd_enabled": parse_bool},
 )
 
 
@@ -294,6 +310,10 @@ def peer_dict(p: BgpPeer) -> dict[str, Any]:
         "ttl_hops": p.ttl_hops,
         "hold_time": p.hold_time,
         "keepalive_interval": p.keepalive_interval,
+        "bfd_enabled": bool(p.bfd_enabled),
+        "bfd_transmit_interval_ms": p.bfd_transmit_interval_ms,
+        "bfd_receive_interval_ms": p.bfd_receive_interval_ms,
+        "bfd_detect_multiplier": p.bfd_detect_multiplier,
         "created_at": timestamp(p.created_at),
         "updated_at": timestamp(p.updated_at),
     }
@@ -325,6 +345,7 @@ def create_bgp_peer(
         ttl_hops=req.ttl_hops,
         hold_time=req.hold_time,
         keepalive_interval=req.keepalive_interval,
+        **{name: getattr(req, name) for name in BFD_FIELDS if getattr(req, name) is not None},
     )
     _check_peer(peer)
 
@@ -369,7 +390,14 @@ def update_bgp_peer(
 
     def work(session: Session) -> dict[str, Any]:
         peer = get_owned(session, BgpPeer, peer_id, ctx, "BGP peer")
-        for name in ("name", "remote_as", "ttl_hops", "hold_time", "keepalive_interval"):
+        for name in (
+            "name",
+            "remote_as",
+            "ttl_hops",
+            "hold_time",
+            "keepalive_interval",
+            *BFD_FIELDS,
+        ):
             value = getattr(req, name)
             if value is not None:
                 setattr(peer, name, value)

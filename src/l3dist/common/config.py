@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 DEFAULT_CONFIG_PATH = Path("/etc/l3dist/l3dist.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/l3dist")
@@ -59,12 +59,31 @@ class CertificatesConfig(Strict):
     ca_dir: Path = DEFAULT_STATE_DIR / "ca"
 
 
+class HealthConfig(Strict):
+    """Heartbeats (agents -> health manager) and failover (Octavia's [health_manager])."""
+
+    bind_host: str = "0.0.0.0"
+    bind_port: int = Field(default=5555, ge=1, le=65535)
+    # Where the agents send heartbeats (put in their config drives): the lab's controller port.
+    controller_ip_port_list: list[str] = Field(default_factory=lambda: ["198.18.0.254:5555"])
+    heartbeat_interval: float = Field(default=1.0, gt=0, le=60)
+    heartbeat_timeout: float = Field(default=3.0, gt=0)  # stale after this long without one
+    health_check_interval: float = Field(default=0.5, gt=0)
+    # Circuit breaker: more amphorae stale at once than this is an outage of the fabric or of
+    # the controller's network, not of amphorae: no failover, they wait as FAILOVER_STOPPED.
+    failover_threshold: int = Field(default=3, ge=1)
+    # HMAC key of the heartbeats; unset: a random key kept in the state directory.
+    heartbeat_key: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+
 class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     certificates: CertificatesConfig = Field(default_factory=CertificatesConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
 
 def load(path: Path | None = None) -> Config:
@@ -76,3 +95,27 @@ def load(path: Path | None = None) -> Config:
     if ca_dir := os.environ.get("L3DIST_CA_DIR"):
         config.certificates.ca_dir = Path(ca_dir)
     return config
+
+
+def heartbeat_key(config: Config) -> bytes:
+    """The heartbeats' HMAC key: configured, or made once (random, 0600) beside the local CA."""
+    if config.health.heartbeat_key is not None:
+        return config.health.heartbeat_key.get_secret_value().encode()
+    path = config.certificates.ca_dir / "heartbeat.key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    import secrets
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".heartbeat.key.{os.getpid()}")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)  # whole or not at all; the first process to link wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes().strip()

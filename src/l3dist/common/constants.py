@@ -80,3 +80,12 @@ JOB_RUNNING = "RUNNING"
 JOB_DONE = "DONE"
 JOB_FAILED = "FAILED"
 JOB_STATES = (JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED)
+
+# BFD timers of a BGP peer profile (milliseconds) and detect multiplier: the ranges BIRD and FRR
+# accept; defaults as FRR's profiles would be too slow for sub-second failover, so 100 ms x 3.
+BFD_INTERVAL_MIN_MS = 10
+BFD_INTERVAL_MAX_MS = 60000
+BFD_MULTIPLIER_MIN = 2
+BFD_MULTIPLIER_MAX = 255
+BFD_DEFAULT_INTERVAL_MS = 100
+BFD_DEFAULT_MULTIPLIER = 3

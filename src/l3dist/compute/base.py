@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.amphora_agent.config import BgpSpeakerConfig, HeartbeatConfig
 from l3dist.certificates import AmphoraCertificates
 
 
@@ -24,9 +24,11 @@ class AbstractComputeDriver(ABC):
         speakers: list[BgpSpeakerConfig],
         speaker_driver: str,
         certificates: AmphoraCertificates,
+        heartbeat: HeartbeatConfig,
     ) -> BuiltAmphora:
-        """Create and boot an amphora whose config drive carries the BGP speakers and its TLS
-        certificates (the agent's own, and the CA of the controller's client certificate)."""
+        """Create and boot an amphora whose config drive carries the BGP speakers, its TLS
+        certificates (the agent's own, and the CA of the controller's client certificate) and
+        where to send its heartbeats."""
 
     @abstractmethod
     def delete(self, compute_id: str) -> None:

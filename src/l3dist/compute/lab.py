@@ -4,7 +4,7 @@ its management port comes from the lab network driver, its front-end port from p
 
 from __future__ import annotations
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.amphora_agent.config import BgpSpeakerConfig, HeartbeatConfig
 from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
 from l3dist.lab import amphora as lab_amphora
@@ -21,6 +21,7 @@ class LabComputeDriver(AbstractComputeDriver):
         speakers: list[BgpSpeakerConfig],
         speaker_driver: str,
         certificates: AmphoraCertificates,
+        heartbeat: HeartbeatConfig,
     ) -> BuiltAmphora:
         amp = lab_amphora.create(
             self.cfg,
@@ -29,6 +30,7 @@ class LabComputeDriver(AbstractComputeDriver):
             amphora_id=amphora_id,
             frontend=False,
             certificates=certificates,
+            heartbeat=heartbeat,
         )
         return BuiltAmphora(compute_id=amp.id, lb_network_ip=amp.mgmt_ip4)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig
+from l3dist.amphora_agent.config import BgpSpeakerConfig, HeartbeatConfig
 from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
 
@@ -20,6 +20,7 @@ class NoopComputeDriver(AbstractComputeDriver):
         speakers: list[BgpSpeakerConfig],
         speaker_driver: str,
         certificates: AmphoraCertificates,
+        heartbeat: HeartbeatConfig,
     ) -> BuiltAmphora:
         with self.lock:
             self.amphorae[amphora_id] = speakers

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from l3dist.amphora_agent.config import HeartbeatConfig
 from l3dist.amphora_client import AgentClient
 from l3dist.certificates import LocalCA, client_context
 from l3dist.compute.base import AbstractComputeDriver
@@ -26,6 +27,7 @@ class Services:
     compute: AbstractComputeDriver
     distributor: AbstractDistributorDriver
     ca: LocalCA  # issues amphora certificates; its controller certificate talks to agents
+    heartbeat: HeartbeatConfig  # where the amphorae send heartbeats, with the key
     speaker_driver: str = "bird"  # the BGP speaker the amphorae run (bird or exabgp)
 
     def agent(self, amphora_id: str, lb_network_ip: str | None) -> AgentClient:

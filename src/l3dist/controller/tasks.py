@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from taskflow import task
 
 from l3dist.common import constants as c
@@ -18,6 +18,7 @@ from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
 from l3dist.db.models import (
     Amphora,
+    AmphoraHealth,
     AmphoraRegistration,
     HealthMonitor,
     Listener,
@@ -55,7 +56,9 @@ def live_amphora_ids(session: Any, loadbalancer_id: str) -> list[str]:
             select(Amphora.id)
             .where(
                 Amphora.load_balancer_id == loadbalancer_id,
-                Amphora.status.in_((c.AMPHORA_ALLOCATED, c.PENDING_CREATE, c.AMPHORA_BOOTING)),
+                Amphora.status.in_(
+                    (c.AMPHORA_ALLOCATED, c.PENDING_CREATE, c.AMPHORA_BOOTING, c.FAILOVER_STOPPED)
+                ),
             )
             .order_by(Amphora.created_at)
         )
@@ -281,7 +284,13 @@ class ComputeCreate(ServiceTask):
         compute.delete(amphora_id)
         # The key goes straight into the config drive: never a task result (those are stored).
         certificates = self.services.ca.issue_amphora(amphora_id)
-        built = compute.build(amphora_id, speakers, self.services.speaker_driver, certificates)
+        built = compute.build(
+            amphora_id,
+            speakers,
+            self.services.speaker_driver,
+            certificates,
+            self.services.heartbeat,
+        )
         with self.services.db.session(writer=True) as session:
             amp = session.get(Amphora, amphora_id)
             assert amp is not None
@@ -331,6 +340,7 @@ class DeleteAmphorae(ServiceTask):
             for amp in _amphorae(session, amphora_ids):
                 amp.status = c.DELETED
                 amp.load_balancer_id = None
+            session.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id.in_(amphora_ids)))
 
 
 # -- HAProxy configuration ----------------------------------------------------------------

@@ -27,6 +27,7 @@ from l3dist.controller import flows, jobs
 from l3dist.controller.services import Services
 from l3dist.db.models import WorkerJob
 from l3dist.db.session import Database
+from l3dist.health.settings import heartbeat_settings
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def services_from_config(config: Config, db: Database) -> Services:
         compute=compute,
         distributor=distributor,
         ca=ca,
+        heartbeat=heartbeat_settings(config),
         speaker_driver=ctl.speaker_driver,
     )
     distributor.bind(services)

@@ -223,6 +223,18 @@ class BgpPeer(Timestamps, Base):
         CheckConstraint("ttl_hops BETWEEN 1 AND 254", name="ttl_hops"),
         CheckConstraint("hold_time = 0 OR hold_time BETWEEN 3 AND 65535", name="hold_time"),
         CheckConstraint(_in("auth_type", c.BGP_AUTH_TYPES), name="auth_type"),
+        CheckConstraint(
+            f"bfd_transmit_interval_ms BETWEEN {c.BFD_INTERVAL_MIN_MS} AND {c.BFD_INTERVAL_MAX_MS}",
+            name="bfd_transmit_interval_ms",
+        ),
+        CheckConstraint(
+            f"bfd_receive_interval_ms BETWEEN {c.BFD_INTERVAL_MIN_MS} AND {c.BFD_INTERVAL_MAX_MS}",
+            name="bfd_receive_interval_ms",
+        ),
+        CheckConstraint(
+            f"bfd_detect_multiplier BETWEEN {c.BFD_MULTIPLIER_MIN} AND {c.BFD_MULTIPLIER_MAX}",
+            name="bfd_detect_multiplier",
+        ),
         UniqueConstraint("name", name="uq_distributor_l3_bgp_peer_name"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -234,6 +246,14 @@ class BgpPeer(Timestamps, Base):
     keepalive_interval: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(255))
     password: Mapped[str | None] = mapped_column(String(80))
+    # BFD on the session (the amphora's speaker and the peer detect a dead path in
+    # interval x multiplier instead of the hold time).
+    bfd_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    bfd_transmit_interval_ms: Mapped[int] = mapped_column(
+        Integer, default=c.BFD_DEFAULT_INTERVAL_MS
+    )
+    bfd_receive_interval_ms: Mapped[int] = mapped_column(Integer, default=c.BFD_DEFAULT_INTERVAL_MS)
+    bfd_detect_multiplier: Mapped[int] = mapped_column(Integer, default=c.BFD_DEFAULT_MULTIPLIER)
 
 
 class BgpPeerRegistration(Base):

@@ -60,6 +60,10 @@ def speaker_configs(session: Session, distributor_id: str | None) -> list[BgpSpe
                             "ttl_hops": peer.ttl_hops,
                             "hold_time": peer.hold_time,
                             "keepalive_interval": peer.keepalive_interval,
+                            "bfd_enabled": peer.bfd_enabled,
+                            "bfd_transmit_interval_ms": peer.bfd_transmit_interval_ms,
+                            "bfd_receive_interval_ms": peer.bfd_receive_interval_ms,
+                            "bfd_detect_multiplier": peer.bfd_detect_multiplier,
                         }
                         for peer in speaker.peers
                     ],

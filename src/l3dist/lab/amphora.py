@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l3dist.amphora_agent import config as agent_config
-from l3dist.amphora_agent.config import AgentConfig, BgpSpeakerConfig
+from l3dist.amphora_agent.config import AgentConfig, BgpSpeakerConfig, HeartbeatConfig
 from l3dist.amphora_client import AGENT_PORT, AgentClient, AgentUnreachable
 from l3dist.certificates import (
     AmphoraCertificates,
@@ -28,7 +28,9 @@ from l3dist.certificates import (
     configured_ca,
     write_amphora_files,
 )
+from l3dist.common import config as controller_config
 from l3dist.common.process import ManagedProcess, kill_group
+from l3dist.health.settings import heartbeat_settings
 from l3dist.lab import fabric, plumbing
 from l3dist.lab.config import STATE_DIR, LabConfig
 from l3dist.network.catalog import stable_id
@@ -140,13 +142,15 @@ def create(
     wait: bool = True,
     frontend: bool = True,
     certificates: AmphoraCertificates | None = None,
+    heartbeat: HeartbeatConfig | None = None,
 ) -> LabAmphora:
     """Create an amphora: namespaces, its management and front-end ports (made by the lab network
     driver, addresses from its IPAM), config drive, then start its agent.
 
     frontend=False leaves the front-end port to the network driver's plug_vip (the controller's
     flows); the agent then reads it from the kernel. Without certificates (a lab amphora made by
-    hand), the configured local CA issues them, as the controller does."""
+    hand), the configured local CA issues them, as the controller does; heartbeats go where the
+    configuration says (the health manager)."""
     cfg = cfg or LabConfig()
     driver = fabric.network_driver()
     amphora_id = amphora_id or str(uuid.uuid4())
@@ -215,6 +219,9 @@ def create(
                 "haproxy_namespace": amp.haproxy_ns,
                 "bind_port": AGENT_PORT,
                 "tls": {"client_ca": str(tls_files[0]), "server_pem": str(tls_files[1])},
+                "heartbeat": (heartbeat or heartbeat_settings(controller_config.load())).model_dump(
+                    mode="json", context={"secrets": True}
+                ),
                 "state_dir": str(amp.dir / "agent"),
                 "bgp": {
                     "driver": speaker_driver,

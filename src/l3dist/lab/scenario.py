@@ -19,14 +19,18 @@ FRONTEND_V4 = stable_id("frontend-net-v4")
 
 
 def lab_distributor(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[str, Any]:
-    """The lab's BGP peer profiles (the ToR), one speaker per IP version, an L3_BGP distributor."""
+    """The lab's BGP peer profiles (the ToR, BFD as its bfdd profile), one speaker per IP
+    version, an L3_BGP distributor."""
     cfg = cfg or LabConfig()
     speakers = []
     for version in (4, 6):
         peer = plane.call("POST", "/v2/lbaas/bgppeers", {"bgp_peer": {
             "name": f"tor-v{version}", "peer_ip": cfg.mgmt.gateway(version),
             "remote_as": cfg.tor_asn, "ttl_hops": 1, "hold_time": cfg.hold_time,
-            "keepalive_interval": cfg.keepalive}}, expect=201)["bgp_peer"]  # fmt: skip
+            "keepalive_interval": cfg.keepalive, "bfd_enabled": True,
+            "bfd_transmit_interval_ms": cfg.bfd_interval_ms,
+            "bfd_receive_interval_ms": cfg.bfd_interval_ms,
+            "bfd_detect_multiplier": cfg.bfd_multiplier}}, expect=201)["bgp_peer"]  # fmt: skip
         speaker = plane.call("POST", "/v2/lbaas/bgpspeakers", {"bgp_speaker": {
             "name": f"amphora-v{version}", "ip_version": version,
             "local_as": cfg.amphora_asn}}, expect=201)["bgp_speaker"]  # fmt: skip

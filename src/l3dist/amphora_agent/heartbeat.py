@@ -1,0 +1,68 @@
+"""The agent's heartbeat sender: a signed UDP datagram to every health manager each interval,
+from the management namespace (the agent's own)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from l3dist.amphora_agent.config import HeartbeatConfig
+from l3dist.health.heartbeat import Heartbeat, SequenceCounter, encode
+
+log = logging.getLogger(__name__)
+
+
+class HeartbeatSender:
+    def __init__(
+        self,
+        amphora_id: str,
+        config: HeartbeatConfig,
+        listeners: Callable[[], dict[str, str]],
+    ) -> None:
+        self.amphora_id = amphora_id
+        self.config = config
+        self.key = config.key.get_secret_value().encode()
+        self.listeners = listeners
+        self.sequence = SequenceCounter()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self.targets = [_address(t) for t in config.controllers]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+
+    def send_once(self) -> None:
+        heartbeat = Heartbeat(
+            amphora_id=self.amphora_id,
+            seq=self.sequence.next(),
+            sent_at=time.time(),
+            listeners=self.listeners(),  # type: ignore[arg-type]
+        )
+        datagram = encode(heartbeat, self.key)
+        for host, port in self.targets:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                try:
+                    sock.sendto(datagram, (host, port))
+                except OSError as exc:  # unreachable now; the next beat tries again
+                    log.debug("heartbeat to %s:%s: %s", host, port, exc)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.send_once()
+            except Exception:
+                log.exception("heartbeat not sent")
+            self.stopping.wait(self.config.interval)
+
+
+def _address(target: str) -> tuple[str, int]:
+    host, _, port = target.rpartition(":")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,191 @@
+"""The health manager (``l3dist health``): receives the agents' heartbeats and fails over the
+amphorae that stop sending them.
+
+- Receiver: one UDP socket; a valid, fresh heartbeat updates ``amphora_health.last_update``
+  (and brings a FAILOVER_STOPPED amphora back to ALLOCATED); anything else is dropped and counted
+  by reason. Nothing a datagram holds can raise out of the loop.
+- Checker: every ``health_check_interval``, the ALLOCATED amphorae whose last heartbeat is older
+  than ``heartbeat_timeout`` are stale. More of them at once than ``failover_threshold`` trips the
+  circuit breaker: they become FAILOVER_STOPPED and nothing is failed over. Otherwise each is
+  claimed with ``busy`` (a conditional UPDATE: two health managers never fail over the same
+  amphora), its load balancer goes PENDING_UPDATE / DEGRADED and a failover job is queued for
+  the worker, as the API's failover action does.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from l3dist.common import constants as c
+from l3dist.common.config import HealthConfig
+from l3dist.controller import jobs
+from l3dist.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
+from l3dist.db.session import Database
+from l3dist.health.heartbeat import MAX_DATAGRAM, HeartbeatRefused, ReplayGuard, decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counters:
+    """What the manager saw; also exported as Prometheus metrics."""
+
+    received: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    failovers: int = 0
+    breaker_trips: int = 0
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+class _NotNow(Exception):
+    """The amphora is claimed by another manager, or its load balancer is busy."""
+
+
+class HealthManager:
+    def __init__(self, config: HealthConfig, db: Database, key: bytes) -> None:
+        self.config = config
+        self.db = db
+        self.key = key
+        self.guard = ReplayGuard()
+        self.counters = Counters()
+        self.stopping = threading.Event()
+        self.sock = socket.socket(
+            socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET, socket.SOCK_DGRAM
+        )
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((config.bind_host, config.bind_port))
+        self.sock.settimeout(0.2)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                datagram, _ = self.sock.recvfrom(MAX_DATAGRAM + 1)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self.stopping.is_set():
+                    return
+                raise
+            self.handle(datagram)
+
+    def handle(self, datagram: bytes) -> None:
+        try:
+            heartbeat = decode(datagram, self.key)
+            self.guard.check(heartbeat)
+        except HeartbeatRefused as refused:
+            self.counters.drop(refused.reason)
+            return
+        try:
+            self._record(heartbeat.amphora_id)
+        except Exception:  # the database is away: the next heartbeat tries again
+            log.exception("cannot record a heartbeat of amphora %s", heartbeat.amphora_id)
+            self.counters.drop("database")
+            return
+        self.counters.received += 1
+
+    def _record(self, amphora_id: str) -> None:
+        now = utcnow()
+        try:
+            with self.db.session(writer=True) as session:
+                amphora = session.get(Amphora, amphora_id)
+                if amphora is None or amphora.status == c.DELETED:
+                    return  # an amphora being deleted, or not ours
+                health = session.get(AmphoraHealth, amphora_id)
+                if health is None:
+                    session.add(AmphoraHealth(amphora_id=amphora_id, last_update=now, busy=False))
+                else:
+                    health.last_update = now
+                if amphora.status == c.FAILOVER_STOPPED:  # back after an outage
+                    amphora.status = c.AMPHORA_ALLOCATED
+                    log.info("amphora %s is heard again: ALLOCATED", amphora_id)
+        except IntegrityError:  # another manager added the row first
+            pass
+
+    # -- checking -----------------------------------------------------------------------------
+
+    def check_forever(self) -> None:
+        while not self.stopping.wait(self.config.health_check_interval):
+            try:
+                self.check()
+            except Exception:
+                log.exception("health check failed")
+
+    def check(self) -> list[str]:
+        """Fail over stale amphorae (or trip the breaker); the ids failed over."""
+        stale_before = utcnow() - datetime.timedelta(seconds=self.config.heartbeat_timeout)
+        with self.db.session(writer=True) as session:
+            stale = list(
+                session.scalars(
+                    select(Amphora.id)
+                    .join(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+                    .where(
+                        Amphora.status == c.AMPHORA_ALLOCATED,
+                        AmphoraHealth.last_update < stale_before,
+                        AmphoraHealth.busy.is_(False),
+                    )
+                )
+            )
+            if len(stale) > self.config.failover_threshold:
+                session.execute(
+                    update(Amphora).where(Amphora.id.in_(stale)).values(status=c.FAILOVER_STOPPED)
+                )
+                self.counters.breaker_trips += 1
+                log.warning(
+                    "%d amphorae stale at once (threshold %d): failover stopped for %s",
+                    len(stale), self.config.failover_threshold, ", ".join(stale),
+                )  # fmt: skip
+                return []
+        started = [a for a in stale if self._fail_over(a)]
+        self.counters.failovers += len(started)
+        return started
+
+    def _fail_over(self, amphora_id: str) -> bool:
+        """Claim the amphora and queue its failover; False when its load balancer is busy (the
+        next check tries again) or another manager claimed it."""
+        try:
+            with self.db.session(writer=True) as session:
+                amphora = session.get(Amphora, amphora_id)
+                if amphora is None or amphora.load_balancer_id is None:
+                    return False
+                lb_id = amphora.load_balancer_id
+                for statement in (
+                    update(AmphoraHealth)
+                    .where(AmphoraHealth.amphora_id == amphora_id, AmphoraHealth.busy.is_(False))
+                    .values(busy=True),
+                    update(LoadBalancer)
+                    .where(LoadBalancer.id == lb_id, LoadBalancer.provisioning_status == c.ACTIVE)
+                    .values(provisioning_status=c.PENDING_UPDATE, operating_status=c.DEGRADED),
+                ):
+                    result = session.execute(statement.execution_options(synchronize_session=False))
+                    if getattr(result, "rowcount", 0) != 1:
+                        raise _NotNow  # rolls both back
+                jobs.submit(session, jobs.FAILOVER_AMPHORA, lb_id, amphora_id=amphora_id)
+        except _NotNow:
+            return False
+        log.warning("amphora %s of load balancer %s is stale: failover queued", amphora_id, lb_id)
+        return True
+
+    # -- life ---------------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        checker = threading.Thread(target=self.check_forever, name="health-check", daemon=True)
+        checker.start()
+        self.receive_forever()
+        checker.join(timeout=5)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        self.sock.close()

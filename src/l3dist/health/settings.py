@@ -1,0 +1,16 @@
+"""What an amphora's config drive says about heartbeats, from the controller's configuration."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from l3dist.amphora_agent.config import HeartbeatConfig
+from l3dist.common.config import Config, heartbeat_key
+
+
+def heartbeat_settings(config: Config) -> HeartbeatConfig:
+    return HeartbeatConfig(
+        controllers=config.health.controller_ip_port_list,
+        key=SecretStr(heartbeat_key(config).decode()),
+        interval=config.health.heartbeat_interval,
+    )

@@ -1,0 +1,164 @@
+"""The health manager on a real database and a real UDP socket (loopback): heartbeats recorded,
+bad ones dropped and counted, stale amphorae failed over once, mass outages stopped by the
+circuit breaker."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, update
+
+from l3dist.common import constants as c
+from l3dist.common.config import HealthConfig
+from l3dist.controller import jobs
+from l3dist.db.models import Amphora, AmphoraHealth, LoadBalancer, WorkerJob, utcnow
+from l3dist.db.session import Database, upgrade
+from l3dist.health.heartbeat import MAX_DATAGRAM, Heartbeat, encode
+from l3dist.health.manager import HealthManager
+from l3dist.lab.controlplane import free_port
+
+KEY = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def db(db_url: str) -> Database:
+    upgrade(db_url)
+    database = Database(db_url)
+    with database.session() as s:
+        for lb in ("lb1", "lb2"):
+            s.add(LoadBalancer(id=lb, project_id="p", provisioning_status=c.ACTIVE,
+                               operating_status=c.ONLINE, enabled=True,
+                               topology=c.TOPOLOGY_ACTIVE_ACTIVE, amphora_count=3))  # fmt: skip
+        s.flush()
+        for i in range(6):
+            s.add(Amphora(id=f"a{i}", status=c.AMPHORA_ALLOCATED,
+                          load_balancer_id="lb1" if i < 3 else "lb2"))  # fmt: skip
+    return database
+
+
+@pytest.fixture
+def manager(db: Database) -> Iterator[HealthManager]:
+    config = HealthConfig(bind_host="127.0.0.1", bind_port=free_port(), heartbeat_timeout=2,
+                          failover_threshold=3)  # fmt: skip
+    hm = HealthManager(config, db, KEY)
+    thread = threading.Thread(target=hm.receive_forever, daemon=True)
+    thread.start()
+    try:
+        yield hm
+    finally:
+        hm.stop()
+        thread.join(timeout=5)
+        hm.close()
+
+
+def send(hm: HealthManager, datagram: bytes) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(datagram, ("127.0.0.1", hm.config.bind_port))
+
+
+def beat(amphora_id: str, seq: int, sent_at: float | None = None) -> Heartbeat:
+    return Heartbeat(amphora_id=amphora_id, seq=seq,
+                     sent_at=time.time() if sent_at is None else sent_at)  # fmt: skip
+
+
+def settle(hm: HealthManager, total: int) -> None:
+    deadline = time.monotonic() + 10
+    while hm.counters.received + sum(hm.counters.dropped.values()) < total:
+        assert time.monotonic() < deadline, hm.counters
+        time.sleep(0.02)
+
+
+def health(db: Database) -> dict[str, datetime.datetime]:
+    with db.session(writer=False) as s:
+        return {h.amphora_id: h.last_update for h in s.scalars(select(AmphoraHealth))}
+
+
+def test_heartbeats_are_recorded_and_bad_ones_counted(manager: HealthManager, db: Database) -> None:
+    good = encode(beat("a0", 10), KEY)
+    send(manager, good)
+    settle(manager, 1)
+    assert set(health(db)) == {"a0"}
+    before = health(db)
+    bad = {
+        "bad_signature": encode(beat("a1", 1), b"another key"),
+        "replayed": good,
+        "stale": encode(beat("a1", 2, sent_at=time.time() - 600), KEY),
+        "unsigned": b"hello",
+        "oversized": b"x" * (MAX_DATAGRAM + 1),
+        "malformed": b"\x00" * 40,
+    }
+    for datagram in bad.values():
+        send(manager, datagram)
+    settle(manager, 1 + len(bad))
+    assert manager.counters.received == 1
+    # An unsigned blob of 40 bytes fails the signature check first.
+    assert manager.counters.dropped == {"bad_signature": 2, "replayed": 1, "stale": 1,
+                                        "unsigned": 1, "oversized": 1}  # fmt: skip
+    assert health(db) == before
+    send(manager, encode(beat("a0", 11), KEY))  # still alive and listening
+    settle(manager, 2 + len(bad))
+    assert manager.counters.received == 2
+
+
+def age(db: Database, amphora_ids: list[str], seconds: float = 60) -> None:
+    when = utcnow() - datetime.timedelta(seconds=seconds)
+    with db.session() as s:
+        for amphora_id in amphora_ids:
+            s.merge(AmphoraHealth(amphora_id=amphora_id, last_update=when, busy=False))
+
+
+def failover_jobs(db: Database) -> list[tuple[str, str]]:
+    with db.session(writer=False) as s:
+        return [(j.target_id, j.arguments["amphora_id"]) for j in s.scalars(
+            select(WorkerJob).where(WorkerJob.flow == jobs.FAILOVER_AMPHORA))]  # fmt: skip
+
+
+def test_a_stale_amphora_is_failed_over_once(manager: HealthManager, db: Database) -> None:
+    age(db, ["a1"])
+    age(db, ["a0", "a2"], seconds=0)
+    assert manager.check() == ["a1"]
+    assert failover_jobs(db) == [("lb1", "a1")]
+    with db.session(writer=False) as s:
+        lb = s.get(LoadBalancer, "lb1")
+        assert lb is not None
+        assert (lb.provisioning_status, lb.operating_status) == (c.PENDING_UPDATE, c.DEGRADED)
+        assert s.get(AmphoraHealth, "a1").busy  # type: ignore[union-attr]
+    # Claimed: a second check, or a second manager, starts nothing more.
+    other = HealthManager(manager.config.model_copy(update={"bind_port": free_port()}), db, KEY)
+    try:
+        assert manager.check() == [] and other.check() == []
+    finally:
+        other.close()
+    assert failover_jobs(db) == [("lb1", "a1")]
+
+
+def test_a_busy_load_balancer_waits(manager: HealthManager, db: Database) -> None:
+    with db.session() as s:
+        s.execute(update(LoadBalancer).where(LoadBalancer.id == "lb2")
+                  .values(provisioning_status=c.PENDING_UPDATE))  # fmt: skip
+    age(db, ["a3"])
+    assert manager.check() == [] and failover_jobs(db) == []
+    with db.session() as s:
+        s.execute(update(LoadBalancer).where(LoadBalancer.id == "lb2")
+                  .values(provisioning_status=c.ACTIVE))  # fmt: skip
+    assert manager.check() == ["a3"]
+
+
+def test_a_mass_outage_trips_the_circuit_breaker(manager: HealthManager, db: Database) -> None:
+    age(db, ["a0", "a1", "a3", "a4"])  # 4 stale at once, threshold 3
+    assert manager.check() == []
+    assert failover_jobs(db) == [] and manager.counters.breaker_trips == 1
+    with db.session(writer=False) as s:
+        statuses = {a.id: a.status for a in s.scalars(select(Amphora))}
+    assert [a for a, st in statuses.items() if st == c.FAILOVER_STOPPED] == ["a0", "a1", "a3", "a4"]
+    # Heartbeats come back: the amphora recovers by itself, nothing was failed over.
+    send(manager, encode(beat("a3", 1), KEY))
+    settle(manager, 1)
+    with db.session(writer=False) as s:
+        assert s.get(Amphora, "a3").status == c.AMPHORA_ALLOCATED  # type: ignore[union-attr]
+    assert manager.check() == [] and failover_jobs(db) == []
