@@ -359,6 +359,32 @@ def worker() -> None:
     w.run_forever()
 
 
+@app.command("health")
+def health() -> None:
+    """Run the health manager: receives the amphorae's signed heartbeats and fails over the
+    ones that fall silent (circuit breaker on mass outages)."""
+    import logging
+    import signal
+
+    from l3dist.common import config
+    from l3dist.db import session
+    from l3dist.health.manager import HealthManager
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = config.load()
+    session.upgrade(cfg.database.url)
+    manager = HealthManager(
+        cfg.health, session.Database(cfg.database.url), config.heartbeat_key(cfg)
+    )
+    signal.signal(signal.SIGTERM, lambda *_: manager.stop())
+    signal.signal(signal.SIGINT, lambda *_: manager.stop())
+    try:
+        manager.run_forever()
+    finally:
+        manager.close()
+        logging.getLogger("l3dist.health").info("stopped; %s", manager.counters)
+
+
 token_app = typer.Typer(help="API bearer tokens (auth_strategy = token).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -271,6 +272,19 @@ def start_agent(amp: LabAmphora, wait: bool = True, timeout: float = 20.0) -> No
 def stop_agent(amp: LabAmphora, timeout: float = 10.0) -> None:
     """Stop the agent gracefully (it stops its speaker and HAProxy)."""
     amp.agent_process().stop(timeout=timeout)
+
+
+def signal_processes(amphora_id: str, sig: signal.Signals) -> int:
+    """Send sig to every process in the amphora's namespaces (SIGSTOP: a frozen amphora, as a
+    hung VM; SIGCONT: thawed). Returns how many got it."""
+    names = json.loads(_meta_path(amphora_id).read_text())
+    count = 0
+    for ns in (names["mgmt_ns"], names["haproxy_ns"]):
+        for pid in plumbing.namespace_pids(ns):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+                count += 1
+    return count
 
 
 def delete(amphora_id: str) -> None:

@@ -1,6 +1,7 @@
-"""The controller's processes on the lab host: the REST API and the worker, each started by the
-``l3dist`` command in its own process group, on one state directory (SQLite database and local
-CA). Used by the demo, the lifecycle benchmark and the end-to-end tests.
+"""The controller's processes on the lab host: the REST API, the worker and the health manager,
+each started by the ``l3dist`` command in its own process group, on one state directory (SQLite
+database, local CA, heartbeat key). Used by the demo, the lifecycle benchmark and the
+end-to-end tests.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class ControlPlane:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._spawn("api", [L3DIST, "api", "--port", str(self.port)])
         self.start_worker()
+        self._spawn("health", [L3DIST, "health"])
         deadline = time.monotonic() + timeout
         while True:
             try:

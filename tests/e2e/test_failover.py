@@ -1,0 +1,85 @@
+"""A frozen amphora (all its processes stopped, as a hung VM) under a steady client loop: BFD takes
+its next hop out of the ToR's FIB, requests keep succeeding on the others, the health manager
+notices the silent heartbeats and the worker replaces it; the ECMP set is whole again."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from l3dist.bgp.base import host_prefix
+from l3dist.db.models import AmphoraHealth
+from l3dist.db.session import Database
+from l3dist.lab import amphora as lab_amphora
+from l3dist.lab import fabric
+from l3dist.lab.traffic import ClientLoop, failures
+from tests.e2e.conftest import (
+    Controller,
+    amphorae_of,
+    create_web_lb,
+    delete_lb,
+    lb_path,
+    wait_for_ecmp,
+    wait_until,
+)
+
+
+def heard(db: Database) -> set[str]:
+    with db.session(writer=False) as session:
+        return set(session.scalars(select(AmphoraHealth.amphora_id)))
+
+
+def test_a_frozen_amphora_leaves_the_fib_and_is_replaced(
+    controller: Controller, distributor: dict[str, Any], record_property: Any
+) -> None:
+    ctl = controller
+    db = Database(ctl.database_url)
+    lb = create_web_lb(ctl, distributor, 3)
+    wait_for_ecmp(ctl, lb, 3)
+    amps = amphorae_of(ctl, lb["id"])
+    wait_until(lambda: {a["id"] for a in amps} <= heard(db), 10, "heartbeats of every amphora")
+    victim = amps[0]
+    prefix = host_prefix(lb["vip_address"])
+    statuses: set[str] = set()
+    with ClientLoop(lb["vip_address"]) as clients:
+        time.sleep(1)
+        frozen_at = time.time()
+        assert lab_amphora.signal_processes(victim["id"], signal.SIGSTOP) >= 3
+        try:
+            wait_until(lambda: victim["frontend_ip"] not in fabric.fib_nexthops(prefix), 5,
+                       "the frozen amphora out of the FIB")  # fmt: skip
+            out_of_fib = time.time()
+
+            def replaced() -> bool:
+                shown = ctl.call("GET", lb_path(lb))["loadbalancer"]
+                statuses.add(shown["operating_status"])
+                ids = {a["id"] for a in amphorae_of(ctl, lb["id"])}
+                return victim["id"] not in ids and shown["provisioning_status"] == "ACTIVE"
+
+            wait_until(replaced, 90, "replacement")
+            hops = wait_for_ecmp(ctl, lb, 3)
+            whole = time.time()
+            time.sleep(1)
+            attempts = clients.stop()
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # deleted by the failover already
+                lab_amphora.signal_processes(victim["id"], signal.SIGCONT)
+    assert victim["frontend_ip"] not in hops or victim["frontend_ip"] in {
+        a["frontend_ip"] for a in amphorae_of(ctl, lb["id"])
+    }
+    assert "DEGRADED" in statuses
+    assert ctl.call("GET", lb_path(lb))["loadbalancer"]["operating_status"] == "ONLINE"
+    record_property("fib_removal_s", round(out_of_fib - frozen_at, 3))
+    record_property("whole_again_s", round(whole - frozen_at, 1))
+    lost = failures(attempts, frozen_at, out_of_fib)
+    record_property("failed_before_fib_removal", lost)
+    print(f"frozen -> out of FIB {out_of_fib - frozen_at:.3f} s, whole again "
+          f"{whole - frozen_at:.1f} s; {lost} requests failed meanwhile")  # fmt: skip
+    assert out_of_fib - frozen_at < 2.0, "BFD (100 ms x 3) must act well before the hold timer"
+    assert failures(attempts, 0, frozen_at) == 0
+    assert failures(attempts, out_of_fib + 0.5) == 0, "requests keep succeeding on the others"
+    delete_lb(ctl, lb)
