@@ -144,6 +144,17 @@ class HeartbeatConfig(StrictModel):
         return value.get_secret_value() if context.get("secrets") else "***"
 
 
+class ListenerCheckConfig(StrictModel):
+    """The agent's own check of its listeners (HAProxy serving): every interval, a check that
+    takes longer than timeout fails; fall failures in a row withdraw the VIP routes, rise
+    successes in a row announce them again (one failure among several successes does nothing)."""
+
+    interval: Annotated[float, Field(gt=0, le=10)] = 0.05
+    timeout: Annotated[float, Field(gt=0, le=10)] = 0.5
+    rise: Annotated[int, Field(ge=1, le=100)] = 3
+    fall: Annotated[int, Field(ge=1, le=100)] = 2
+
+
 class AgentConfig(StrictModel):
     """Everything the agent needs to know about its amphora."""
 
@@ -156,6 +167,7 @@ class AgentConfig(StrictModel):
     bgp: BgpConfig
     tls: TlsConfig
     heartbeat: HeartbeatConfig | None = None
+    listener_check: ListenerCheckConfig = Field(default_factory=ListenerCheckConfig)
 
     @property
     def bind_host(self) -> str:

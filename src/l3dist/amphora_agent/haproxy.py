@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -37,6 +38,23 @@ class ConfigRejected(Exception):
 
 # HAProxy needs about two file descriptors per connection; the lab's limit is 20000.
 MAX_CONNECTIONS = 8000
+
+
+def frontends_open(show_stat: str) -> bool:
+    """From ``show stat`` CSV: at least one frontend, and every frontend OPEN."""
+    lines = show_stat.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return False
+    header = lines[0][2:].split(",")
+    try:
+        name, status = header.index("svname"), header.index("status")
+    except ValueError:
+        return False
+    states = [
+        row[status] for row in (line.split(",") for line in lines[1:] if line)
+        if len(row) > status and row[name] == "FRONTEND"
+    ]  # fmt: skip
+    return bool(states) and all(state == "OPEN" for state in states)
 
 
 def global_section(socket_path: Path) -> str:
@@ -144,6 +162,25 @@ frontend vip_http
             write_atomic(self.conf_path, self._effective())
             self.reload()
             return True
+
+    def serving(self, timeout: float) -> bool:
+        """Is HAProxy up with every frontend open? Asked on its stats socket; an answer that
+        does not come within timeout (a hung HAProxy) is a no. A reload in progress (ours) is a
+        yes: the old worker still serves."""
+        if not self.lock.acquire(timeout=timeout):
+            return True
+        self.lock.release()
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(self.socket_path))
+                sock.sendall(b"show stat\n")
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        except OSError:
+            return False
+        return frontends_open(b"".join(chunks).decode(errors="replace"))
 
     def reload(self) -> None:
         """Hitless reload: the master re-reads the file and replaces its workers."""

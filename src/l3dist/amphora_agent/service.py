@@ -22,6 +22,7 @@ from l3dist import __version__
 from l3dist.amphora_agent.config import AgentConfig
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
+from l3dist.amphora_agent.listener_check import ListenerChecker
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
 from l3dist.common.files import write_atomic
@@ -68,6 +69,9 @@ class AgentService:
         self.supervisor = Supervisor()
         self.haproxy_ns = netlink.NamespaceNetlink(config.haproxy_namespace)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
+        self.listener_check = ListenerChecker(
+            config.listener_check, self.haproxy.serving, self._listeners_changed
+        )
         self.heartbeats = (
             HeartbeatSender(config.amphora_id, config.heartbeat, self.listener_status)
             if config.heartbeat
@@ -109,6 +113,7 @@ class AgentService:
         for proc in self.speaker.processes():
             self.supervisor.add(proc, on_restart=self.speaker.restarted)
         self.supervisor.start()
+        self.listener_check.start()
         if self.heartbeats:
             self.heartbeats.start()
         log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
@@ -117,14 +122,20 @@ class AgentService:
         """Stop the daemons; the speaker's sessions close, so the fabric withdraws our routes."""
         if self.heartbeats:
             self.heartbeats.stop()
+        self.listener_check.stop()
         self.supervisor.stop()
         self.speaker.stop()
         self.haproxy.stop()
         self.haproxy_ns.close()
 
     def listener_status(self) -> dict[str, str]:
-        """What the heartbeats report: HAProxy serving or not."""
-        return {"haproxy": "UP" if self.haproxy.process.alive() else "DOWN"}
+        """What the heartbeats report: the listeners' health as the agent's own check sees it."""
+        return {"haproxy": "UP" if self.listener_check.healthy else "DOWN"}
+
+    def _listeners_changed(self, healthy: bool) -> None:
+        """Withdraw every VIP route while the listeners are down; announce them when back."""
+        with self.lock:
+            self.speaker.apply(self.routes())
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -142,6 +153,10 @@ class AgentService:
         )
 
     def routes(self) -> frozenset[Route]:
+        """What the speaker announces: registrations, except drained ones, and none while the
+        listeners are down (an amphora that cannot serve must not attract flows)."""
+        if not self.listener_check.healthy:
+            return frozenset()
         return self.routes_for(self.registrations - self.draining)
 
     def _commit(

@@ -1,0 +1,72 @@
+"""Soft failure in a live amphora: HAProxy killed or hung. The agent's own listener check
+withdraws the VIP route while the BGP session stays up, and announces it again when HAProxy
+serves again (restarted by the agent's supervisor, or thawed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from l3dist.bgp.base import host_prefix
+from l3dist.lab import amphora, fabric, plumbing, vips
+from l3dist.lab.amphora import LabAmphora
+from l3dist.lab.config import LabConfig
+from l3dist.lab.fib import FibWatcher, has, lacks
+
+from .conftest import VIP4
+
+
+@pytest.fixture(scope="module")
+def amp(lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
+    created = amphora.create(lab, "bird")
+    vips.announce(created, VIP4)
+    fib.wait_until(host_prefix(VIP4), has(created.frontend_ip4), timeout=30)
+    try:
+        yield created
+    finally:
+        amphora.delete(created.id)
+
+
+def haproxy_pids(amp: LabAmphora) -> list[int]:
+    return plumbing.namespace_pids(amp.haproxy_ns)
+
+
+def session_state(amp: LabAmphora) -> str:
+    return {s.peer: s.state for s in fabric.bgp_sessions()}.get(amp.mgmt_ip4, "")
+
+
+def test_killed_haproxy_withdraws_then_restarted_announces(
+    amp: LabAmphora, fib: FibWatcher
+) -> None:
+    prefix, nexthop = host_prefix(VIP4), amp.frontend_ip4
+    pids = haproxy_pids(amp)
+    assert pids
+    start = time.perf_counter()
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    withdrawn = fib.wait_for(prefix, lacks(nexthop), start, timeout=5)
+    assert session_state(amp) == "Established", "the session stays; only the route goes"
+    fib.wait_until(prefix, has(nexthop), timeout=20)  # the supervisor restarted HAProxy
+    assert set(haproxy_pids(amp)).isdisjoint(pids)
+    assert amp.client().bgp_status()["routes"], "announced again"
+    print(f"HAProxy killed -> next hop out of the FIB in {(withdrawn - start) * 1000:.0f} ms")
+
+
+def test_hung_haproxy_counts_as_failed_after_the_timeout(amp: LabAmphora, fib: FibWatcher) -> None:
+    prefix, nexthop = host_prefix(VIP4), amp.frontend_ip4
+    fib.wait_until(prefix, has(nexthop), timeout=20)
+    pids = haproxy_pids(amp)
+    start = time.perf_counter()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        fib.wait_for(prefix, lacks(nexthop), start, timeout=10)
+        assert session_state(amp) == "Established"
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    fib.wait_until(prefix, has(nexthop), timeout=20)

@@ -1,0 +1,48 @@
+"""Rise/fall hysteresis of the agent's listener check."""
+
+from __future__ import annotations
+
+from l3dist.amphora_agent.haproxy import frontends_open
+from l3dist.amphora_agent.listener_check import Hysteresis
+
+
+def run(state: Hysteresis, results: list[bool]) -> list[bool]:
+    out = []
+    for ok in results:
+        state.update(ok)
+        out.append(state.healthy)
+    return out
+
+
+def test_starts_unhealthy_until_rise_successes() -> None:
+    assert run(Hysteresis(rise=3, fall=2), [True, True, True, True]) == [False, False, True, True]
+
+
+def test_one_failure_in_five_never_withdraws() -> None:
+    state = Hysteresis(rise=3, fall=2)
+    run(state, [True] * 3)
+    assert all(run(state, [True, True, True, True, False] * 20))
+
+
+def test_fall_failures_in_a_row_withdraw_and_rise_successes_restore() -> None:
+    state = Hysteresis(rise=3, fall=2)
+    run(state, [True] * 3)
+    assert run(state, [False, False]) == [True, False]
+    # flapping while down does not announce
+    assert run(state, [True, False, True, True, False]) == [False] * 5
+    assert run(state, [True, True, True]) == [False, False, True]
+
+
+SHOW_STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,status
+vip_http,FRONTEND,,,0,1,8000,3,0,0,0,0,0,,OPEN
+be,m1,0,0,0,1,,3,0,0,,0,,0,UP
+be,BACKEND,0,0,0,1,800,3,0,0,0,0,,0,UP
+"""
+
+
+def test_frontends_open_from_show_stat() -> None:
+    assert frontends_open(SHOW_STAT)
+    assert not frontends_open(SHOW_STAT.replace(",OPEN", ",STOP"))
+    assert not frontends_open("")
+    assert not frontends_open("Unknown command\n")
+    assert not frontends_open(SHOW_STAT.splitlines()[0])  # no frontend at all
