@@ -37,10 +37,13 @@ def pid_alive(pid: int) -> bool:
 
 
 def kill_group(pgid: int, timeout: float = 3.0) -> None:
-    """SIGTERM a process group, then SIGKILL whatever is left after the timeout."""
+    """SIGTERM a process group, then SIGKILL whatever is left after the timeout. A stopped
+    (frozen) group is continued right after the SIGTERM, or it could not act on it."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pgid, sig)
+            if sig == signal.SIGTERM:
+                os.killpg(pgid, signal.SIGCONT)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 2.0)

@@ -30,7 +30,9 @@ class Services:
     heartbeat: HeartbeatConfig  # where the amphorae send heartbeats, with the key
     speaker_driver: str = "bird"  # the BGP speaker the amphorae run (bird or exabgp)
 
-    def agent(self, amphora_id: str, lb_network_ip: str | None) -> AgentClient:
+    def agent(
+        self, amphora_id: str, lb_network_ip: str | None, timeout: float = 10.0
+    ) -> AgentClient:
         """A client of the amphora's agent (mutual TLS, the agent's name checked)."""
         context = client_context(self.ca.directory)
-        return AgentClient(amphora_id, str(lb_network_ip), context)
+        return AgentClient(amphora_id, str(lb_network_ip), context, timeout=timeout)

@@ -73,6 +73,9 @@ def speaker_configs(session: Session, distributor_id: str | None) -> list[BgpSpe
     return result
 
 
+UNREGISTER_TIMEOUT = 3.0
+
+
 @dataclass(frozen=True)
 class Target:
     amphora_id: str
@@ -197,8 +200,10 @@ def _unregister(services: Services, loadbalancer_id: str, amphora_ids: list[str]
         ]
     for target in targets if vip else []:
         try:
-            with services.agent(target.amphora_id, target.lb_network_ip) as client:
-                client.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
+            # Short timeout: a hung amphora (failover) must not hold the flow; its routes go
+            # with its BGP session anyway.
+            with services.agent(target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT) as c:
+                c.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
         except AgentClientError as exc:
             if exc.status != 404:
                 raise
