@@ -447,6 +447,33 @@ def bench_lifecycle(
     console.print(table)
 
 
+@bench_app.command("failover")
+def bench_failover(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    runs: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Hard failure (frozen amphora, BFD 50 ms x 3; hold timer 3 s as the baseline), soft failure
+    (HAProxy killed) and recovery, timed to the ToR's FIB, with requests lost per event."""
+    require_root()
+    from l3dist.bench import failover
+
+    try:
+        result = failover.run(runs)
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"Failover to ToR FIB, {runs} runs (ms)")
+    for col in ("event", "min", "median", "max", "requests lost (median)"):
+        table.add_column(col)
+    for event in ("hard_bfd", "hard_hold_timer", "recovery", "soft", "soft_recovery"):
+        r = result[event]
+        lost = result["requests_lost"].get(event, {}).get("median", "")
+        table.add_row(event, str(r["min"]), str(r["median"]), str(r["max"]), str(lost))
+    console.print(table)
+
+
 @bench_app.command("api")
 def bench_api(
     as_json: Annotated[bool, typer.Option("--json")] = False,

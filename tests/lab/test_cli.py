@@ -40,6 +40,17 @@ def test_bench_lifecycle_json(lab_prerequisites: None) -> None:
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
 
 
+def test_bench_failover_json(lab_prerequisites: None) -> None:
+    result = run_json("bench", "failover", "--json", "--runs", "1")
+    for event in ("hard_bfd", "hard_hold_timer", "recovery", "soft", "soft_recovery"):
+        stats = result[event]
+        assert 0 < stats["min"] <= stats["median"] <= stats["max"] and stats["samples"] == 1
+    # BFD acts well before the hold timer, whatever this machine's speed.
+    assert result["hard_bfd"]["median"] < result["hard_hold_timer"]["median"]
+    assert set(result["requests_lost"]) == {"hard_bfd", "hard_hold_timer", "soft"}
+    assert l3dist("lab", "status").stdout.strip() == "lab is down"
+
+
 def test_bench_announce_json(lab_prerequisites: None) -> None:
     result = run_json("bench", "announce", "--json", "--runs", "3")
     for path in ("agent", "speaker_direct"):

@@ -47,6 +47,7 @@ class ListenerChecker:
         self.check = check
         self.on_change = on_change
         self.state = Hysteresis(config.rise, config.fall)
+        self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="listener-check", daemon=True)
 
@@ -56,6 +57,16 @@ class ListenerChecker:
 
     def start(self) -> None:
         self.thread.start()
+
+    def mark_down(self) -> None:
+        """HAProxy is known dead (its supervisor saw it): down now, without waiting for `fall`
+        checks; the checks bring it back up after `rise` successes."""
+        with self.lock:
+            changed = self.state.healthy
+            self.state.healthy, self.state.streak = False, 0
+        if changed:
+            log.warning("listeners down (HAProxy died): withdrawing")
+            self.on_change(False)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -68,7 +79,9 @@ class ListenerChecker:
             except Exception:
                 log.exception("listener check failed to run")
                 ok = False
-            if self.state.update(ok):
+            with self.lock:
+                changed = self.state.update(ok)
+            if changed:
                 log.warning("listeners %s", "healthy: announcing" if ok else "down: withdrawing")
                 try:
                     self.on_change(ok)

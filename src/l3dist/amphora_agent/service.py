@@ -109,7 +109,7 @@ class AgentService:
         self.announce_frontend()
         self.haproxy.start()
         self.speaker.start(self.routes())
-        self.supervisor.add(self.haproxy.process)
+        self.supervisor.add(self.haproxy.process, on_death=self.listener_check.mark_down)
         for proc in self.speaker.processes():
             self.supervisor.add(proc, on_restart=self.speaker.restarted)
         self.supervisor.start()

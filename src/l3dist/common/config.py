@@ -109,7 +109,7 @@ def heartbeat_key(config: Config) -> bytes:
     import secrets
 
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".heartbeat.key.{os.getpid()}")
+    tmp = path.with_name(f".heartbeat.key.{os.getpid()}.{secrets.token_hex(4)}")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(secrets.token_hex(32))
     try:

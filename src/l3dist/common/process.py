@@ -160,7 +160,9 @@ class Supervisor:
     def __init__(self, interval: float = 0.2, healthy_after: float = 30.0) -> None:
         self.interval = interval
         self.healthy_after = healthy_after
-        self._entries: dict[str, tuple[ManagedProcess, Callable[[], None] | None]] = {}
+        self._entries: dict[
+            str, tuple[ManagedProcess, Callable[[], None] | None, Callable[[], None] | None]
+        ] = {}
         self._backoff: dict[str, float] = {}
         self._next_try: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -168,9 +170,16 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self.restarts: dict[str, int] = {}
 
-    def add(self, proc: ManagedProcess, on_restart: Callable[[], None] | None = None) -> None:
+    def add(
+        self,
+        proc: ManagedProcess,
+        on_restart: Callable[[], None] | None = None,
+        on_death: Callable[[], None] | None = None,
+    ) -> None:
+        """Supervise proc; on_death runs when it is found dead (before any restart),
+        on_restart after it was started again."""
         with self._lock:
-            self._entries[proc.name] = (proc, on_restart)
+            self._entries[proc.name] = (proc, on_restart, on_death)
             self.restarts.setdefault(proc.name, 0)
 
     def remove(self, name: str) -> None:
@@ -192,7 +201,7 @@ class Supervisor:
         while not self._stop.wait(self.interval):
             with self._lock:
                 entries = list(self._entries.values())
-            for proc, hook in entries:
+            for proc, hook, on_death in entries:
                 now = time.monotonic()
                 if proc.alive():
                     # A daemon that stayed up for a while earns a fresh, short backoff.
@@ -201,6 +210,11 @@ class Supervisor:
                     continue
                 if self._stop.is_set():
                     continue
+                if on_death is not None:
+                    try:
+                        on_death()
+                    except Exception:
+                        log.exception("death hook of %s failed", proc.name)
                 if now < self._next_try.get(proc.name, 0.0):
                     continue
                 backoff = min(self._backoff.get(proc.name, 0.25) * 2, 5.0)

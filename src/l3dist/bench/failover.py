@@ -1,0 +1,162 @@
+"""``l3dist bench failover``: how fast a broken amphora leaves the ECMP set, and comes back.
+
+On the lab, with real FRR (bfdd) as the ToR and BIRD speakers, one VIP announced by 3 amphorae
+with BFD (50 ms x 3) and a 4th without BFD (hold timer 3 s: the baseline, measured in the same
+run). A steady client loop runs through every event. Each event is timed from its cause to the
+route change in the ToR's kernel FIB (netlink events):
+
+- ``hard_bfd``: an amphora frozen (SIGSTOP on all its processes, as a hung VM) until its next hop
+  leaves the FIB; ``hard_hold_timer``: the same for the amphora without BFD;
+- ``recovery``: the frozen amphora thawed until its next hop is back;
+- ``soft``: HAProxy killed on a live amphora until its next hop leaves (the agent's listener
+  check withdraws the route; the BGP session stays), and ``soft_recovery`` until the agent's
+  supervisor restarted HAProxy and the route is back;
+- ``requests_lost``: failed client requests per event (in flight on the amphora when it broke).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from l3dist.bgp.base import host_prefix
+from l3dist.lab import amphora, fabric, plumbing, traffic, vips
+from l3dist.lab.amphora import LabAmphora, default_peers
+from l3dist.lab.config import LabConfig
+from l3dist.lab.fib import FibWatcher, has, lacks
+
+BFD_INTERVAL_MS = 50
+BFD_MULTIPLIER = 3
+
+
+def summary(samples: list[float]) -> dict[str, Any]:
+    return {
+        "min": round(min(samples), 1),
+        "median": round(statistics.median(samples), 1),
+        "max": round(max(samples), 1),
+        "samples": len(samples),
+    }
+
+
+class FailoverBench:
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+        self.cfg = LabConfig(bfd_interval_ms=BFD_INTERVAL_MS, bfd_multiplier=BFD_MULTIPLIER)
+        self.vip = self.cfg.vip(4)
+        self.prefix = host_prefix(self.vip)
+        self.ms: dict[str, list[float]] = {}
+        self.lost: dict[str, list[int]] = {}
+
+    def run(self) -> dict[str, Any]:
+        if fabric.is_up():
+            raise RuntimeError("a lab is already running; `l3dist lab down` first")
+        try:
+            fabric.up(self.cfg)
+            with_bfd = amphora.create_many(self.cfg, "bird", 3)
+            without_bfd = amphora.create(
+                self.cfg, "bird", speakers=default_peers(self.cfg, bfd=False)
+            )
+            amps = [*with_bfd, without_bfd]
+            with FibWatcher() as fib:
+                for amp in amps:
+                    vips.announce(amp, self.vip)
+                fib.wait_until(self.prefix, lambda hops: len(hops) == len(amps), timeout=30)
+                self._wait_bfd_up(with_bfd)
+                for _ in range(self.runs):
+                    self._hard(fib, with_bfd[0], "hard_bfd", recovery="recovery")
+                    self._hard(fib, without_bfd, "hard_hold_timer")
+                    self._soft(fib, with_bfd[1])
+        finally:
+            fabric.down()
+        result: dict[str, Any] = {
+            "runs": self.runs,
+            "unit": "ms",
+            "bfd": f"{BFD_INTERVAL_MS} ms x {BFD_MULTIPLIER}",
+            "hold_time_s": self.cfg.hold_time,
+        }
+        for name, samples in self.ms.items():
+            result[name] = summary(samples)
+        result["hard_bfd_speedup_vs_hold_timer"] = round(
+            statistics.median(self.ms["hard_hold_timer"]) / statistics.median(self.ms["hard_bfd"]),
+            1,
+        )
+        result["requests_lost"] = {name: summary([float(n) for n in v])
+                                   for name, v in self.lost.items()}  # fmt: skip
+        return result
+
+    def _wait_bfd_up(self, amps: list[LabAmphora], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(fabric.bfd_peers().get(a.mgmt_ip4) == "up" for a in amps):
+            if time.monotonic() > deadline:
+                raise RuntimeError("BFD sessions with the ToR did not come up")
+            time.sleep(0.1)
+
+    def _timed(
+        self,
+        fib: FibWatcher,
+        name: str,
+        cause: Callable[[], None],
+        condition: Callable[[frozenset[str]], bool],
+        timeout: float,
+    ) -> float:
+        """Cause an event, record how long until the FIB meets condition; when it did."""
+        start = time.perf_counter()
+        cause()
+        seen = fib.wait_for(self.prefix, condition, start, timeout=timeout)
+        self.ms.setdefault(name, []).append((seen - start) * 1000)
+        return seen
+
+    def _hard(self, fib: FibWatcher, amp: LabAmphora, name: str, recovery: str = "") -> None:
+        nexthop = amp.frontend_ip4
+        with traffic.ClientLoop(self.vip) as clients:
+            time.sleep(0.5)
+            started = time.time()
+            self._timed(fib, name, lambda: _freeze(amp, signal.SIGSTOP), lacks(nexthop), 15)
+            gone = time.time()
+            time.sleep(0.3)
+            if recovery:
+                self._timed(fib, recovery, lambda: _freeze(amp, signal.SIGCONT), has(nexthop), 30)
+            else:
+                _freeze(amp, signal.SIGCONT)
+                fib.wait_until(self.prefix, has(nexthop), timeout=60)
+            attempts = clients.stop()
+        # In flight on the amphora when it froze: they time out (1 s) and count.
+        self.lost.setdefault(name, []).append(traffic.failures(attempts, started - 1.5, gone))
+        self._settle(fib, amp)
+
+    def _soft(self, fib: FibWatcher, amp: LabAmphora) -> None:
+        nexthop = amp.frontend_ip4
+        with traffic.ClientLoop(self.vip) as clients:
+            time.sleep(0.5)
+            started = time.time()
+            withdrawn = self._timed(fib, "soft", lambda: _kill_haproxy(amp), lacks(nexthop), 10)
+            gone = time.time()
+            back = fib.wait_for(self.prefix, has(nexthop), withdrawn, timeout=30)
+            self.ms.setdefault("soft_recovery", []).append((back - withdrawn) * 1000)
+            attempts = clients.stop()
+        self.lost.setdefault("soft", []).append(traffic.failures(attempts, started - 1.5, gone))
+        self._settle(fib, amp)
+
+    def _settle(self, fib: FibWatcher, amp: LabAmphora) -> None:
+        """Back to the full set, BFD up again, before the next event."""
+        fib.wait_until(self.prefix, has(amp.frontend_ip4), timeout=60)
+        time.sleep(1.0)
+
+
+def _freeze(amp: LabAmphora, sig: signal.Signals) -> None:
+    amphora.signal_processes(amp.id, sig)
+
+
+def _kill_haproxy(amp: LabAmphora) -> None:
+    for pid in plumbing.namespace_pids(amp.haproxy_ns):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run(runs: int = 10) -> dict[str, Any]:
+    return FailoverBench(runs).run()
