@@ -451,14 +451,16 @@ def bench_lifecycle(
 def bench_failover(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     runs: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    whole_runs: Annotated[int, typer.Option(min=0, max=100)] = 3,
 ) -> None:
     """Hard failure (frozen amphora, BFD 50 ms x 3; hold timer 3 s as the baseline), soft failure
-    (HAProxy killed) and recovery, timed to the ToR's FIB, with requests lost per event."""
+    (HAProxy killed) and recovery, timed to the ToR's FIB, with requests lost per event; and
+    through the controller, a frozen amphora until its replacement is in the ECMP set."""
     require_root()
     from l3dist.bench import failover
 
     try:
-        result = failover.run(runs)
+        result = failover.run(runs, whole_runs)
     except RuntimeError as exc:
         raise fail(exc) from exc
     if as_json:
@@ -467,7 +469,10 @@ def bench_failover(
     table = Table(title=f"Failover to ToR FIB, {runs} runs (ms)")
     for col in ("event", "min", "median", "max", "requests lost (median)"):
         table.add_column(col)
-    for event in ("hard_bfd", "hard_hold_timer", "recovery", "soft", "soft_recovery"):
+    events = ("hard_bfd", "hard_hold_timer", "recovery", "soft", "soft_recovery", "whole_again")
+    for event in events:
+        if event not in result:
+            continue
         r = result[event]
         lost = result["requests_lost"].get(event, {}).get("median", "")
         table.add_row(event, str(r["min"]), str(r["median"]), str(r["max"]), str(lost))

@@ -11,27 +11,35 @@ route change in the ToR's kernel FIB (netlink events):
 - ``soft``: HAProxy killed on a live amphora until its next hop leaves (the agent's listener
   check withdraws the route; the BGP session stays), and ``soft_recovery`` until the agent's
   supervisor restarted HAProxy and the route is back;
-- ``requests_lost``: failed client requests per event (in flight on the amphora when it broke).
+- ``requests_lost``: failed client requests per event (in flight on the amphora when it broke);
+- ``whole_again`` (through the controller: API, worker, health manager on a private state
+  directory): an amphora of a 3-amphora load balancer frozen until its replacement is in the
+  ECMP set (heartbeat timeout, failover flow: new amphora built, configured, registered).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, fabric, plumbing, traffic, vips
+from l3dist.lab import amphora, fabric, member, plumbing, scenario, traffic, vips
 from l3dist.lab.amphora import LabAmphora, default_peers
 from l3dist.lab.config import LabConfig
+from l3dist.lab.controlplane import ControlPlane, environment
 from l3dist.lab.fib import FibWatcher, has, lacks
 
 BFD_INTERVAL_MS = 50
 BFD_MULTIPLIER = 3
+HEARTBEAT_SETTLE = 2.0  # s for a new amphora's first heartbeats to reach the health manager
 
 
 def summary(samples: list[float]) -> dict[str, Any]:
@@ -44,8 +52,9 @@ def summary(samples: list[float]) -> dict[str, Any]:
 
 
 class FailoverBench:
-    def __init__(self, runs: int) -> None:
+    def __init__(self, runs: int, whole_runs: int) -> None:
         self.runs = runs
+        self.whole_runs = whole_runs
         self.cfg = LabConfig(bfd_interval_ms=BFD_INTERVAL_MS, bfd_multiplier=BFD_MULTIPLIER)
         self.vip = self.cfg.vip(4)
         self.prefix = host_prefix(self.vip)
@@ -55,24 +64,21 @@ class FailoverBench:
     def run(self) -> dict[str, Any]:
         if fabric.is_up():
             raise RuntimeError("a lab is already running; `l3dist lab down` first")
+        state = Path(tempfile.mkdtemp(prefix="l3dist-bench-"))
+        self.plane = ControlPlane(state)
         try:
-            fabric.up(self.cfg)
-            with_bfd = amphora.create_many(self.cfg, "bird", 3)
-            without_bfd = amphora.create(
-                self.cfg, "bird", speakers=default_peers(self.cfg, bfd=False)
-            )
-            amps = [*with_bfd, without_bfd]
-            with FibWatcher() as fib:
-                for amp in amps:
-                    vips.announce(amp, self.vip)
-                fib.wait_until(self.prefix, lambda hops: len(hops) == len(amps), timeout=30)
-                self._wait_bfd_up(with_bfd)
-                for _ in range(self.runs):
-                    self._hard(fib, with_bfd[0], "hard_bfd", recovery="recovery")
-                    self._hard(fib, without_bfd, "hard_hold_timer")
-                    self._soft(fib, with_bfd[1])
+            with environment(L3DIST_DATABASE_URL=self.plane.database_url,
+                             L3DIST_CA_DIR=self.plane.env["L3DIST_CA_DIR"]):  # fmt: skip
+                try:
+                    fabric.up(self.cfg)
+                    self._lab_events()
+                    if self.whole_runs:
+                        self._whole_again()
+                finally:
+                    self.plane.stop()
+                    fabric.down()
         finally:
-            fabric.down()
+            shutil.rmtree(state, ignore_errors=True)
         result: dict[str, Any] = {
             "runs": self.runs,
             "unit": "ms",
@@ -88,6 +94,44 @@ class FailoverBench:
         result["requests_lost"] = {name: summary([float(n) for n in v])
                                    for name, v in self.lost.items()}  # fmt: skip
         return result
+
+    def _lab_events(self) -> None:
+        with_bfd = amphora.create_many(self.cfg, "bird", 3)
+        without_bfd = amphora.create(self.cfg, "bird", speakers=default_peers(self.cfg, bfd=False))
+        amps = [*with_bfd, without_bfd]
+        with FibWatcher() as fib:
+            for amp in amps:
+                vips.announce(amp, self.vip)
+            fib.wait_until(self.prefix, lambda hops: len(hops) == len(amps), timeout=30)
+            self._wait_bfd_up(with_bfd)
+            for _ in range(self.runs):
+                self._hard(fib, with_bfd[0], "hard_bfd", recovery="recovery")
+                self._hard(fib, without_bfd, "hard_hold_timer")
+                self._soft(fib, with_bfd[1])
+        for amp in amps:
+            amphora.delete(amp.id)
+
+    def _whole_again(self) -> None:
+        plane = self.plane
+        members = [member.add("m1")]
+        plane.start()
+        distributor = scenario.lab_distributor(plane, self.cfg)
+        for _ in range(self.whole_runs):
+            lb = scenario.create_lb(plane, distributor["id"], 3)
+            scenario.add_web_service(plane, lb, members)
+            scenario.wait_for_ecmp(plane, lb, 3)
+            time.sleep(HEARTBEAT_SETTLE)
+            victim = scenario.amphorae_of(plane, lb["id"])[0]
+            prefix = host_prefix(lb["vip_address"])
+            start = time.monotonic()
+            amphora.signal_processes(victim["id"], signal.SIGSTOP)
+            while len(set(fabric.fib_nexthops(prefix)) - {victim["frontend_ip"]}) < 3:
+                if time.monotonic() > start + 120:
+                    raise RuntimeError("no replacement within 120 s")
+                time.sleep(0.05)
+            self.ms.setdefault("whole_again", []).append((time.monotonic() - start) * 1000)
+            plane.wait_for(scenario.lb_path(lb), "loadbalancer", "ACTIVE", timeout=120)
+            scenario.delete_lb(plane, lb)
 
     def _wait_bfd_up(self, amps: list[LabAmphora], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -158,5 +202,5 @@ def _kill_haproxy(amp: LabAmphora) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def run(runs: int = 10) -> dict[str, Any]:
-    return FailoverBench(runs).run()
+def run(runs: int = 10, whole_runs: int = 3) -> dict[str, Any]:
+    return FailoverBench(runs, whole_runs).run()
