@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from .conftest import CATALOG
 # Schemathesis collects its cases at import time, so the app (on a throwaway SQLite file) is
 # built here and removed by the module fixture below.
 WORKDIR = Path(tempfile.mkdtemp(prefix="l3dist-schemathesis-"))
+# Also when the module is collected but its tests are not run (-k): the fixture never runs then.
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 DB_URL = f"sqlite:///{WORKDIR / 'l3dist.db'}"
 upgrade(DB_URL)
 DB = Database(DB_URL)
