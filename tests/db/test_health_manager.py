@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import select, update
 
 from l3dist.common import constants as c
@@ -100,6 +101,9 @@ def test_heartbeats_are_recorded_and_bad_ones_counted(manager: HealthManager, db
     assert manager.counters.dropped == {"bad_signature": 2, "replayed": 1, "stale": 1,
                                         "unsigned": 1, "oversized": 1}  # fmt: skip
     assert health(db) == before
+    metrics = generate_latest(manager.registry).decode()
+    assert 'l3dist_heartbeats_dropped_total{reason="replayed"} 1.0' in metrics
+    assert "l3dist_heartbeats_received_total 1.0" in metrics
     send(manager, encode(beat("a0", 11), KEY))  # still alive and listening
     settle(manager, 2 + len(bad))
     assert manager.counters.received == 2

@@ -18,8 +18,12 @@ import datetime
 import logging
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -46,6 +50,33 @@ class Counters:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
+class CountersCollector(Collector):
+    """The counters as Prometheus metrics (``[health] metrics_port``, served on 127.0.0.1)."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        c = self.counters
+        yield CounterMetricFamily(
+            "l3dist_heartbeats_received", "Valid heartbeats recorded", value=c.received
+        )
+        dropped = CounterMetricFamily(
+            "l3dist_heartbeats_dropped", "Datagrams refused, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(c.dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
+        yield CounterMetricFamily(
+            "l3dist_failovers_started", "Failovers queued for stale amphorae", value=c.failovers
+        )
+        yield CounterMetricFamily(
+            "l3dist_failover_circuit_breaker_trips",
+            "Checks that found too many stale amphorae at once",
+            value=c.breaker_trips,
+        )
+
+
 class _NotNow(Exception):
     """The amphora is claimed by another manager, or its load balancer is busy."""
 
@@ -57,6 +88,8 @@ class HealthManager:
         self.key = key
         self.guard = ReplayGuard()
         self.counters = Counters()
+        self.registry = CollectorRegistry()
+        self.registry.register(CountersCollector(self.counters))
         self.stopping = threading.Event()
         self.sock = socket.socket(
             socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET, socket.SOCK_DGRAM
@@ -179,6 +212,8 @@ class HealthManager:
     # -- life ---------------------------------------------------------------------------------
 
     def run_forever(self) -> None:
+        if self.config.metrics_port:
+            start_http_server(self.config.metrics_port, addr="127.0.0.1", registry=self.registry)
         checker = threading.Thread(target=self.check_forever, name="health-check", daemon=True)
         checker.start()
         self.receive_forever()
