@@ -70,3 +70,32 @@ def test_hung_haproxy_counts_as_failed_after_the_timeout(amp: LabAmphora, fib: F
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     fib.wait_until(prefix, has(nexthop), timeout=20)
+
+
+def test_one_failed_check_in_five_does_not_withdraw(amp: LabAmphora, fib: FibWatcher) -> None:
+    """HAProxy's stats socket taken away for 30 ms every 250 ms (5 checks): single checks fail,
+    never two in a row, and the route never moves."""
+    prefix, nexthop = host_prefix(VIP4), amp.frontend_ip4
+    fib.wait_until(prefix, has(nexthop), timeout=20)
+    socket_path = amp.dir / "agent" / "haproxy" / "haproxy.sock"
+    aside = socket_path.with_name("haproxy.sock.aside")
+    assert socket_path.exists()
+    before = amp.client().info()["listener_check"]
+    start = time.perf_counter()
+    try:
+        for _ in range(24):  # 6 s
+            os.rename(socket_path, aside)
+            time.sleep(0.03)
+            os.rename(aside, socket_path)
+            time.sleep(0.22)
+    finally:
+        if aside.exists():
+            os.rename(aside, socket_path)
+    after = amp.client().info()["listener_check"]
+    failed = after["failed_checks"] - before["failed_checks"]
+    checks = after["checks"] - before["checks"]
+    assert failed >= 5, (failed, checks)  # the injection did make checks fail
+    assert failed * 3 <= checks, (failed, checks)
+    assert after["healthy"]
+    with pytest.raises(TimeoutError):  # no change to the route at all
+        fib.wait_for(prefix, lacks(nexthop), start, timeout=0.5)

@@ -48,12 +48,22 @@ class ListenerChecker:
         self.on_change = on_change
         self.state = Hysteresis(config.rise, config.fall)
         self.lock = threading.Lock()
+        self.checks = 0
+        self.failed_checks = 0
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="listener-check", daemon=True)
 
     @property
     def healthy(self) -> bool:
         return self.state.healthy
+
+    def status(self) -> dict[str, object]:
+        with self.lock:
+            return {
+                "healthy": self.state.healthy,
+                "checks": self.checks,
+                "failed_checks": self.failed_checks,
+            }
 
     def start(self) -> None:
         self.thread.start()
@@ -80,6 +90,8 @@ class ListenerChecker:
                 log.exception("listener check failed to run")
                 ok = False
             with self.lock:
+                self.checks += 1
+                self.failed_checks += not ok
                 changed = self.state.update(ok)
             if changed:
                 log.warning("listeners %s", "healthy: announcing" if ok else "down: withdrawing")

@@ -437,5 +437,6 @@ class AgentService:
             "l3dist_version": __version__,
             "speaker_driver": self.speaker.name,
             "haproxy_running": self.haproxy.process.alive(),
+            "listener_check": self.listener_check.status(),
             "vips": sorted(self.vips),
         }
