@@ -17,7 +17,15 @@ from sqlalchemy import select, update
 from l3dist.common import constants as c
 from l3dist.common.config import HealthConfig
 from l3dist.controller import jobs
-from l3dist.db.models import Amphora, AmphoraHealth, LoadBalancer, WorkerJob, utcnow
+from l3dist.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Listener,
+    LoadBalancer,
+    Pool,
+    WorkerJob,
+    utcnow,
+)
 from l3dist.db.session import Database, upgrade
 from l3dist.health.heartbeat import MAX_DATAGRAM, Heartbeat, encode
 from l3dist.health.manager import HealthManager
@@ -39,6 +47,13 @@ def db(db_url: str) -> Database:
         for i in range(6):
             s.add(Amphora(id=f"a{i}", status=c.AMPHORA_ALLOCATED,
                           load_balancer_id="lb1" if i < 3 else "lb2"))  # fmt: skip
+        s.flush()
+        s.add(Listener(id="L1", project_id="p", provisioning_status=c.ACTIVE,
+                       operating_status=c.ONLINE, enabled=True, protocol="HTTP",
+                       protocol_port=80, load_balancer_id="lb1"))  # fmt: skip
+        s.add(Pool(id="P1", project_id="p", provisioning_status=c.ACTIVE,
+                   operating_status=c.ONLINE, enabled=True, protocol="HTTP",
+                   lb_algorithm="ROUND_ROBIN", load_balancer_id="lb1"))  # fmt: skip
     return database
 
 
@@ -62,9 +77,12 @@ def send(hm: HealthManager, datagram: bytes) -> None:
         sock.sendto(datagram, ("127.0.0.1", hm.config.bind_port))
 
 
-def beat(amphora_id: str, seq: int, sent_at: float | None = None) -> Heartbeat:
-    return Heartbeat(amphora_id=amphora_id, seq=seq,
-                     sent_at=time.time() if sent_at is None else sent_at)  # fmt: skip
+def beat(
+    amphora_id: str, seq: int, sent_at: float | None = None, **statuses: dict[str, str]
+) -> Heartbeat:
+    return Heartbeat.model_validate({"amphora_id": amphora_id, "seq": seq,
+                                     "sent_at": time.time() if sent_at is None else sent_at,
+                                     **statuses})  # fmt: skip
 
 
 def settle(hm: HealthManager, total: int) -> None:
@@ -166,3 +184,33 @@ def test_a_mass_outage_trips_the_circuit_breaker(manager: HealthManager, db: Dat
     with db.session(writer=False) as s:
         assert s.get(Amphora, "a3").status == c.AMPHORA_ALLOCATED  # type: ignore[union-attr]
     assert manager.check() == [] and failover_jobs(db) == []
+
+
+def statuses(db: Database) -> tuple[str, str]:
+    with db.session(writer=False) as s:
+        listener, pool = s.get(Listener, "L1"), s.get(Pool, "P1")
+        assert listener is not None and pool is not None
+        return listener.operating_status, pool.operating_status
+
+
+def test_listener_and_pool_status_follow_what_the_amphorae_report(
+    manager: HealthManager, db: Database
+) -> None:
+    sent = 0
+
+    def report(seq: int, listener: dict[str, str], pool: dict[str, str]) -> None:
+        nonlocal sent
+        for amphora_id in ("a0", "a1", "a2"):
+            up = amphora_id != "a2" or seq < 2
+            send(manager, encode(beat(amphora_id, seq,
+                                      listeners=listener if up else {"L1": "DOWN"},
+                                      pools=pool if up else {"P1": "DOWN"}), KEY))  # fmt: skip
+            sent += 1
+        settle(manager, sent)
+
+    report(1, {"L1": "UP"}, {"P1": "UP"})
+    assert statuses(db) == (c.ONLINE, c.ONLINE)
+    report(2, {"L1": "UP"}, {"P1": "UP"})  # a2 now reports both down
+    assert statuses(db) == (c.DEGRADED, c.DEGRADED)
+    report(3, {"L1": "DOWN"}, {"P1": "DOWN"})
+    assert statuses(db) == (c.OFFLINE, c.ERROR)

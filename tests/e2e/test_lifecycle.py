@@ -185,6 +185,16 @@ def test_a_health_monitor_takes_a_dead_member_out(
     result = run_clients(lb["vip_address"], 120)
     assert result["failures"] == 0, result
     assert set(result["per_member"]) == {"m1"}, result
+    # No member left: HAProxy on every amphora says the backend is down, the heartbeats carry
+    # it, and the health manager makes the pool ERROR.
+    pool_path = f"/v2/lbaas/pools/{lb['pool']['id']}"
+    assert ctl.call("GET", pool_path)["pool"]["operating_status"] == "ONLINE"
+    lab_member.remove("m1")
+    wait_until(
+        lambda: ctl.call("GET", pool_path)["pool"]["operating_status"] == "ERROR",
+        15,
+        "pool ERROR from the amphorae's heartbeats",
+    )
 
 
 def test_delete_leaves_nothing(controller: Controller, web_lb: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from l3dist.common.files import write_atomic
@@ -40,21 +41,47 @@ class ConfigRejected(Exception):
 MAX_CONNECTIONS = 8000
 
 
-def frontends_open(show_stat: str) -> bool:
-    """From ``show stat`` CSV: at least one frontend, and every frontend OPEN."""
+@dataclass(frozen=True)
+class Stats:
+    """What ``show stat`` says: each frontend (a listener: named by its id) UP when OPEN, each
+    backend (a pool: named ``pool_id:listener_id``) UP or DOWN."""
+
+    listeners: dict[str, str]
+    pools: dict[str, str]
+
+    @property
+    def serving(self) -> bool:
+        return bool(self.listeners) and all(s == "UP" for s in self.listeners.values())
+
+
+def parse_stats(show_stat: str) -> Stats | None:
+    """Stats from ``show stat`` CSV; None when it is not that."""
     lines = show_stat.splitlines()
     if not lines or not lines[0].startswith("# "):
-        return False
+        return None
     header = lines[0][2:].split(",")
     try:
-        name, status = header.index("svname"), header.index("status")
+        proxy, name, status = header.index("pxname"), header.index("svname"), header.index("status")
     except ValueError:
-        return False
-    states = [
-        row[status] for row in (line.split(",") for line in lines[1:] if line)
-        if len(row) > status and row[name] == "FRONTEND"
-    ]  # fmt: skip
-    return bool(states) and all(state == "OPEN" for state in states)
+        return None
+    listeners: dict[str, str] = {}
+    pools: dict[str, str] = {}
+    for row in (line.split(",") for line in lines[1:] if line):
+        if len(row) <= status:
+            continue
+        if row[name] == "FRONTEND":
+            listeners[row[proxy]] = "UP" if row[status] == "OPEN" else "DOWN"
+        elif row[name] == "BACKEND":
+            pool = row[proxy].split(":", 1)[0]
+            up = row[status] == "UP" or pools.get(pool) == "UP"
+            pools[pool] = "UP" if up else "DOWN"
+    return Stats(listeners, pools)
+
+
+def frontends_open(show_stat: str) -> bool:
+    """At least one frontend, and every frontend OPEN."""
+    stats = parse_stats(show_stat)
+    return stats is not None and stats.serving
 
 
 def global_section(socket_path: Path) -> str:
@@ -73,6 +100,7 @@ class HaproxyService:
         self.pushed_path = workdir / "load-balancer.cfg"
         self.socket_path = workdir / "haproxy.sock"
         self.lock = threading.Lock()
+        self.last_stats: Stats | None = None
         argv = [HAPROXY, "-W", "-db", "-f", str(self.conf_path)]
         if namespace:
             argv = ["ip", "netns", "exec", namespace, *argv]
@@ -166,10 +194,15 @@ frontend vip_http
     def serving(self, timeout: float) -> bool:
         """Is HAProxy up with every frontend open? Asked on its stats socket; an answer that
         does not come within timeout (a hung HAProxy) is a no. A reload in progress (ours) is a
-        yes: the old worker still serves."""
+        yes: the old worker still serves. The answer is kept for the heartbeats (last_stats)."""
         if not self.lock.acquire(timeout=timeout):
             return True
         self.lock.release()
+        stats = self._stats(timeout)
+        self.last_stats = stats
+        return stats is not None and stats.serving
+
+    def _stats(self, timeout: float) -> Stats | None:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout)
@@ -179,8 +212,8 @@ frontend vip_http
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
         except OSError:
-            return False
-        return frontends_open(b"".join(chunks).decode(errors="replace"))
+            return None
+        return parse_stats(b"".join(chunks).decode(errors="replace"))
 
     def reload(self) -> None:
         """Hitless reload: the master re-reads the file and replaces its workers."""

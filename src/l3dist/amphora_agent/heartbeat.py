@@ -20,12 +20,12 @@ class HeartbeatSender:
         self,
         amphora_id: str,
         config: HeartbeatConfig,
-        listeners: Callable[[], dict[str, str]],
+        statuses: Callable[[], tuple[dict[str, str], dict[str, str]]],
     ) -> None:
         self.amphora_id = amphora_id
         self.config = config
         self.key = config.key.get_secret_value().encode()
-        self.listeners = listeners
+        self.statuses = statuses
         self.sequence = SequenceCounter()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -39,11 +39,15 @@ class HeartbeatSender:
         self.thread.join(timeout=5)
 
     def send_once(self) -> None:
-        heartbeat = Heartbeat(
-            amphora_id=self.amphora_id,
-            seq=self.sequence.next(),
-            sent_at=time.time(),
-            listeners=self.listeners(),  # type: ignore[arg-type]
+        listeners, pools = self.statuses()
+        heartbeat = Heartbeat.model_validate(
+            {
+                "amphora_id": self.amphora_id,
+                "seq": self.sequence.next(),
+                "sent_at": time.time(),
+                "listeners": listeners,
+                "pools": pools,
+            }
         )
         datagram = encode(heartbeat, self.key)
         for host, port in self.targets:

@@ -128,9 +128,15 @@ class AgentService:
         self.haproxy.stop()
         self.haproxy_ns.close()
 
-    def listener_status(self) -> dict[str, str]:
-        """What the heartbeats report: the listeners' health as the agent's own check sees it."""
-        return {"haproxy": "UP" if self.listener_check.healthy else "DOWN"}
+    def listener_status(self) -> tuple[dict[str, str], dict[str, str]]:
+        """What the heartbeats report: each listener and pool UP or DOWN, as HAProxy said at the
+        last check (all down while the check says HAProxy is not serving)."""
+        stats = self.haproxy.last_stats
+        if stats is None:
+            return {}, {}
+        if not self.listener_check.healthy:
+            return dict.fromkeys(stats.listeners, "DOWN"), dict.fromkeys(stats.pools, "DOWN")
+        return dict(stats.listeners), dict(stats.pools)
 
     def _listeners_changed(self, healthy: bool) -> None:
         """Withdraw every VIP route while the listeners are down; announce them when back."""

@@ -41,8 +41,11 @@ class Heartbeat(BaseModel):
     amphora_id: Annotated[str, Field(min_length=1, max_length=36)]
     seq: Annotated[int, Field(ge=0)]
     sent_at: float
-    # listener id -> status (its HAProxy frontend answers), from the agent's own checks
+    # listener id / pool id -> status, from HAProxy's own view at the agent's last check
     listeners: dict[Annotated[str, Field(max_length=64)], Status] = Field(
+        default_factory=dict, max_length=256
+    )
+    pools: dict[Annotated[str, Field(max_length=64)], Status] = Field(
         default_factory=dict, max_length=256
     )
 

@@ -18,6 +18,7 @@ import datetime
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -26,13 +27,20 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from l3dist.common import constants as c
 from l3dist.common.config import HealthConfig
 from l3dist.controller import jobs
-from l3dist.db.models import Amphora, AmphoraHealth, LoadBalancer, utcnow
+from l3dist.db.models import Amphora, AmphoraHealth, Listener, LoadBalancer, Pool, utcnow
 from l3dist.db.session import Database
-from l3dist.health.heartbeat import MAX_DATAGRAM, HeartbeatRefused, ReplayGuard, decode
+from l3dist.health.heartbeat import (
+    MAX_DATAGRAM,
+    Heartbeat,
+    HeartbeatRefused,
+    ReplayGuard,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,12 @@ class CountersCollector(Collector):
         )
 
 
+def _combined(reports: list[Heartbeat], kind: str, object_id: str, none_up: str) -> str:
+    seen = [getattr(hb, kind)[object_id] for hb in reports if object_id in getattr(hb, kind)]
+    up = seen.count("UP")
+    return c.ONLINE if up == len(seen) else (c.DEGRADED if up else none_up)
+
+
 class _NotNow(Exception):
     """The amphora is claimed by another manager, or its load balancer is busy."""
 
@@ -87,6 +101,8 @@ class HealthManager:
         self.db = db
         self.key = key
         self.guard = ReplayGuard()
+        # amphora id -> (when, its last heartbeat): listener and pool status over all amphorae
+        self.reports: dict[str, tuple[float, Heartbeat]] = {}
         self.counters = Counters()
         self.registry = CollectorRegistry()
         self.registry.register(CountersCollector(self.counters))
@@ -120,15 +136,17 @@ class HealthManager:
             self.counters.drop(refused.reason)
             return
         try:
-            self._record(heartbeat.amphora_id)
+            self._record(heartbeat)
         except Exception:  # the database is away: the next heartbeat tries again
             log.exception("cannot record a heartbeat of amphora %s", heartbeat.amphora_id)
             self.counters.drop("database")
             return
         self.counters.received += 1
 
-    def _record(self, amphora_id: str) -> None:
+    def _record(self, heartbeat: Heartbeat) -> None:
+        amphora_id = heartbeat.amphora_id
         now = utcnow()
+        self.reports[amphora_id] = (time.monotonic(), heartbeat)
         try:
             with self.db.session(writer=True) as session:
                 amphora = session.get(Amphora, amphora_id)
@@ -142,8 +160,27 @@ class HealthManager:
                 if amphora.status == c.FAILOVER_STOPPED:  # back after an outage
                     amphora.status = c.AMPHORA_ALLOCATED
                     log.info("amphora %s is heard again: ALLOCATED", amphora_id)
+                self._update_statuses(session, heartbeat)
         except IntegrityError:  # another manager added the row first
             pass
+
+    def _update_statuses(self, session: Session, heartbeat: Heartbeat) -> None:
+        """Listener and pool operating status from what every amphora heard lately reports:
+        ONLINE when UP on all, DEGRADED on some, OFFLINE (listener) / ERROR (pool) on none."""
+        fresh_since = time.monotonic() - self.config.heartbeat_timeout
+        reports = [hb for at, hb in list(self.reports.values()) if at >= fresh_since]
+        for listener_id in heartbeat.listeners:
+            listener = session.get(Listener, listener_id)
+            if listener is not None and listener.enabled:
+                status = _combined(reports, "listeners", listener_id, c.OFFLINE)
+                if listener.operating_status != status:
+                    listener.operating_status = status
+        for pool_id in heartbeat.pools:
+            pool = session.get(Pool, pool_id)
+            if pool is not None and pool.enabled:
+                status = _combined(reports, "pools", pool_id, c.ERROR)
+                if pool.operating_status != status:
+                    pool.operating_status = status
 
     # -- checking -----------------------------------------------------------------------------
 
