@@ -451,7 +451,7 @@ def bench_lifecycle(
 def bench_failover(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     runs: Annotated[int, typer.Option(min=1, max=100)] = 10,
-    whole_runs: Annotated[int, typer.Option(min=0, max=100)] = 3,
+    whole_runs: Annotated[int, typer.Option(min=0, max=100)] = 10,
 ) -> None:
     """Hard failure (frozen amphora, BFD 50 ms x 3; hold timer 3 s as the baseline), soft failure
     (HAProxy killed) and recovery, timed to the ToR's FIB, with requests lost per event; and

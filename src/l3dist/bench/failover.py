@@ -202,5 +202,5 @@ def _kill_haproxy(amp: LabAmphora) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def run(runs: int = 10, whole_runs: int = 3) -> dict[str, Any]:
+def run(runs: int = 10, whole_runs: int = 10) -> dict[str, Any]:
     return FailoverBench(runs, whole_runs).run()
