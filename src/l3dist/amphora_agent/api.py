@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from l3dist.amphora_agent import flow_rescue
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -37,6 +38,18 @@ class RegisterAmphora(BaseModel):
 
     def registration(self) -> Registration:
         return Registration(self.amphora_id, str(self.vip_ip), str(self.nexthop_ip), self.peer_id)
+
+
+MacAddress = Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
+
+
+class FlowRescueBody(BaseModel):
+    """The cluster's other amphorae (front-end addresses) and, optionally, the router MACs
+    whose packets may be copied to them (default: the front-end gateways' MACs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    peers: list[IPAddress] = Field(max_length=64)
+    router_macs: list[MacAddress] = Field(default_factory=list, max_length=16)
 
 
 class DrainAmphora(BaseModel):
@@ -157,6 +170,24 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
     @app.delete("/1.0/loadbalancer/{load_balancer_id}/haproxy", status_code=204)
     def delete_haproxy(load_balancer_id: LoadBalancerId) -> Response:
         service.delete_haproxy(load_balancer_id)
+        return Response(status_code=204)
+
+    @app.put("/1.0/distributor/flow-rescue")
+    def set_flow_rescue(body: FlowRescueBody) -> dict[str, Any]:
+        return service.set_rescue(
+            flow_rescue.RescueConfig(
+                peers=[str(p) for p in body.peers],
+                router_macs=[m.lower() for m in body.router_macs],
+            )
+        )
+
+    @app.get("/1.0/distributor/flow-rescue")
+    def get_flow_rescue() -> dict[str, Any]:
+        return service.rescue_status()
+
+    @app.delete("/1.0/distributor/flow-rescue", status_code=204)
+    def delete_flow_rescue() -> Response:
+        service.clear_rescue()
         return Response(status_code=204)
 
     @app.get("/1.0/distributor/bgp")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from l3dist import __version__
+from l3dist.amphora_agent import flow_rescue
 from l3dist.amphora_agent.config import AgentConfig
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
@@ -61,6 +62,8 @@ class AgentService:
         self.registrations: set[Registration] = set()
         # Drained registrations: their routes are withdrawn, the VIP stays (spec: Drain Amphora).
         self.draining: set[Registration] = set()
+        # Flow rescue (spec P2): the cluster's peers, set by the controller; None: off.
+        self.rescue: flow_rescue.RescueConfig | None = None
         local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
         self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
         self.haproxy = HaproxyService(
@@ -88,12 +91,15 @@ class AgentService:
         self.vips = set(data.get("vips", []))
         self.registrations = {Registration(**r) for r in data.get("registrations", [])}
         self.draining = {Registration(**r) for r in data.get("draining", [])}
+        rescue = data.get("rescue")
+        self.rescue = flow_rescue.RescueConfig(**rescue) if rescue else None
 
     def _save(self) -> None:
         data = {
             "vips": sorted(self.vips),
             "registrations": [asdict(r) for r in sorted(self.registrations)],
             "draining": [asdict(r) for r in sorted(self.draining)],
+            "rescue": asdict(self.rescue) if self.rescue else None,
         }
         write_atomic(self.state_path, json.dumps(data, indent=2), durable=True)
 
@@ -107,6 +113,7 @@ class AgentService:
         for vip in self.vips:
             self.haproxy_ns.add_address("lo", host_prefix(vip))
         self.announce_frontend()
+        self._apply_rescue()  # before HAProxy accepts connections and before any announcement
         self.haproxy.start()
         self.speaker.start(self.routes())
         self.supervisor.add(self.haproxy.process, on_death=self.listener_check.mark_down)
@@ -249,15 +256,60 @@ class AgentService:
             if proc.wait(timeout=5) != 0:
                 log.warning("front-end gateway did not answer; its neighbour entry may be stale")
 
+    # -- flow rescue -----------------------------------------------------------------------
+
+    def set_rescue(self, config: flow_rescue.RescueConfig) -> dict[str, Any]:
+        with self.lock:
+            previous = self.rescue
+            self.rescue = config
+            try:
+                self._apply_rescue()
+            except subprocess.CalledProcessError as exc:
+                self.rescue = previous
+                raise AgentError(400, f"rules refused: {exc.stderr.strip()}", "peers") from exc
+            self._save()
+            return self.rescue_status()
+
+    def clear_rescue(self) -> None:
+        with self.lock:
+            self.rescue = None
+            flow_rescue.remove(self.config.haproxy_namespace)
+            self._save()
+
+    def rescue_status(self) -> dict[str, Any]:
+        if self.rescue is None:
+            return {"enabled": False}
+        return {"enabled": True, **asdict(self.rescue), "router_macs_in_use": self._router_macs()}
+
+    def _router_macs(self) -> list[str]:
+        assert self.rescue is not None
+        if self.rescue.router_macs:
+            return list(self.rescue.router_macs)
+        return flow_rescue.gateway_macs(
+            self.config.haproxy_namespace,
+            self.config.frontend.name,
+            [str(g) for g in self.frontend_gateways()],
+        )
+
+    def _apply_rescue(self) -> None:
+        """(Re)install the rescue rules for the current VIPs and peers, atomically."""
+        if self.rescue is None:
+            return
+        script = flow_rescue.ruleset(
+            sorted(self.vips), self.rescue.peers, self._router_macs(), self.config.frontend.name
+        )
+        flow_rescue.install(self.config.haproxy_namespace, script)
+
     def plug_vip(self, vip: str) -> bool:
         """Put the VIP on loopback in the amphora-haproxy namespace; False if already there."""
         self.announce_frontend()
         with self.lock:
             was_there = vip in self.vips and self.vip_configured(vip)
-            self.haproxy_ns.add_address("lo", host_prefix(vip))
             if vip not in self.vips:
                 self.vips.add(vip)
+                self._apply_rescue()  # the VIP's rules before the VIP answers
                 self._save()
+            self.haproxy_ns.add_address("lo", host_prefix(vip))
             return not was_there
 
     def unplug_vip(self, vip: str) -> None:
@@ -276,6 +328,7 @@ class AgentService:
     def _remove_vip(self, vip: str) -> None:
         self.haproxy_ns.delete_address("lo", host_prefix(vip))
         self.vips.discard(vip)
+        self._apply_rescue()
         self._save()
 
     # -- extended amphora API -----------------------------------------------------------------

@@ -139,3 +139,13 @@ class AgentClient:
 
     def delete_haproxy(self, load_balancer_id: str) -> None:
         self._call("DELETE", f"/1.0/loadbalancer/{load_balancer_id}/haproxy")
+
+    def set_flow_rescue(self, peers: list[str], router_macs: list[str] | None = None) -> Any:
+        body = {"peers": peers, "router_macs": router_macs or []}
+        return self._call("PUT", "/1.0/distributor/flow-rescue", json=body)
+
+    def flow_rescue(self) -> Any:
+        return self._call("GET", "/1.0/distributor/flow-rescue")
+
+    def clear_flow_rescue(self) -> None:
+        self._call("DELETE", "/1.0/distributor/flow-rescue")

@@ -9,6 +9,7 @@ sends one HTTP request and records which amphora answered.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import json
 import signal
@@ -233,6 +234,67 @@ def failures(attempts: list[Attempt], start: float, end: float = float("inf")) -
     return sum(1 for a in attempts if not a.ok and start <= a.started < end)
 
 
+async def _long_lived(
+    vip: str, port: int, index: int, seconds: float, interval: float, timeout: float
+) -> tuple[str, str]:
+    """One keep-alive connection asking every interval for seconds: (first answerer, error)."""
+    host = f"[{vip}]" if ":" in vip else vip
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    await asyncio.sleep(index * 0.003)  # spread the handshakes
+    first = ""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        return "", f"connect: {type(exc).__name__}"
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            length = 0
+            for line in head.decode(errors="replace").split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            body = await asyncio.wait_for(reader.readexactly(length), timeout)
+            first = first or body.decode(errors="replace").strip()
+            await asyncio.sleep(interval)
+        return first, ""
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        return first, type(exc).__name__
+    finally:
+        writer.close()
+
+
+def long_lived(
+    vip: str, count: int, seconds: float, port: int = 80, interval: float = 0.15
+) -> dict[str, Any]:
+    """count connections held open for seconds, each with a request every interval (data both
+    ways); a connection that breaks (reset, timeout, closed) counts, whoever served it."""
+
+    async def run_all() -> list[tuple[str, str]]:
+        return await asyncio.gather(
+            *(_long_lived(vip, port, i, seconds, interval, 2.0) for i in range(count))
+        )
+
+    results = asyncio.run(run_all())
+    errors = Counter(error for _, error in results if error)
+    return {
+        "vip": vip,
+        "connections": count,
+        "broken": sum(errors.values()),
+        "errors": dict(errors),
+        "per_amphora": dict(Counter(first for first, error in results if first)),
+    }
+
+
+def start_long_lived(vip: str, count: int, seconds: float) -> subprocess.Popen[str]:
+    """long_lived() in the client namespace, in the background (finish_clients() gives it)."""
+    argv = ["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
+            "--vip", vip, "--count", str(count), "--hold-seconds", str(seconds)]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="open TCP connections to a VIP")
     parser.add_argument("--vip", required=True)
@@ -245,7 +307,13 @@ def main() -> None:
     parser.add_argument(
         "--loop-workers", type=int, default=0, help="loop until SIGTERM with this many threads"
     )
+    parser.add_argument(
+        "--hold-seconds", type=float, default=0, help="count long-lived connections this long"
+    )
     args = parser.parse_args()
+    if args.hold_seconds:
+        print(json.dumps(long_lived(args.vip, args.count, args.hold_seconds, args.port)))
+        return
     if args.loop_workers:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

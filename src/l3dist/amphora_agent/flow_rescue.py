@@ -1,0 +1,120 @@
+"""Flow rescue in the amphora (spec P2, resilient flow handling): when the fabric's ECMP group
+changes, the router sends some established flows to an amphora that has no socket for them.
+Instead of resetting them, the amphora copies such packets to its peers (the other amphorae of
+the cluster, on the same front-end segment); the owner's conntrack knows the flow and its socket
+takes the copy, the others drop theirs. Only nftables and conntrack, in the amphora-haproxy
+namespace (the shared notes' measured mechanism):
+
+- ``nf_conntrack_tcp_loose=0``: a mid-flow segment without a conntrack entry is ``invalid`` and
+  never reaches TCP (no RST);
+- for TCP to a VIP: our own flows (established) and new connections (a pure SYN) go on; a packet
+  from a router MAC (an allow-list: never "everything but peers", which loops when a peer MAC is
+  missing) is copied to every peer and dropped here; anything else (a peer's copy that is not
+  ours) is dropped silently.
+
+The rule set is replaced atomically (one ``nft -f`` transaction), so conntrack entries and the
+flows they carry survive every membership change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+TABLE = "l3dist_rescue"
+FAMILIES = {4: "ip", 6: "ip6"}
+
+
+@dataclass(frozen=True)
+class RescueConfig:
+    peers: list[str]  # the other amphorae's front-end addresses (both IP versions)
+    router_macs: list[str] = field(default_factory=list)  # empty: learned from the gateways
+
+
+def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: str) -> str:
+    """The nft script that replaces both rescue tables at once (a table without VIPs of its IP
+    version is removed)."""
+    lines: list[str] = []
+    for version, family in FAMILIES.items():
+        lines += [f"table {family} {TABLE}", f"delete table {family} {TABLE}"]
+        family_vips = sorted(v for v in vips if ipaddress.ip_address(v).version == version)
+        if not family_vips:
+            continue
+        family_peers = sorted(
+            (p for p in peers if ipaddress.ip_address(p).version == version),
+            key=ipaddress.ip_address,
+        )
+        addr = "ip" if version == 4 else "ip6"
+        addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
+        copies = " ".join(f'dup to {p} device "{device}"' for p in family_peers)
+        lines += [
+            f"table {family} {TABLE} {{",
+            f"  set vips {{ type {addr_type}; elements = {{ {', '.join(family_vips)} }} }}",
+            "  set routers { type ether_addr;"
+            + (f" elements = {{ {', '.join(sorted(router_macs))} }}" if router_macs else "")
+            + " }",
+            "  chain prerouting {",
+            "    type filter hook prerouting priority -150; policy accept;",
+            f"    {addr} daddr != @vips accept",
+            "    meta l4proto != tcp accept",
+            "    ct state established,related accept",
+            "    tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
+            "    " + " ".join(filter(None, ["ether saddr @routers", copies, "drop"])),
+            "    drop",
+            "  }",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def install(namespace: str, script: str) -> None:
+    """Apply a rescue rule set in the namespace, then stop TCP from resetting unknown flows."""
+    subprocess.run(
+        ["ip", "netns", "exec", namespace, "nft", "-f", "-"],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    _tcp_loose(namespace, enabled=False)
+
+
+def remove(namespace: str) -> None:
+    """Rescue off: tables gone, TCP resets unknown flows again."""
+    script = "".join(
+        f"table {family} {TABLE}\ndelete table {family} {TABLE}\n" for family in FAMILIES.values()
+    )
+    subprocess.run(
+        ["ip", "netns", "exec", namespace, "nft", "-f", "-"],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    _tcp_loose(namespace, enabled=True)
+
+
+def _tcp_loose(namespace: str, enabled: bool) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
+         f"net.netfilter.nf_conntrack_tcp_loose={1 if enabled else 0}"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def gateway_macs(namespace: str, device: str, gateways: list[str]) -> list[str]:
+    """The link-layer addresses of the front-end gateways (the routers), from the neighbour
+    table (the agent pings them at start, so they are known)."""
+    out = subprocess.run(
+        ["ip", "-j", "-n", namespace, "neigh", "show", "dev", device],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    wanted = {str(ipaddress.ip_address(g)) for g in gateways}
+    return sorted(
+        {n["lladdr"] for n in json.loads(out or "[]") if n.get("dst") in wanted and "lladdr" in n}
+    )
