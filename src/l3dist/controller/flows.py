@@ -136,6 +136,7 @@ def create_load_balancer(services: Services, count: int) -> Flow:
         d.get_add_vip_subflow("-create"),
         _new_amphorae(services, count, "create"),
         _plug_and_configure(services, "create"),
+        t.RescueMembership(services, "create-rescue", joining=True),
         t.MarkLoadBalancerActive(services),
     )
 
@@ -179,7 +180,10 @@ def scale_load_balancer(services: Services, add: int, remove: list[str], serving
     flow = linear_flow.Flow("scale-load-balancer").add(t.MarkLoadBalancerErrorOnRevert(services))
     if add:
         grow = linear_flow.Flow("grow").add(
-            _new_amphorae(services, add, "scale"), _plug_and_configure(services, "scale")
+            _new_amphorae(services, add, "scale"),
+            _plug_and_configure(services, "scale"),
+            # every peer has the new amphorae in its rules before they are announced
+            t.RescueMembership(services, "grow-rescue", joining=True),
         )
         if serving:
             grow.add(d.get_register_amphorae_subflow("-scale"))
@@ -191,6 +195,7 @@ def scale_load_balancer(services: Services, add: int, remove: list[str], serving
                 remove,
                 linear_flow.Flow("shrink-steps").add(
                     d.get_unregister_amphorae_subflow("-scale"),
+                    t.RescueMembership(services, "shrink-rescue", joining=False),
                     t.UnplugVip(services, "shrink-unplug-vip"),
                     t.DeleteAmphorae(services, "shrink-delete"),
                 ),

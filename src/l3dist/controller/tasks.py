@@ -228,6 +228,54 @@ class AgentPlugVip(ServiceTask):
         _each(plug, targets)
 
 
+class RescueMembership(ServiceTask):
+    """Flow rescue (spec P2): every amphora of an ACTIVE_ACTIVE load balancer copies the flows
+    the router sends it but it does not own to its peers. On a membership change, the rules
+    change in a safe order: joining amphorae (amphora_ids, joining=True) get theirs first, then
+    the others learn about them, so no amphora ever copies to one that lacks the rules; leaving
+    amphorae (joining=False, already unregistered) are dropped from everyone's peers."""
+
+    def __init__(self, services: Services, name: str, joining: bool) -> None:
+        super().__init__(services, name)
+        self.joining = joining
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            assert lb is not None
+            if lb.topology != c.TOPOLOGY_ACTIVE_ACTIVE:
+                return
+            live = _amphorae(session, live_amphora_ids(session, loadbalancer_id))
+            # An amphora the health manager is failing over (busy) is dead: no copies to it.
+            dead = set(
+                session.scalars(
+                    select(AmphoraHealth.amphora_id).where(AmphoraHealth.busy.is_(True))
+                )
+            )
+            members = {
+                a.id: (a.lb_network_ip, a.frontend_ip)
+                for a in live
+                if a.frontend_ip and a.id not in dead and (self.joining or a.id not in amphora_ids)
+            }
+
+        def configure(amphora_id: str, timeout: float = 10.0) -> None:
+            peers = [ip for other, (_, ip) in members.items() if other != amphora_id and ip]
+            with self.services.agent(amphora_id, members[amphora_id][0], timeout) as client:
+                client.set_flow_rescue(peers)
+
+        def update(amphora_id: str) -> None:
+            """A member that does not answer keeps its old peers: it is on its way out (the
+            health manager replaces it), and copies to a new peer are only a missed rescue."""
+            try:
+                configure(amphora_id, timeout=3.0)
+            except OSError as exc:
+                log.warning("flow rescue peers of amphora %s not updated: %s", amphora_id, exc)
+
+        joining = [a for a in members if a in amphora_ids] if self.joining else []
+        _each(configure, joining)
+        _each(update, [a for a in members if a not in joining])
+
+
 def _each(fn: Any, items: list[Any]) -> None:
     """fn on every item in parallel; the first error is raised after all finished."""
     if not items:
