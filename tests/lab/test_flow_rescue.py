@@ -55,6 +55,7 @@ def test_scale_out_keeps_established_connections(
         vips.announce(fourth, vip)
         fib.wait_until(prefix, has(fourth.frontend_ip4), timeout=30)
         result = finish_clients(clients)
+        packets = [amp.client().flow_rescue().get("packets", {}) for amp in cluster]
     finally:
         for amp in cluster:
             vips.withdraw(amp, vip)
@@ -65,5 +66,9 @@ def test_scale_out_keeps_established_connections(
     )
     if rescue:
         assert result["broken"] == 0, result
+        # The new amphora copied the moved flows' packets to their owners, who took them; the
+        # other owners dropped their copies as not theirs.
+        assert packets[3]["rescued"] > 0, packets
+        assert sum(p["not_ours"] for p in packets[:3]) > 0, packets
     else:
         assert result["broken"] >= 30, result  # the baseline: the router did remap flows

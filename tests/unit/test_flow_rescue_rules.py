@@ -16,7 +16,10 @@ def test_rules_per_family() -> None:
         MACS,
         "fe0",
     )
-    assert 'dup to 198.18.1.101 device "fe0" dup to 198.18.1.102 device "fe0" drop' in script
+    assert (
+        'ether saddr @routers counter name "rescued" dup to 198.18.1.101 device "fe0" '
+        'dup to 198.18.1.102 device "fe0" drop'
+    ) in script
     assert 'dup to fd00:1::101 device "fe0" drop' in script
     assert "ip daddr != @vips accept" in script and "ip6 daddr != @vips accept" in script
     # Atomic replace: each table is created (if missing) and deleted before it is defined again.
@@ -31,7 +34,7 @@ def test_a_family_without_vips_has_no_table() -> None:
 
 def test_no_peers_drops_instead_of_copying() -> None:
     script = ruleset(["198.18.100.1"], [], MACS, "fe0")
-    assert "ether saddr @routers drop" in script and "dup" not in script
+    assert 'ether saddr @routers counter name "rescued" drop' in script and "dup" not in script
 
 
 def test_nft_accepts_the_rules() -> None:

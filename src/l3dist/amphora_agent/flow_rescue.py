@@ -55,14 +55,19 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
             "  set routers { type ether_addr;"
             + (f" elements = {{ {', '.join(sorted(router_macs))} }}" if router_macs else "")
             + " }",
+            "  counter rescued { }",
+            "  counter not_ours { }",
             "  chain prerouting {",
             "    type filter hook prerouting priority -150; policy accept;",
             f"    {addr} daddr != @vips accept",
             "    meta l4proto != tcp accept",
             "    ct state established,related accept",
             "    tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
-            "    " + " ".join(filter(None, ["ether saddr @routers", copies, "drop"])),
-            "    drop",
+            "    "
+            + " ".join(
+                filter(None, ['ether saddr @routers counter name "rescued"', copies, "drop"])
+            ),
+            '    counter name "not_ours" drop',
             "  }",
             "}",
         ]
@@ -103,6 +108,25 @@ def _tcp_loose(namespace: str, enabled: bool) -> None:
         check=True,
         capture_output=True,
     )  # fmt: skip
+
+
+def counters(namespace: str) -> dict[str, int]:
+    """Packets so far, over both IP versions: ``rescued`` (from a router, not ours: copied to
+    the peers) and ``not_ours`` (a peer's copy of a flow we do not own, dropped)."""
+    totals = {"rescued": 0, "not_ours": 0}
+    for family in FAMILIES.values():
+        out = subprocess.run(
+            ["ip", "netns", "exec", namespace, "nft", "-j", "list", "counters", "table", family,
+             TABLE],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout  # fmt: skip
+        for item in json.loads(out or "{}").get("nftables", []):
+            counter = item.get("counter")
+            if counter and counter.get("name") in totals:
+                totals[counter["name"]] += int(counter.get("packets", 0))
+    return totals
 
 
 def gateway_macs(namespace: str, device: str, gateways: list[str]) -> list[str]:

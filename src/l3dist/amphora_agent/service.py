@@ -279,7 +279,12 @@ class AgentService:
     def rescue_status(self) -> dict[str, Any]:
         if self.rescue is None:
             return {"enabled": False}
-        return {"enabled": True, **asdict(self.rescue), "router_macs_in_use": self._router_macs()}
+        return {
+            "enabled": True,
+            **asdict(self.rescue),
+            "router_macs_in_use": self._router_macs(),
+            "packets": flow_rescue.counters(self.config.haproxy_namespace),
+        }
 
     def _router_macs(self) -> list[str]:
         assert self.rescue is not None
