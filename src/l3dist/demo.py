@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -25,7 +22,7 @@ from rich.table import Table
 from l3dist.bgp.base import host_prefix
 from l3dist.lab import fabric, member, traffic
 from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import L3DIST, ControlPlane, environment
+from l3dist.lab.controlplane import L3DIST, ControlPlane, private_lab
 from l3dist.network.catalog import stable_id
 
 
@@ -87,29 +84,18 @@ class Demo:
     # -- the story ----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        if fabric.is_up():
-            raise RuntimeError("a lab is already running; `l3dist lab down` first")
-        state = Path(tempfile.mkdtemp(prefix="l3dist-demo-"))
-        self.plane = ControlPlane(state)
-        try:
-            with environment(
-                L3DIST_DATABASE_URL=self.plane.database_url,
-                L3DIST_CA_DIR=self.plane.env["L3DIST_CA_DIR"],
-            ):
-                try:
-                    return self._run()
-                finally:
-                    self.say("[bold]Tearing down[/bold]: controller processes, lab, state")
-                    self.plane.stop()
-                    fabric.down()
-        finally:
-            shutil.rmtree(state, ignore_errors=True)
+        self.say(
+            f"[bold]Lab[/bold]: ToR (FRR, AS {self.cfg.tor_asn}, BGP multipath), member servers"
+        )
+        with private_lab(self.cfg, "l3dist-demo-") as self.plane:
+            try:
+                return self._run()
+            finally:
+                self.say("[bold]Tearing down[/bold]: controller processes, lab, state")
 
     def _run(self) -> dict[str, Any]:
         cfg, plane = self.cfg, self.plane
         assert plane is not None
-        self.say(f"[bold]Lab[/bold]: ToR (FRR, AS {cfg.tor_asn}, BGP multipath), member servers")
-        fabric.up(cfg)
         members = [member.add("m1"), member.add("m2")]
         plane.start()
         self.say(f"[bold]Controller[/bold]: API {plane.url}, worker (SQLite in {plane.state_dir})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from l3dist.amphora_agent.haproxy import frontends_open
+from l3dist.amphora_agent.haproxy import parse_stats
 from l3dist.amphora_agent.listener_check import Hysteresis
 
 
@@ -40,9 +40,14 @@ be,BACKEND,0,0,0,1,800,3,0,0,0,0,,0,UP
 """
 
 
+def serving(show_stat: str) -> bool:
+    stats = parse_stats(show_stat)
+    return stats is not None and stats.serving
+
+
 def test_frontends_open_from_show_stat() -> None:
-    assert frontends_open(SHOW_STAT)
-    assert not frontends_open(SHOW_STAT.replace(",OPEN", ",STOP"))
-    assert not frontends_open("")
-    assert not frontends_open("Unknown command\n")
-    assert not frontends_open(SHOW_STAT.splitlines()[0])  # no frontend at all
+    assert serving(SHOW_STAT)
+    assert not serving(SHOW_STAT.replace(",OPEN", ",STOP"))
+    assert not serving("")
+    assert not serving("Unknown command\n")
+    assert not serving(SHOW_STAT.splitlines()[0])  # no frontend at all

@@ -76,21 +76,21 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
 
 def install(namespace: str, script: str) -> None:
     """Apply a rescue rule set in the namespace, then stop TCP from resetting unknown flows."""
-    subprocess.run(
-        ["ip", "netns", "exec", namespace, "nft", "-f", "-"],
-        input=script,
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    _nft(namespace, script)
     _tcp_loose(namespace, enabled=False)
 
 
 def remove(namespace: str) -> None:
     """Rescue off: tables gone, TCP resets unknown flows again."""
-    script = "".join(
-        f"table {family} {TABLE}\ndelete table {family} {TABLE}\n" for family in FAMILIES.values()
+    _nft(
+        namespace,
+        "".join(f"table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in FAMILIES.values()),
     )
+    _tcp_loose(namespace, enabled=True)
+
+
+def _nft(namespace: str, script: str) -> None:
+    """One nft transaction in the namespace: all of it applies, or none."""
     subprocess.run(
         ["ip", "netns", "exec", namespace, "nft", "-f", "-"],
         input=script,
@@ -98,7 +98,6 @@ def remove(namespace: str) -> None:
         check=True,
         capture_output=True,
     )
-    _tcp_loose(namespace, enabled=True)
 
 
 def _tcp_loose(namespace: str, enabled: bool) -> None:

@@ -78,12 +78,6 @@ def parse_stats(show_stat: str) -> Stats | None:
     return Stats(listeners, pools)
 
 
-def frontends_open(show_stat: str) -> bool:
-    """At least one frontend, and every frontend OPEN."""
-    stats = parse_stats(show_stat)
-    return stats is not None and stats.serving
-
-
 def global_section(socket_path: Path) -> str:
     return f"""global
     maxconn {MAX_CONNECTIONS}

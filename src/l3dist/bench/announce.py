@@ -10,24 +10,16 @@ The difference is what l3dist adds on top of BGP and FRR.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 from l3dist.amphora_agent import config as agent_config
+from l3dist.bench import summary
 from l3dist.bgp.base import Route, host_prefix, make_driver
 from l3dist.lab import amphora, fabric, vips
 from l3dist.lab.config import LabConfig
 from l3dist.lab.fib import FibWatcher, has, lacks
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "min": round(min(samples), 2),
-        "median": round(statistics.median(samples), 2),
-        "max": round(max(samples), 2),
-    }
 
 
 def _timed(

@@ -21,34 +21,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from l3dist.bench import summary
 from l3dist.bgp.base import host_prefix
 from l3dist.lab import amphora, fabric, member, plumbing, scenario, traffic, vips
 from l3dist.lab.amphora import LabAmphora, default_peers
 from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import ControlPlane, environment
+from l3dist.lab.controlplane import private_lab
 from l3dist.lab.fib import FibWatcher, has, lacks
 
 BFD_INTERVAL_MS = 50
 BFD_MULTIPLIER = 3
 HEARTBEAT_SETTLE = 2.0  # s for a new amphora's first heartbeats to reach the health manager
-
-
-def summary(samples: list[float]) -> dict[str, Any]:
-    return {
-        "min": round(min(samples), 1),
-        "median": round(statistics.median(samples), 1),
-        "max": round(max(samples), 1),
-        "samples": len(samples),
-    }
 
 
 class FailoverBench:
@@ -62,23 +51,10 @@ class FailoverBench:
         self.lost: dict[str, list[int]] = {}
 
     def run(self) -> dict[str, Any]:
-        if fabric.is_up():
-            raise RuntimeError("a lab is already running; `l3dist lab down` first")
-        state = Path(tempfile.mkdtemp(prefix="l3dist-bench-"))
-        self.plane = ControlPlane(state)
-        try:
-            with environment(L3DIST_DATABASE_URL=self.plane.database_url,
-                             L3DIST_CA_DIR=self.plane.env["L3DIST_CA_DIR"]):  # fmt: skip
-                try:
-                    fabric.up(self.cfg)
-                    self._lab_events()
-                    if self.whole_runs:
-                        self._whole_again()
-                finally:
-                    self.plane.stop()
-                    fabric.down()
-        finally:
-            shutil.rmtree(state, ignore_errors=True)
+        with private_lab(self.cfg, "l3dist-bench-") as self.plane:
+            self._lab_events()
+            if self.whole_runs:
+                self._whole_again()
         result: dict[str, Any] = {
             "runs": self.runs,
             "unit": "ms",
@@ -86,12 +62,12 @@ class FailoverBench:
             "hold_time_s": self.cfg.hold_time,
         }
         for name, samples in self.ms.items():
-            result[name] = summary(samples)
+            result[name] = summary(samples, 1)
         result["hard_bfd_speedup_vs_hold_timer"] = round(
             statistics.median(self.ms["hard_hold_timer"]) / statistics.median(self.ms["hard_bfd"]),
             1,
         )
-        result["requests_lost"] = {name: summary([float(n) for n in v])
+        result["requests_lost"] = {name: summary([float(n) for n in v], 1)
                                    for name, v in self.lost.items()}  # fmt: skip
         return result
 

@@ -13,25 +13,14 @@ namespaces, ports and agent; what no controller can avoid). Ratios are against i
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from l3dist.lab import amphora, fabric, member, scenario, traffic
+from l3dist.bench import summary
+from l3dist.lab import amphora, member, scenario, traffic
 from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import ControlPlane, ControlPlaneError, environment
-
-
-def summary(samples: list[float]) -> dict[str, Any]:
-    return {
-        "min": round(min(samples), 2),
-        "median": round(statistics.median(samples), 2),
-        "max": round(max(samples), 2),
-        "samples": len(samples),
-    }
+from l3dist.lab.controlplane import ControlPlane, ControlPlaneError, private_lab
 
 
 def _carries_traffic(vip: str, amphorae: int, timeout: float = 30) -> None:
@@ -45,36 +34,23 @@ def _carries_traffic(vip: str, amphorae: int, timeout: float = 30) -> None:
 
 
 def run(runs: int = 3, amphorae: int = 3) -> dict[str, Any]:
-    if fabric.is_up():
-        raise RuntimeError("a lab is already running; `l3dist lab down` first")
     cfg = LabConfig()
-    state = Path(tempfile.mkdtemp(prefix="l3dist-bench-"))
-    plane = ControlPlane(state)
     samples: dict[str, list[float]] = {
         "create_to_active": [],
         "create_to_traffic": [],
         "scale_out": [],
         "amphora_build": [],
     }
-    try:
-        with environment(L3DIST_DATABASE_URL=plane.database_url,
-                         L3DIST_CA_DIR=plane.env["L3DIST_CA_DIR"]):  # fmt: skip
-            try:
-                fabric.up(cfg)
-                members = [member.add("m1"), member.add("m2")]
-                plane.start()
-                distributor = scenario.lab_distributor(plane, cfg)
-                for _ in range(runs):
-                    _one_run(plane, distributor["id"], members, amphorae, samples)
-                    start = time.monotonic()
-                    built = amphora.create(cfg, "bird", frontend=False)
-                    samples["amphora_build"].append(time.monotonic() - start)
-                    amphora.delete(built.id)
-            finally:
-                plane.stop()
-                fabric.down()
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+    with private_lab(cfg, "l3dist-bench-") as plane:
+        members = [member.add("m1"), member.add("m2")]
+        plane.start()
+        distributor = scenario.lab_distributor(plane, cfg)
+        for _ in range(runs):
+            _one_run(plane, distributor["id"], members, amphorae, samples)
+            start = time.monotonic()
+            built = amphora.create(cfg, "bird", frontend=False)
+            samples["amphora_build"].append(time.monotonic() - start)
+            amphora.delete(built.id)
     baseline = statistics.median(samples["amphora_build"])
     result: dict[str, Any] = {"runs": runs, "amphorae": amphorae, "unit": "seconds"}
     for name, values in samples.items():

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+from l3dist.lab import fabric
+from l3dist.lab.config import LabConfig
 
 L3DIST = str(Path(sys.executable).with_name("l3dist"))
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
@@ -151,3 +156,26 @@ class ControlPlane:
                 raise ControlPlaneError(f"{path} is {obj['provisioning_status']}, not {wanted}:"
                                         f"\n{self.log_tail()}")  # fmt: skip
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def private_lab(cfg: LabConfig, prefix: str) -> Iterator[ControlPlane]:
+    """The lab built, with a control plane (not started yet) on a private state directory
+    (SQLite, CA, heartbeat key) that this process uses too. On exit the control plane's
+    processes stop, the lab goes down and the state directory is removed."""
+    if fabric.is_up():
+        raise RuntimeError("a lab is already running; `l3dist lab down` first")
+    state = Path(tempfile.mkdtemp(prefix=prefix))
+    plane = ControlPlane(state)
+    try:
+        with environment(
+            L3DIST_DATABASE_URL=plane.database_url, L3DIST_CA_DIR=plane.env["L3DIST_CA_DIR"]
+        ):
+            try:
+                fabric.up(cfg)
+                yield plane
+            finally:
+                plane.stop()
+                fabric.down()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
