@@ -169,9 +169,9 @@ RESOURCES: dict[str, Resource] = {
         ),
         Resource(
             "amphora", "/v2/octavia/amphorae", "amphora", "amphorae",
-            ("id", "loadbalancer_id", "status", "role", "service_type", "lb_network_ip",
-             "frontend_ip"),
-            creatable=False, toggles=False, extra=("failover",),
+            ("id", "loadbalancer_id", "status", "operating_status", "role", "service_type",
+             "lb_network_ip", "frontend_ip"),
+            creatable=False, toggles=False, extra=("failover", "drain"),
         ),
     )
 }  # fmt: skip
@@ -432,6 +432,23 @@ def build_group(resource: Resource) -> click.Group:
             client = ApiClient()
             obj = client.find(resource, ref)
             client.call("PUT", f"{resource.path}/{obj['id']}/failover", json={})
+
+    if "drain" in resource.extra:
+
+        @group.command(
+            "drain",
+            help="Drain an amphora (admin): no new flows, its connections finish (or the drain "
+            "timeout), then it is removed and the load balancer has one amphora less.",
+        )
+        @WAIT
+        @click.argument("ref", metavar=resource.cli.upper())
+        def drain_cmd(wait: bool, ref: str) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref)
+            client.call("PUT", f"{resource.path}/{obj['id']}/drain", json={})
+            if wait:
+                lb = RESOURCES["loadbalancer"]
+                wait_done(client, lb, f"{lb.path}/{obj['loadbalancer_id']}")
 
     for action in ("add-peer", "remove-peer"):
         if action not in resource.extra:

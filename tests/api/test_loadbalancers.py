@@ -208,3 +208,49 @@ def test_tenants_see_only_their_own(api: Api) -> None:
             s.scalar(select(models.LoadBalancer.name).where(models.LoadBalancer.id == theirs["id"]))
             == "theirs"
         )
+
+
+def test_drain_amphora_shrinks_by_that_amphora(api: Api) -> None:
+    """The drain action queues a scale-in that removes exactly that amphora (drained first);
+    refusals name the field and change nothing."""
+    api.create(
+        "/v2/lbaas/distributors",
+        "distributor",
+        headers={"X-Roles": "admin"},
+        name="fabric",
+        distributor_type="L3_BGP",
+    )
+    lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2)
+    single = api.create_lb()
+    with api.db.session() as s:
+        for amp_id, lb_id in (("amp-a", lb["id"]), ("amp-b", lb["id"]), ("amp-s", single["id"])):
+            s.add(models.Amphora(id=amp_id, status="ALLOCATED", load_balancer_id=lb_id))
+        s.add(models.Amphora(id="amp-free", status="READY"))
+        s.add(models.AmphoraRegistration(amphora_id="amp-a", load_balancer_id=lb["id"]))
+    shown = api.get("/v2/octavia/amphorae/amp-a").json()["amphora"]
+    assert shown["operating_status"] == "ONLINE"
+    assert api.get("/v2/octavia/amphorae/amp-b").json()["amphora"]["operating_status"] == "OFFLINE"
+
+    before = api.snapshot()
+    assert api.put("/v2/octavia/amphorae/amp-a/drain", {}, TENANT_A).status_code == 403
+    for amp_id, words in (("amp-s", "only amphora"), ("amp-free", "serves no load balancer")):
+        refused = api.put(f"/v2/octavia/amphorae/{amp_id}/drain", {})
+        assert refused.status_code == 400, refused.text
+        assert words in refused.json()["faultstring"] and "amphora_id" in refused.text
+    assert api.put("/v2/octavia/amphorae/nope/drain", {}).status_code == 404
+    assert api.snapshot() == before
+
+    assert api.put("/v2/octavia/amphorae/amp-b/drain", {}).status_code == 202
+    shown_lb = api.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()["loadbalancer"]
+    assert (shown_lb["amphora_count"], shown_lb["provisioning_status"]) == (1, "PENDING_UPDATE")
+    with api.db.session() as s:
+        job = s.scalars(
+            select(models.WorkerJob).order_by(models.WorkerJob.created_at.desc())
+        ).first()
+        assert job is not None
+        assert (job.flow, job.arguments) == (
+            "scale_load_balancer",
+            {"amphora_count": 1, "remove": ["amp-b"]},
+        )
+    # one change at a time: the load balancer is busy until the worker is done
+    assert api.put("/v2/octavia/amphorae/amp-a/failover", {}).status_code == 409

@@ -9,9 +9,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from l3dist.common import constants as c
@@ -78,7 +80,7 @@ def send(hm: HealthManager, datagram: bytes) -> None:
 
 
 def beat(
-    amphora_id: str, seq: int, sent_at: float | None = None, **statuses: dict[str, str]
+    amphora_id: str, seq: int, sent_at: float | None = None, **statuses: dict[str, Any]
 ) -> Heartbeat:
     return Heartbeat.model_validate({"amphora_id": amphora_id, "seq": seq,
                                      "sent_at": time.time() if sent_at is None else sent_at,
@@ -125,6 +127,20 @@ def test_heartbeats_are_recorded_and_bad_ones_counted(manager: HealthManager, db
     send(manager, encode(beat("a0", 11), KEY))  # still alive and listening
     settle(manager, 2 + len(bad))
     assert manager.counters.received == 2
+
+
+def test_flow_rescue_packets_are_exported_per_amphora(manager: HealthManager) -> None:
+    rescue = {"rescued": 40, "copies": 120, "not_ours": 7, "dead_owner": 3}
+    send(manager, encode(beat("a0", 1, flow_rescue=rescue), KEY))
+    send(manager, encode(beat("a1", 1), KEY))  # rescue off: no series
+    settle(manager, 2)
+    metrics = generate_latest(manager.registry).decode()
+    for kind, packets in rescue.items():
+        line = f'l3dist_flow_rescue_packets_total{{amphora_id="a0",kind="{kind}"}} {packets}.0'
+        assert line in metrics, metrics
+    assert 'amphora_id="a1"' not in metrics
+    with pytest.raises(ValidationError):
+        beat("a0", 2, flow_rescue={"made_up": 1})
 
 
 def age(db: Database, amphora_ids: list[str], seconds: float = 60) -> None:

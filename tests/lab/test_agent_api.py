@@ -3,6 +3,7 @@ changes nothing (registrations, announced routes, the ToR's FIB, the VIP on loop
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from l3dist.lab import amphora, fabric, vips
 from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
 from l3dist.lab.fib import FibWatcher, has, lacks
+from l3dist.lab.traffic import finish_clients, start_long_lived
 
 from .conftest import VIP4, VIP6
 
@@ -176,3 +178,41 @@ def test_register_for_another_amphora_and_a_single_peer(
     )
     assert response.status_code == 204
     fib.wait_until(prefix, lacks(nexthop))
+
+
+def test_drain_withdraws_keeps_the_vip_counts_connections_and_register_calls_it_off(
+    amp: LabAmphora, http: httpx.Client, fib: FibWatcher
+) -> None:
+    prefix = host_prefix(VIP4)
+    body = {"vip_ip": VIP4, "nexthop_ip": amp.frontend_ip4}
+    unknown = http.post(
+        f"/1.0/distributor/amphorae/{amp.id}/drain", json={**body, "nexthop_ip": "198.18.1.99"}
+    )
+    assert unknown.status_code == 404 and "amphora_id" in unknown.json()["field"]
+
+    clients = start_long_lived(VIP4, 20, 4)
+    try:
+        own = {"amphora_id": amp.id, "vip_ip": VIP4}
+        deadline = time.monotonic() + 10
+        while (
+            http.get("/1.0/distributor/amphorae", params=own).json()["amphorae"][0]["connections"]
+            < 20
+        ):
+            assert time.monotonic() < deadline, "the 20 connections were never counted"
+            time.sleep(0.1)
+        drained = http.post(f"/1.0/distributor/amphorae/{amp.id}/drain", json=body)
+        assert drained.status_code == 202, drained.text
+        entry = drained.json()["registration"]
+        assert (entry["draining"], entry["announced_to"]) == (True, [])
+        assert entry["connections"] >= 20
+        fib.wait_until(prefix, lacks(amp.frontend_ip4), timeout=10)
+        assert f"{VIP4}/32" in netlink.addresses(amp.haproxy_ns, "lo"), "the VIP stays"
+
+        again = http.post("/1.0/distributor/amphorae", json=register(amp))
+        assert again.status_code == 201, again.text
+        assert again.json()["registration"]["draining"] is False
+        fib.wait_until(prefix, has(amp.frontend_ip4), timeout=10)
+    finally:
+        finish_clients(clients)
+    listed = http.get("/1.0/distributor/amphorae", params=own).json()["amphorae"]
+    assert listed[0]["connections"] == 0, "closed connections are not counted"

@@ -17,9 +17,13 @@ def test_rules_per_family() -> None:
         "fe0",
     )
     assert (
-        'ether saddr @routers counter name "rescued" dup to 198.18.1.101 device "fe0" '
-        'dup to 198.18.1.102 device "fe0" drop'
+        'counter name "rescued" dup to 198.18.1.101 device "fe0" dup to 198.18.1.102 device '
+        '"fe0" drop'
     ) in script
+    # only a router's packets are copied: a peer's copy that is not ours is dropped first
+    assert script.index('ether saddr != @routers counter name "not_ours" drop') < script.index(
+        'counter name "rescued"'
+    )
     assert 'dup to fd00:1::101 device "fe0" drop' in script
     assert "ip daddr != @vips accept" in script and "ip6 daddr != @vips accept" in script
     # Atomic replace: each table is created (if missing) and deleted before it is defined again.
@@ -34,7 +38,20 @@ def test_a_family_without_vips_has_no_table() -> None:
 
 def test_no_peers_drops_instead_of_copying() -> None:
     script = ruleset(["198.18.100.1"], [], MACS, "fe0")
-    assert 'ether saddr @routers counter name "rescued" drop' in script and "dup" not in script
+    assert '    counter name "rescued" drop' in script and "dup" not in script
+
+
+def test_a_data_segment_seen_three_times_reaches_tcp() -> None:
+    """The dead-owner rule: the third sighting of one segment (same flow and sequence
+    number) is let through, before the copy-and-drop rule; sightings expire."""
+    script = ruleset(["fd00::1"], ["fd00:1::101"], MACS, "fe0")
+    key = "ip6 saddr . tcp sport . ip6 daddr . tcp dport . tcp sequence"
+    third = f'tcp flags & psh == psh {key} @seen_twice counter name "dead_owner" accept'
+    second = f"tcp flags & psh == psh {key} @seen_once add @seen_twice {{ {key} }}"
+    first = f"tcp flags & psh == psh add @seen_once {{ {key} }}"
+    positions = [script.index(rule) for rule in (third, second, first, 'counter name "rescued"')]
+    assert positions == sorted(positions)
+    assert f"set seen_once {{ typeof {key}; flags dynamic,timeout; timeout 3s;" in script
 
 
 def test_nft_accepts_the_rules() -> None:

@@ -25,6 +25,12 @@ from dataclasses import dataclass, field
 
 TABLE = "l3dist_rescue"
 FAMILIES = {4: "ip", 6: "ip6"}
+COUNTERS = ("rescued", "not_ours", "dead_owner")  # named counters in the rules
+PACKET_KINDS = ("rescued", "copies", "not_ours", "dead_owner")  # what the agent reports
+# A retransmitted segment comes back after 0.2, 0.6, 1.4 s (Linux RTO): the third sighting
+# is within about a second; older sightings are forgotten.
+SIGHTING_SECONDS = 3
+SIGHTINGS_MAX = 65536
 
 
 @dataclass(frozen=True)
@@ -49,25 +55,34 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
         addr = "ip" if version == 4 else "ip6"
         addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
         copies = " ".join(f'dup to {p} device "{device}"' for p in family_peers)
+        segment = f"{addr} saddr . tcp sport . {addr} daddr . tcp dport . tcp sequence"
+        data = "tcp flags & psh == psh"
         lines += [
             f"table {family} {TABLE} {{",
             f"  set vips {{ type {addr_type}; elements = {{ {', '.join(family_vips)} }} }}",
             "  set routers { type ether_addr;"
             + (f" elements = {{ {', '.join(sorted(router_macs))} }}" if router_macs else "")
             + " }",
-            "  counter rescued { }",
-            "  counter not_ours { }",
+            *(
+                f"  set {name} {{ typeof {segment}; flags dynamic,timeout; "
+                f"timeout {SIGHTING_SECONDS}s; size {SIGHTINGS_MAX}; }}"
+                for name in ("seen_once", "seen_twice")
+            ),
+            *(f"  counter {name} {{ }}" for name in COUNTERS),
             "  chain prerouting {",
             "    type filter hook prerouting priority -150; policy accept;",
             f"    {addr} daddr != @vips accept",
             "    meta l4proto != tcp accept",
             "    ct state established,related accept",
             "    tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
-            "    "
-            + " ".join(
-                filter(None, ['ether saddr @routers counter name "rescued"', copies, "drop"])
-            ),
-            '    counter name "not_ours" drop',
+            '    ether saddr != @routers counter name "not_ours" drop',
+            # From a router and not ours: the fabric moved the flow here. A data segment seen a
+            # third time (the client retransmits: no peer took it, the owner is dead) reaches
+            # TCP, whose RST ends the flow instead of leaving the client hanging.
+            f'    {data} {segment} @seen_twice counter name "dead_owner" accept',
+            f"    {data} {segment} @seen_once add @seen_twice {{ {segment} }}",
+            f"    {data} add @seen_once {{ {segment} }}",
+            "    " + " ".join(filter(None, ['counter name "rescued"', copies, "drop"])),
             "  }",
             "}",
         ]
@@ -109,11 +124,13 @@ def _tcp_loose(namespace: str, enabled: bool) -> None:
     )  # fmt: skip
 
 
-def counters(namespace: str) -> dict[str, int]:
-    """Packets so far, over both IP versions: ``rescued`` (from a router, not ours: copied to
-    the peers) and ``not_ours`` (a peer's copy of a flow we do not own, dropped)."""
-    totals = {"rescued": 0, "not_ours": 0}
-    for family in FAMILIES.values():
+def counters(namespace: str, peers: list[str]) -> dict[str, int]:
+    """Packets so far under the rules in force (made with peers), over both IP versions:
+    ``rescued`` (from a router, not ours: copied to the peers), ``copies`` (sent to peers),
+    ``not_ours`` (a peer's copy of a flow we do not own, dropped) and ``dead_owner`` (a segment
+    seen a third time, let through so TCP resets the flow)."""
+    totals = dict.fromkeys(PACKET_KINDS, 0)
+    for version, family in FAMILIES.items():
         out = subprocess.run(
             ["ip", "netns", "exec", namespace, "nft", "-j", "list", "counters", "table", family,
              TABLE],
@@ -121,10 +138,14 @@ def counters(namespace: str) -> dict[str, int]:
             text=True,
             check=False,
         ).stdout  # fmt: skip
+        family_peers = sum(1 for p in peers if ipaddress.ip_address(p).version == version)
         for item in json.loads(out or "{}").get("nftables", []):
             counter = item.get("counter")
-            if counter and counter.get("name") in totals:
-                totals[counter["name"]] += int(counter.get("packets", 0))
+            if counter and counter.get("name") in COUNTERS:
+                packets = int(counter.get("packets", 0))
+                totals[counter["name"]] += packets
+                if counter["name"] == "rescued":
+                    totals["copies"] += packets * family_peers
     return totals
 
 

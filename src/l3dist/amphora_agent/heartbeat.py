@@ -21,11 +21,13 @@ class HeartbeatSender:
         amphora_id: str,
         config: HeartbeatConfig,
         statuses: Callable[[], tuple[dict[str, str], dict[str, str]]],
+        rescue_packets: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self.amphora_id = amphora_id
         self.config = config
         self.key = config.key.get_secret_value().encode()
         self.statuses = statuses
+        self.rescue_packets = rescue_packets
         self.sequence = SequenceCounter()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -47,6 +49,7 @@ class HeartbeatSender:
                 "sent_at": time.time(),
                 "listeners": listeners,
                 "pools": pools,
+                "flow_rescue": self.rescue_packets(),
             }
         )
         datagram = encode(heartbeat, self.key)

@@ -64,6 +64,10 @@ class AgentService:
         self.draining: set[Registration] = set()
         # Flow rescue (spec P2): the cluster's peers, set by the controller; None: off.
         self.rescue: flow_rescue.RescueConfig | None = None
+        # Rescue counters live in the rules, which every membership change replaces: what the
+        # replaced rules counted is carried here, so the reported totals only grow.
+        self.rescue_carried = dict.fromkeys(flow_rescue.PACKET_KINDS, 0)
+        self.rescue_rules_peers: list[str] = []
         local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
         self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
         self.haproxy = HaproxyService(
@@ -76,7 +80,9 @@ class AgentService:
             config.listener_check, self.haproxy.serving, self._listeners_changed
         )
         self.heartbeats = (
-            HeartbeatSender(config.amphora_id, config.heartbeat, self.listener_status)
+            HeartbeatSender(
+                config.amphora_id, config.heartbeat, self.listener_status, self.rescue_packets
+            )
             if config.heartbeat
             else None
         )
@@ -283,8 +289,15 @@ class AgentService:
             "enabled": True,
             **asdict(self.rescue),
             "router_macs_in_use": self._router_macs(),
-            "packets": flow_rescue.counters(self.config.haproxy_namespace),
+            "packets": self.rescue_packets(),
         }
+
+    def rescue_packets(self) -> dict[str, int]:
+        """Flow-rescue packet totals since the agent started (empty while rescue is off)."""
+        if self.rescue is None:
+            return {}
+        current = flow_rescue.counters(self.config.haproxy_namespace, self.rescue_rules_peers)
+        return {k: self.rescue_carried[k] + current[k] for k in flow_rescue.PACKET_KINDS}
 
     def _router_macs(self) -> list[str]:
         assert self.rescue is not None
@@ -303,7 +316,12 @@ class AgentService:
         script = flow_rescue.ruleset(
             sorted(self.vips), self.rescue.peers, self._router_macs(), self.config.frontend.name
         )
-        flow_rescue.install(self.config.haproxy_namespace, script)
+        ns = self.config.haproxy_namespace
+        counted = flow_rescue.counters(ns, self.rescue_rules_peers)
+        flow_rescue.install(ns, script)
+        for kind in flow_rescue.PACKET_KINDS:
+            self.rescue_carried[kind] += counted[kind]
+        self.rescue_rules_peers = list(self.rescue.peers)
 
     def plug_vip(self, vip: str) -> bool:
         """Put the VIP on loopback in the amphora-haproxy namespace; False if already there."""
@@ -381,6 +399,10 @@ class AgentService:
     def register(self, reg: Registration) -> Registration:
         with self.lock:
             self._validate(reg)
+            if reg in self.draining:
+                # Register again during a drain: the drain is called off, the route returns.
+                self._commit(set(self.vips), set(self.registrations), self.draining - {reg})
+                return reg
             if reg in self.registrations:
                 raise AgentError(
                     409,
@@ -454,8 +476,23 @@ class AgentService:
                 draining = reg in self.draining
                 entry["announced_to"] = [] if draining else self._peers_for(reg)
                 entry["draining"] = draining
+                if reg.amphora_id == self.config.amphora_id:
+                    entry["connections"] = self.connections(reg.vip_ip)
                 result.append(entry)
             return result
+
+    def connections(self, vip: str) -> int:
+        """Client connections to the VIP that still carry traffic (TIME-WAIT ones do not):
+        what a drain waits for."""
+        address = f"[{vip}]" if ":" in vip else vip
+        out = subprocess.run(
+            ["ss", "-N", self.config.haproxy_namespace, "-Htn", "state", "connected", "exclude",
+             "time-wait", "src", address],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout  # fmt: skip
+        return sum(1 for line in out.splitlines() if line.strip())
 
     # -- load balancer configuration (HAProxy) ------------------------------------------------
 

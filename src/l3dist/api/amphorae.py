@@ -1,4 +1,6 @@
-"""``/v2/octavia/amphorae`` (admin): the amphorae, their service type and front-end port."""
+"""``/v2/octavia/amphorae`` (admin): the amphorae, their service type and front-end port, and
+the actions on one amphora: failover (the replacement first, then the old one drained) and drain
+(Drain Amphora: withdrawn, its connections finish, then removed; the cluster shrinks by one)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from l3dist.api.common import (
     AppState,
@@ -20,7 +23,7 @@ from l3dist.api.errors import bad_request, not_found
 from l3dist.api.query import ListSpec, select_fields
 from l3dist.common import constants as c
 from l3dist.controller import jobs
-from l3dist.db.models import Amphora
+from l3dist.db.models import Amphora, AmphoraRegistration, LoadBalancer
 
 router = APIRouter()
 
@@ -44,6 +47,19 @@ LIST_SPEC = ListSpec(
 )
 
 
+def operating_status(amp: Amphora) -> str:
+    """DRAINING while a drain runs, ONLINE while the VIP is announced through it, else OFFLINE."""
+    if amp.drain_started_at is not None:
+        return c.DRAINING
+    session = object_session(amp)
+    registered = (
+        amp.load_balancer_id is not None
+        and session is not None
+        and session.get(AmphoraRegistration, (amp.id, amp.load_balancer_id)) is not None
+    )
+    return c.ONLINE if registered else c.OFFLINE
+
+
 def to_dict(amp: Amphora) -> dict[str, Any]:
     return {
         "id": amp.id,
@@ -56,6 +72,8 @@ def to_dict(amp: Amphora) -> dict[str, Any]:
         "cert_busy": amp.cert_busy,
         "role": amp.role,
         "status": amp.status,
+        "operating_status": operating_status(amp),
+        "drain_started_at": timestamp(amp.drain_started_at),
         "service_type": amp.service_type,
         "frontend_ip": amp.frontend_ip,
         "frontend_subnet_id": amp.frontend_subnet_id,
@@ -113,5 +131,41 @@ def failover_amphora(
                 f"Amphora {amp.id} serves no load balancer: nothing to fail over", "amphora_id"
             )
         lock_load_balancer(session, amp.load_balancer_id)
-        jobs.submit(session, jobs.FAILOVER_AMPHORA, amp.load_balancer_id, amphora_id=amp.id)
+        jobs.submit(
+            session, jobs.FAILOVER_AMPHORA, amp.load_balancer_id, amphora_id=amp.id, drain=True
+        )
+    return Response(status_code=202)
+
+
+@router.put("/v2/octavia/amphorae/{amphora_id}/drain", status_code=202, tags=["amphorae"])
+def drain_amphora(
+    amphora_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> Response:
+    """Drain Amphora (spec P2): its route is withdrawn, its established connections finish (or
+    the drain timeout expires), then it is removed; the load balancer's amphora_count drops by
+    one. New flows go to the other amphorae from the first moment."""
+    ctx.require_admin()
+    with app.db.session() as session:
+        amp = _amphora(session, amphora_id)
+        lb = session.get(LoadBalancer, amp.load_balancer_id) if amp.load_balancer_id else None
+        if lb is None or amp.status not in c.LIVE_AMPHORA_STATUSES:
+            raise bad_request(
+                f"Amphora {amp.id} serves no load balancer: nothing to drain", "amphora_id"
+            )
+        if lb.topology != c.TOPOLOGY_ACTIVE_ACTIVE or lb.amphora_count <= 1:
+            raise bad_request(
+                f"Amphora {amp.id} is the only amphora of load balancer {lb.id}: no other "
+                "amphora would take its flows (delete the load balancer instead)",
+                "amphora_id",
+            )
+        lock_load_balancer(session, lb.id)
+        session.refresh(lb)
+        lb.amphora_count -= 1
+        jobs.submit(
+            session,
+            jobs.SCALE_LOAD_BALANCER,
+            lb.id,
+            amphora_count=lb.amphora_count,
+            remove=[amp.id],
+        )
     return Response(status_code=202)

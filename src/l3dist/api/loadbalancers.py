@@ -425,7 +425,7 @@ def failover_load_balancer(
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
         lock_load_balancer(session, lb.id)
         for amphora_id in live_amphora_ids(session, lb.id):  # one at a time, N+1 each
-            jobs.submit(session, jobs.FAILOVER_AMPHORA, lb.id, amphora_id=amphora_id)
+            jobs.submit(session, jobs.FAILOVER_AMPHORA, lb.id, amphora_id=amphora_id, drain=True)
     return Response(status_code=202)
 
 

@@ -52,6 +52,9 @@ class ControllerConfig(Strict):
     heartbeat_interval: float = Field(default=1.0, gt=0)
     job_stale_after: float = Field(default=10.0, gt=0)
     poll_interval: float = Field(default=0.1, gt=0)
+    # Drain Amphora (scale-in, planned failover, the drain action): how long an amphora whose
+    # route is withdrawn keeps serving its established connections before it is removed anyway.
+    drain_timeout: float = Field(default=60.0, ge=0, le=86400)
 
 
 class CertificatesConfig(Strict):

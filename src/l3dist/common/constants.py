@@ -41,6 +41,8 @@ AMPHORA_STATUSES = (
     ERROR,
     FAILOVER_STOPPED,
 )
+# An amphora in one of these serves (or is about to serve) its load balancer.
+LIVE_AMPHORA_STATUSES = (AMPHORA_ALLOCATED, PENDING_CREATE, AMPHORA_BOOTING, FAILOVER_STOPPED)
 ROLE_STANDALONE = "STANDALONE"
 ROLE_ACTIVE = "ACTIVE"  # a member of an ACTIVE_ACTIVE amphora cluster
 SERVICE_LOAD_BALANCER = "loadbalancer"

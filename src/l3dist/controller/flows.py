@@ -47,11 +47,16 @@ def plan(
             result["unregister"] = [a for a in amphorae if a in registered] if not serving else []
         elif flow == jobs.SCALE_LOAD_BALANCER:
             wanted = int(arguments["amphora_count"])
-            result["add"] = max(0, wanted - len(amphorae))
-            # Scale in removes the newest amphorae first.
-            result["remove"] = amphorae[wanted:] if wanted < len(amphorae) else []
+            if "remove" in arguments:  # the drain action names the amphora that goes
+                result["remove"] = [a for a in arguments["remove"] if a in amphorae]
+            else:  # scale-in removes the newest amphorae first
+                result["remove"] = amphorae[wanted:] if wanted < len(amphorae) else []
+            result["add"] = max(0, wanted - (len(amphorae) - len(result["remove"])))
+            result["drain"] = True  # planned: established connections finish first
         elif flow == jobs.FAILOVER_AMPHORA:
             result["old"] = [arguments["amphora_id"]]
+            # Planned (the API) drains the old amphora; the health manager's is already dead.
+            result["drain"] = bool(arguments.get("drain", False))
         elif flow == jobs.DELETE_LOAD_BALANCER:
             result["unregister"] = [a for a in amphorae if a in registered]
         return {**arguments, "plan": result}
@@ -75,9 +80,11 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
     if flow == jobs.DELETE_LOAD_BALANCER:
         return delete_load_balancer(services, p["amphorae"], p["unregister"])
     if flow == jobs.SCALE_LOAD_BALANCER:
-        return scale_load_balancer(services, p["add"], p["remove"], p["serving"])
+        return scale_load_balancer(
+            services, p["add"], p["remove"], p["serving"], p.get("drain", False)
+        )
     if flow == jobs.FAILOVER_AMPHORA:
-        return failover_amphora(services, p["old"], p["serving"])
+        return failover_amphora(services, p["old"], p["serving"], p.get("drain", False))
     raise ValueError(f"unknown flow {flow}")
 
 
@@ -173,9 +180,12 @@ def delete_load_balancer(services: Services, amphorae: list[str], unregister: li
     )
 
 
-def scale_load_balancer(services: Services, add: int, remove: list[str], serving: bool) -> Flow:
+def scale_load_balancer(
+    services: Services, add: int, remove: list[str], serving: bool, drain: bool
+) -> Flow:
     """N+1: new amphorae are built, configured and announced before any old one goes; removed
-    amphorae are withdrawn before they are deleted."""
+    amphorae are withdrawn before they are deleted, and with drain their established connections
+    finish first (the peers' flow rescue carries them to their owner meanwhile)."""
     d = services.distributor
     flow = linear_flow.Flow("scale-load-balancer").add(t.MarkLoadBalancerErrorOnRevert(services))
     if add:
@@ -189,11 +199,14 @@ def scale_load_balancer(services: Services, add: int, remove: list[str], serving
             grow.add(d.get_register_amphorae_subflow("-scale"))
         flow.add(grow)
     if remove:
+        steps = linear_flow.Flow("shrink-steps")
+        if drain:
+            steps.add(d.get_drain_amphorae_subflow("-scale"))
         flow.add(
             _with_amphorae(
                 "shrink",
                 remove,
-                linear_flow.Flow("shrink-steps").add(
+                steps.add(
                     d.get_unregister_amphorae_subflow("-scale"),
                     t.RescueMembership(services, "shrink-rescue", joining=False),
                     t.UnplugVip(services, "shrink-unplug-vip"),
@@ -204,6 +217,7 @@ def scale_load_balancer(services: Services, add: int, remove: list[str], serving
     return flow.add(t.MarkLoadBalancerActive(services))
 
 
-def failover_amphora(services: Services, old: list[str], serving: bool) -> Flow:
-    """Build and register the replacement first, then unregister and delete the old one."""
-    return scale_load_balancer(services, len(old), old, serving)
+def failover_amphora(services: Services, old: list[str], serving: bool, drain: bool) -> Flow:
+    """Build and register the replacement first, then (drained, when planned) unregister and
+    delete the old one."""
+    return scale_load_balancer(services, len(old), old, serving, drain)

@@ -29,6 +29,7 @@ class Services:
     ca: LocalCA  # issues amphora certificates; its controller certificate talks to agents
     heartbeat: HeartbeatConfig  # where the amphorae send heartbeats, with the key
     speaker_driver: str = "bird"  # the BGP speaker the amphorae run (bird or exabgp)
+    drain_timeout: float = 60.0  # seconds a drained amphora keeps its connections at most
 
     def agent(
         self, amphora_id: str, lb_network_ip: str | None, timeout: float = 10.0

@@ -56,9 +56,7 @@ def live_amphora_ids(session: Any, loadbalancer_id: str) -> list[str]:
             select(Amphora.id)
             .where(
                 Amphora.load_balancer_id == loadbalancer_id,
-                Amphora.status.in_(
-                    (c.AMPHORA_ALLOCATED, c.PENDING_CREATE, c.AMPHORA_BOOTING, c.FAILOVER_STOPPED)
-                ),
+                Amphora.status.in_(c.LIVE_AMPHORA_STATUSES),
             )
             .order_by(Amphora.created_at)
         )

@@ -66,6 +66,7 @@ def services_from_config(config: Config, db: Database) -> Services:
         ca=ca,
         heartbeat=heartbeat_settings(config),
         speaker_driver=ctl.speaker_driver,
+        drain_timeout=ctl.drain_timeout,
     )
     distributor.bind(services)
     return services

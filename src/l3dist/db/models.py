@@ -170,6 +170,9 @@ class Amphora(Timestamps, Base):
     frontend_interface: Mapped[str | None] = mapped_column(String(16))
     frontend_id: Mapped[int | None] = mapped_column(Integer)
     frontend_priority: Mapped[int | None] = mapped_column(Integer)
+    # Drain Amphora: set when its route was withdrawn; it leaves once its connections end or
+    # the drain timeout (counted from here, also by a resumed flow) expires.
+    drain_started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates="amphorae")
 

@@ -6,8 +6,8 @@ Requires / provides, for every driver:
 - get_add_vip_subflow, get_remove_vip_subflow: require ``loadbalancer_id``.
 - get_register_amphorae_subflow, get_drain_amphorae_subflow, get_unregister_amphorae_subflow:
   require ``loadbalancer_id`` and ``amphora_ids``. Register makes the amphorae receive the VIP's
-  traffic; drain stops new flows reaching them while established ones finish; unregister stops
-  all traffic at once.
+  traffic; drain stops new flows reaching them and returns once their established connections
+  finished (or the drain timeout expired); unregister stops all traffic at once.
 None of them provides a value. Names are made unique with ``suffix`` so one flow can embed the
 same subflow twice (e.g. register the new amphora, unregister the old one in a failover).
 """

@@ -7,7 +7,10 @@ amphora API. The spec's registration tables record what is announced where.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +31,12 @@ from l3dist.db.models import (
     BgpSpeaker,
     Distributor,
     LoadBalancer,
+    utcnow,
 )
 from l3dist.distributor.base import AbstractDistributorDriver
 from l3dist.distributor.l3_bgp_config import speakers_in_use
+
+log = logging.getLogger(__name__)
 
 
 def speaker_configs(session: Session, distributor_id: str | None) -> list[BgpSpeakerConfig]:
@@ -220,16 +226,98 @@ class UnregisterAmphorae(_DistributorTask):
 
 
 class DrainAmphorae(_DistributorTask):
-    """Drain Amphora: each amphora's route is withdrawn (no new flows reach it) while its VIP
-    stays on loopback and HAProxy keeps serving established connections."""
+    """Drain Amphora: each amphora's route is withdrawn (the fabric sends it no new flows) while
+    its VIP stays on loopback and HAProxy keeps serving its established connections, which the
+    peers' flow rescue still delivers. The drain start is recorded (operating status DRAINING);
+    an amphora that is not registered or does not answer has nothing to drain."""
 
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
             vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
         for target in targets:
-            with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
-                client.drain_amphora(target.amphora_id, vip, target.nexthop_ip)
+            try:
+                with self.services.agent(
+                    target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
+                ) as client:
+                    client.drain_amphora(target.amphora_id, vip, target.nexthop_ip)
+            except AgentClientError as exc:
+                if exc.status != 404:
+                    raise
+            except OSError as exc:
+                log.warning("amphora %s not drained (unreachable): %s", target.amphora_id, exc)
+        with self.services.db.session(writer=True) as session:
+            for amp in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))):
+                amp.drain_started_at = amp.drain_started_at or utcnow()
+
+    def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
+        """The drain is called off: registering again re-announces a drained route."""
+        with self.services.db.session(writer=True) as session:
+            lb, targets = _targets(session, loadbalancer_id, amphora_ids)
+            vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+            for amp in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))):
+                amp.drain_started_at = None
+            registered = set(
+                session.scalars(
+                    select(AmphoraRegistration.amphora_id).where(
+                        AmphoraRegistration.load_balancer_id == loadbalancer_id
+                    )
+                )
+            )
+        for target in targets:
+            if target.amphora_id not in registered:
+                continue
+            try:
+                with self.services.agent(
+                    target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
+                ) as client:
+                    client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
+            except (AgentClientError, OSError) as exc:
+                log.warning("drain of amphora %s not called off: %s", target.amphora_id, exc)
+
+
+class WaitForDrained(_DistributorTask):
+    """Wait until the drained amphorae have no client connection left, or the drain timeout
+    (from the recorded drain start, so a resumed flow does not start the clock again)."""
+
+    POLL_INTERVAL = 0.5
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            lb, targets = _targets(session, loadbalancer_id, amphora_ids)
+            vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+            starts = [
+                a.drain_started_at
+                for a in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids)))
+                if a.drain_started_at is not None
+            ]
+        deadline = min(starts, default=utcnow()) + datetime.timedelta(
+            seconds=self.services.drain_timeout
+        )
+        waiting = {t.amphora_id: t for t in targets}
+        while True:
+            left = {a: self._connections(t, vip) for a, t in waiting.items()}
+            waiting = {a: waiting[a] for a, n in left.items() if n}
+            if not waiting:
+                return
+            if utcnow() >= deadline:
+                log.warning(
+                    "drain timeout: amphorae leave with connections open: %s",
+                    {a: left[a] for a in waiting},
+                )
+                return
+            time.sleep(self.POLL_INTERVAL)
+
+    def _connections(self, target: Target, vip: str) -> int:
+        """Its client connections to the VIP; 0 when it does not answer (nothing to wait for)."""
+        try:
+            with self.services.agent(
+                target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
+            ) as client:
+                rows = client.list_amphorae(amphora_id=target.amphora_id, vip_ip=vip)
+        except (AgentClientError, OSError):
+            return 0
+        return max((int(r.get("connections", 0)) for r in rows), default=0)
 
 
 class Nothing(_DistributorTask):
@@ -261,7 +349,10 @@ class L3BgpDistributorDriver(AbstractDistributorDriver):
         )
 
     def get_drain_amphorae_subflow(self, suffix: str = "") -> Flow:
-        return self._flow(f"drain{suffix}", DrainAmphorae(self.services, f"drain-amphorae{suffix}"))
+        return linear_flow.Flow(f"drain{suffix}").add(
+            DrainAmphorae(self.services, f"drain-amphorae{suffix}"),
+            WaitForDrained(self.services, f"wait-drained{suffix}"),
+        )
 
     def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow:
         return self._flow(

@@ -24,6 +24,7 @@ DIGEST_SIZE = hashlib.sha256().digest_size
 FRESHNESS_WINDOW = 30.0  # seconds between sender and receiver clocks
 
 Status = Literal["UP", "DOWN"]
+RescuePacketKind = Literal["rescued", "copies", "not_ours", "dead_owner"]
 
 
 class HeartbeatRefused(ValueError):
@@ -48,6 +49,8 @@ class Heartbeat(BaseModel):
     pools: dict[Annotated[str, Field(max_length=64)], Status] = Field(
         default_factory=dict, max_length=256
     )
+    # flow-rescue packet totals of the amphora (its agent's counters), when rescue is on
+    flow_rescue: dict[RescuePacketKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
 def sign(payload: bytes, key: bytes) -> bytes:

@@ -43,6 +43,7 @@ from l3dist.health.heartbeat import (
 )
 
 log = logging.getLogger(__name__)
+METRICS_FORGET_AFTER = 60.0  # seconds without a heartbeat before an amphora's series go
 
 
 @dataclass
@@ -59,10 +60,14 @@ class Counters:
 
 
 class CountersCollector(Collector):
-    """The counters as Prometheus metrics (``[health] metrics_port``, served on 127.0.0.1)."""
+    """The counters as Prometheus metrics (``[health] metrics_port``, served on 127.0.0.1),
+    with each amphora's flow-rescue packet totals from its latest heartbeat."""
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(
+        self, counters: Counters, reports: dict[str, tuple[float, Heartbeat]] | None = None
+    ) -> None:
         self.counters = counters
+        self.reports = reports if reports is not None else {}
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         c = self.counters
@@ -83,6 +88,20 @@ class CountersCollector(Collector):
             "Checks that found too many stale amphorae at once",
             value=c.breaker_trips,
         )
+        rescue = CounterMetricFamily(
+            "l3dist_flow_rescue_packets",
+            "Flow rescue in each amphora: packets of moved flows (rescued), copies sent to "
+            "peers, peers' copies dropped as not ours, segments let through to reset a flow "
+            "whose owner is dead (dead_owner)",
+            labels=["amphora_id", "kind"],
+        )
+        heard_since = time.monotonic() - METRICS_FORGET_AFTER
+        for amphora_id, (at, heartbeat) in sorted(list(self.reports.items())):
+            if at < heard_since:
+                continue  # gone (deleted, replaced): no more series for it
+            for kind, packets in sorted(heartbeat.flow_rescue.items()):
+                rescue.add_metric([amphora_id, kind], packets)
+        yield rescue
 
 
 def _combined(reports: list[Heartbeat], kind: str, object_id: str, none_up: str) -> str:
@@ -105,7 +124,7 @@ class HealthManager:
         self.reports: dict[str, tuple[float, Heartbeat]] = {}
         self.counters = Counters()
         self.registry = CollectorRegistry()
-        self.registry.register(CountersCollector(self.counters))
+        self.registry.register(CountersCollector(self.counters, self.reports))
         self.stopping = threading.Event()
         self.sock = socket.socket(
             socket.AF_INET6 if ":" in config.bind_host else socket.AF_INET, socket.SOCK_DGRAM
