@@ -1,12 +1,17 @@
-"""Flow rescue (spec P2) on real FRR ECMP: 300 long-lived connections (a request every 150 ms
-on each) through a VIP served by 3 amphorae while a 4th is announced. Without rescue the router
-remaps about half of the flows to the new amphora, which resets them; with every amphora's rescue
-rules in place before the 4th is announced, none breaks."""
+"""Flow rescue (spec P2) on real FRR ECMP: 300 long-lived connections (a request every 150 ms on
+each) through a VIP while the ECMP set changes. Without rescue the router remaps flows to
+amphorae that reset them; with every amphora's rescue rules in place, none breaks when an
+amphora is added or drained (first, middle or last next hop), IPv4 and IPv6, and new connections
+opened around the change (handshakes in progress) complete. When an amphora dies, only its own
+connections break, each with a reset instead of a hang."""
 
 from __future__ import annotations
 
+import ipaddress
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -14,8 +19,12 @@ from l3dist.bgp.base import host_prefix
 from l3dist.lab import amphora, vips
 from l3dist.lab.amphora import LabAmphora
 from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher, has
-from l3dist.lab.traffic import finish_clients, start_long_lived
+from l3dist.lab.fib import FibWatcher, has, lacks
+from l3dist.lab.traffic import Attempt, ClientLoop, failures, finish_clients, start_long_lived
+
+CONNECTIONS = 300
+HOLD_SECONDS = 6.0
+CHANGE_AFTER = 2.0  # seconds into the connections' life
 
 
 @pytest.fixture(scope="module")
@@ -33,42 +42,172 @@ def peers_of(amp: LabAmphora, cluster: list[LabAmphora]) -> list[str]:
             for ip in (other.frontend_ip4, other.frontend_ip6)]  # fmt: skip
 
 
-@pytest.mark.parametrize(("rescue", "vip_index"), [(False, 30), (True, 31)])
-def test_scale_out_keeps_established_connections(
-    cluster: list[LabAmphora], lab: LabConfig, fib: FibWatcher, rescue: bool, vip_index: int
-) -> None:
-    vip = lab.vip(4, vip_index)
-    prefix = host_prefix(vip)
-    three, fourth = cluster[:3], cluster[3]
+def set_rescue(cluster: list[LabAmphora], on: bool) -> None:
     for amp in cluster:
-        if rescue:
+        if on:
             status = amp.client().set_flow_rescue(peers_of(amp, cluster))
             assert status["enabled"] and status["router_macs_in_use"], status
         else:
             amp.client().clear_flow_rescue()
+
+
+def packets(cluster: list[LabAmphora]) -> list[dict[str, int]]:
+    return [amp.client().flow_rescue().get("packets", {}) for amp in cluster]
+
+
+def through_change(
+    cluster: list[LabAmphora],
+    announced: list[LabAmphora],
+    vip: str,
+    fib: FibWatcher,
+    change: Callable[[], None],
+    new_connections: bool = False,
+    undo: Callable[[], None] = lambda: None,
+) -> tuple[dict[str, Any], list[Attempt]]:
+    """Announce vip from `announced`, open the long-lived connections, make the change
+    CHANGE_AFTER seconds later, and give what the connections (and, with new_connections, a
+    loop of new ones around the change) saw; undo the change before withdrawing."""
+    prefix = host_prefix(vip)
+    attempts: list[Attempt] = []
     try:
-        for amp in three:
+        for amp in announced:
             vips.announce(amp, vip)
-        fib.wait_until(prefix, lambda hops: len(hops) == 3, timeout=30)
-        clients = start_long_lived(vip, 300, 6)
-        time.sleep(2)
-        vips.announce(fourth, vip)
-        fib.wait_until(prefix, has(fourth.frontend_ip4), timeout=30)
+        fib.wait_until(prefix, lambda hops: len(hops) == len(announced), timeout=30)
+        clients = start_long_lived(vip, CONNECTIONS, HOLD_SECONDS)
+        if new_connections:
+            with ClientLoop(vip) as loop:
+                time.sleep(CHANGE_AFTER)
+                change()
+                time.sleep(1.0)
+                attempts = loop.stop()
+        else:
+            time.sleep(CHANGE_AFTER)
+            change()
         result = finish_clients(clients)
-        packets = [amp.client().flow_rescue().get("packets", {}) for amp in cluster]
     finally:
+        undo()
         for amp in cluster:
-            vips.withdraw(amp, vip)
-            amp.client().clear_flow_rescue()
-    assert len(result["per_amphora"]) == 3 and sum(result["per_amphora"].values()) == 300
+            vips.withdraw_if_registered(amp, vip)
+    assert sum(result["per_amphora"].values()) == CONNECTIONS, result
+    return result, attempts
+
+
+def vip_of(lab: LabConfig, version: int, index: int) -> str:
+    return lab.vip(version, index)
+
+
+@pytest.mark.parametrize(
+    ("rescue", "version", "vip_index"), [(False, 4, 30), (True, 4, 31), (True, 6, 32)]
+)
+def test_scale_out_keeps_established_connections(
+    cluster: list[LabAmphora],
+    lab: LabConfig,
+    fib: FibWatcher,
+    rescue: bool,
+    version: int,
+    vip_index: int,
+) -> None:
+    vip = vip_of(lab, version, vip_index)
+    set_rescue(cluster, rescue)
+    three, fourth = cluster[:3], cluster[3]
+
+    def add_fourth() -> None:
+        vips.announce(fourth, vip)
+        fib.wait_until(host_prefix(vip), has(fourth.frontend_ip(version)), timeout=30)
+
+    result, attempts = through_change(cluster, three, vip, fib, add_fourth, new_connections=True)
+    counted = packets(cluster)
+    set_rescue(cluster, False)
+    assert len(result["per_amphora"]) == 3
     print(
-        f"rescue {'on' if rescue else 'off'}: {result['broken']} of 300 broken {result['errors']}"
+        f"IPv{version} rescue {'on' if rescue else 'off'}: {result['broken']} of {CONNECTIONS} "
+        f"broken {result['errors']}; new connections: {len(attempts)}, "
+        f"{failures(attempts, 0)} failed"
     )
     if rescue:
         assert result["broken"] == 0, result
+        # handshakes in progress when the fourth next hop appeared completed too
+        assert len(attempts) > 50 and failures(attempts, 0) == 0
         # The new amphora copied the moved flows' packets to their owners, who took them; the
         # other owners dropped their copies as not theirs.
-        assert packets[3]["rescued"] > 0, packets
-        assert sum(p["not_ours"] for p in packets[:3]) > 0, packets
+        assert counted[3]["rescued"] > 0, counted
+        assert counted[3]["copies"] == 3 * counted[3]["rescued"], counted
+        assert sum(p["not_ours"] for p in counted[:3]) > 0, counted
+        assert sum(p["dead_owner"] for p in counted) == 0, "no live flow was reset"
     else:
         assert result["broken"] >= 30, result  # the baseline: the router did remap flows
+
+
+def nexthop_order(cluster: list[LabAmphora], version: int) -> list[LabAmphora]:
+    """The amphorae by next-hop address: the order of the router's ECMP group."""
+    return sorted(cluster, key=lambda a: ipaddress.ip_address(a.frontend_ip(version)))
+
+
+@pytest.mark.parametrize("version", [4, 6])
+@pytest.mark.parametrize(("position", "vip_index"), [("first", 40), ("middle", 42), ("last", 44)])
+def test_drain_keeps_established_connections(
+    cluster: list[LabAmphora],
+    lab: LabConfig,
+    fib: FibWatcher,
+    version: int,
+    position: str,
+    vip_index: int,
+) -> None:
+    """Drain Amphora: its route is withdrawn (the router moves its flows and re-hashes some of
+    the others'), its VIP stays; the peers copy the moved flows to their owners."""
+    vip = vip_of(lab, version, vip_index + (version == 6))
+    set_rescue(cluster, True)
+    ordered = nexthop_order(cluster, version)
+    drained = ordered[{"first": 0, "middle": 1, "last": len(ordered) - 1}[position]]
+
+    def drain() -> None:
+        with drained.client() as client:
+            client.drain_amphora(drained.id, vip, drained.frontend_ip(version))
+        fib.wait_until(host_prefix(vip), lacks(drained.frontend_ip(version)), timeout=30)
+
+    result, _ = through_change(cluster, cluster, vip, fib, drain)
+    counted = packets(cluster)
+    set_rescue(cluster, False)
+    print(f"IPv{version} drain {position}: {result['broken']} of {CONNECTIONS} broken; {counted}")
+    assert result["per_amphora"].get(drained.id, 0) > 0, "the drained amphora had connections"
+    assert result["broken"] == 0, result
+    assert sum(p["rescued"] for p in counted) > 0, counted
+    assert sum(p["dead_owner"] for p in counted) == 0, "no live flow was reset"
+
+
+def test_dead_amphora_only_its_own_connections_break_each_with_a_reset(
+    cluster: list[LabAmphora], lab: LabConfig, fib: FibWatcher
+) -> None:
+    """An amphora dies (processes frozen, nothing enters its namespace): BFD takes its next hop
+    out, the router moves its flows to the others, whose peers do not take the copies; each
+    client retransmits and gets a reset from the dead-owner rule within 2 s of the death (its
+    request timeout), while no other amphora's connection breaks."""
+    vip = vip_of(lab, 4, 50)
+    set_rescue(cluster, True)
+    victim = cluster[1]
+    died: list[float] = []
+
+    def die() -> None:
+        died.append(time.time())
+        amphora.cut_off(victim.id)  # first: its kernel would still ACK for frozen processes
+        amphora.signal_processes(victim.id, signal.SIGSTOP)
+        fib.wait_until(host_prefix(vip), lacks(victim.frontend_ip4), timeout=10)
+        died.append(time.time())
+
+    def revive() -> None:
+        amphora.cut_off(victim.id, cut=False)
+        amphora.signal_processes(victim.id, signal.SIGCONT)
+
+    result, _ = through_change(cluster, cluster, vip, fib, die, undo=revive)
+    counted = packets(cluster)
+    set_rescue(cluster, False)
+    own = result["per_amphora"].get(victim.id, 0)
+    slowest = max(result["broken_at"], default=died[0]) - died[0]
+    print(f"dead amphora: {own} own connections, broken {result['broken_per_amphora']} "
+          f"{result['errors']}; out of the FIB {died[1] - died[0]:.2f} s and last reset "
+          f"{slowest:.2f} s after the death")  # fmt: skip
+    assert own > 0
+    assert result["broken_per_amphora"] == {victim.id: own}, "only its own connections break"
+    assert result["errors"] == {"ConnectionResetError": own}, "each with a reset, not a hang"
+    assert slowest <= 2.0
+    assert sum(p["dead_owner"] for p in counted) >= own

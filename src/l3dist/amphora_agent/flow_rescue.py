@@ -27,9 +27,15 @@ TABLE = "l3dist_rescue"
 FAMILIES = {4: "ip", 6: "ip6"}
 COUNTERS = ("rescued", "not_ours", "dead_owner")  # named counters in the rules
 PACKET_KINDS = ("rescued", "copies", "not_ours", "dead_owner")  # what the agent reports
-# A retransmitted segment comes back after 0.2, 0.6, 1.4 s (Linux RTO): the third sighting
-# is within about a second; older sightings are forgotten.
-SIGHTING_SECONDS = 3
+# The dead-owner rule. A client whose segment is not acknowledged sends it again: a tail-loss
+# probe after ~0.2 s, then retransmissions 0.4, 0.8, 1.6 s after it (Linux, LAN). The segment
+# seen here again 350 ms or more after its first sighting means no peer took it (its owner is
+# dead): that sighting reaches TCP, whose RST ends the flow about a second after the fabric
+# moved it here. A live owner ACKs the first copy, so its client does not send it again; one
+# lost ACK is not enough to reset a LAN client (its probe comes sooner), but it is for a client
+# whose retransmission timeout is 350 ms or more (docs/design.md: the trade-off).
+DEAD_OWNER_AFTER_MS = 350
+SEEN_MS = 4000
 SIGHTINGS_MAX = 65536
 
 
@@ -55,7 +61,10 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
         addr = "ip" if version == 4 else "ip6"
         addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
         copies = " ".join(f'dup to {p} device "{device}"' for p in family_peers)
-        segment = f"{addr} saddr . tcp sport . {addr} daddr . tcp dport . tcp sequence"
+        # The segment's sequence number goes through the packet mark: nft 1.0.6 cannot list a
+        # set keyed on "tcp sequence" (typeof gives a zero-length integer) once it holds two
+        # elements, and then no command on the table works, replacing it included.
+        segment = f"{addr} saddr . tcp sport . {addr} daddr . tcp dport . meta mark"
         data = "tcp flags & psh == psh"
         lines += [
             f"table {family} {TABLE} {{",
@@ -65,8 +74,8 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
             + " }",
             *(
                 f"  set {name} {{ typeof {segment}; flags dynamic,timeout; "
-                f"timeout {SIGHTING_SECONDS}s; size {SIGHTINGS_MAX}; }}"
-                for name in ("seen_once", "seen_twice")
+                f"timeout {timeout_ms}ms; size {SIGHTINGS_MAX}; }}"
+                for name, timeout_ms in (("seen", SEEN_MS), ("recent", DEAD_OWNER_AFTER_MS))
             ),
             *(f"  counter {name} {{ }}" for name in COUNTERS),
             "  chain prerouting {",
@@ -76,12 +85,14 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
             "    ct state established,related accept",
             "    tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
             '    ether saddr != @routers counter name "not_ours" drop',
-            # From a router and not ours: the fabric moved the flow here. A data segment seen a
-            # third time (the client retransmits: no peer took it, the owner is dead) reaches
-            # TCP, whose RST ends the flow instead of leaving the client hanging.
-            f'    {data} {segment} @seen_twice counter name "dead_owner" accept',
-            f"    {data} {segment} @seen_once add @seen_twice {{ {segment} }}",
-            f"    {data} add @seen_once {{ {segment} }}",
+            # From a router and not ours: the fabric moved the flow here. A data segment seen
+            # again long after its first sighting (its client got no ACK from any peer through
+            # several retransmissions: the owner is dead) reaches TCP, whose RST ends the flow
+            # instead of leaving the client hanging.
+            f"    {data} meta mark set tcp sequence",
+            f'    {data} {segment} @seen {segment} != @recent counter name "dead_owner" accept',
+            f"    {data} {segment} != @seen add @recent {{ {segment} }}",
+            f"    {data} add @seen {{ {segment} }}",
             "    " + " ".join(filter(None, ['counter name "rescued"', copies, "drop"])),
             "  }",
             "}",
@@ -128,7 +139,7 @@ def counters(namespace: str, peers: list[str]) -> dict[str, int]:
     """Packets so far under the rules in force (made with peers), over both IP versions:
     ``rescued`` (from a router, not ours: copied to the peers), ``copies`` (sent to peers),
     ``not_ours`` (a peer's copy of a flow we do not own, dropped) and ``dead_owner`` (a segment
-    seen a third time, let through so TCP resets the flow)."""
+    retransmitted long after its first sighting, let through so TCP resets the flow)."""
     totals = dict.fromkeys(PACKET_KINDS, 0)
     for version, family in FAMILIES.items():
         out = subprocess.run(

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -285,6 +286,25 @@ def signal_processes(amphora_id: str, sig: signal.Signals) -> int:
                 os.kill(pid, sig)
                 count += 1
     return count
+
+
+def cut_off(amphora_id: str, cut: bool = True) -> None:
+    """A dead amphora's front end: every IP packet into its amphora-haproxy namespace dropped
+    (with SIGSTOP alone its kernel still ACKs what reaches its sockets), or back again."""
+    names = json.loads(_meta_path(amphora_id).read_text())
+    script = "table inet l3dist_dead\ndelete table inet l3dist_dead\n"
+    if cut:
+        script += (
+            "table inet l3dist_dead {\n  chain prerouting {\n"
+            "    type filter hook prerouting priority -500; policy drop;\n  }\n}\n"
+        )
+    subprocess.run(
+        ["ip", "netns", "exec", names["haproxy_ns"], "nft", "-f", "-"],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def delete(amphora_id: str) -> None:

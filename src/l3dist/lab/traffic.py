@@ -236,8 +236,9 @@ def failures(attempts: list[Attempt], start: float, end: float = float("inf")) -
 
 async def _long_lived(
     vip: str, port: int, index: int, seconds: float, interval: float, timeout: float
-) -> tuple[str, str]:
-    """One keep-alive connection asking every interval for seconds: (first answerer, error)."""
+) -> tuple[str, str, float]:
+    """One keep-alive connection asking every interval for seconds: (first answerer, error,
+    when the error happened (wall clock), 0 without one)."""
     host = f"[{vip}]" if ":" in vip else vip
     request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     await asyncio.sleep(index * 0.003)  # spread the handshakes
@@ -245,7 +246,7 @@ async def _long_lived(
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, port), timeout)
     except (OSError, TimeoutError) as exc:
-        return "", f"connect: {type(exc).__name__}"
+        return "", f"connect: {type(exc).__name__}", time.time()
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
@@ -259,9 +260,9 @@ async def _long_lived(
             body = await asyncio.wait_for(reader.readexactly(length), timeout)
             first = first or body.decode(errors="replace").strip()
             await asyncio.sleep(interval)
-        return first, ""
+        return first, "", 0.0
     except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-        return first, type(exc).__name__
+        return first, type(exc).__name__, time.time()
     finally:
         writer.close()
 
@@ -270,21 +271,24 @@ def long_lived(
     vip: str, count: int, seconds: float, port: int = 80, interval: float = 0.15
 ) -> dict[str, Any]:
     """count connections held open for seconds, each with a request every interval (data both
-    ways); a connection that breaks (reset, timeout, closed) counts, whoever served it."""
+    ways); a connection that breaks (reset, timeout, closed) counts, whoever served it. Broken
+    ones are also given by their amphora (broken_per_amphora) with when they broke."""
 
-    async def run_all() -> list[tuple[str, str]]:
+    async def run_all() -> list[tuple[str, str, float]]:
         return await asyncio.gather(
             *(_long_lived(vip, port, i, seconds, interval, 2.0) for i in range(count))
         )
 
     results = asyncio.run(run_all())
-    errors = Counter(error for _, error in results if error)
+    errors = Counter(error for _, error, _ in results if error)
     return {
         "vip": vip,
         "connections": count,
         "broken": sum(errors.values()),
         "errors": dict(errors),
-        "per_amphora": dict(Counter(first for first, error in results if first)),
+        "per_amphora": dict(Counter(first for first, _, _ in results if first)),
+        "broken_per_amphora": dict(Counter(first for first, error, _ in results if error)),
+        "broken_at": sorted(at for _, error, at in results if error),
     }
 
 

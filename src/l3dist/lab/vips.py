@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from l3dist.amphora_client import AgentClientError
 from l3dist.lab.amphora import LabAmphora
 
 
@@ -26,3 +27,12 @@ def withdraw(amp: LabAmphora, vip: str, peer_id: str | None = None) -> None:
         client.unregister_amphora(amp.id, vip, amp.frontend_ip(version), peer_id)
     finally:
         client.close()
+
+
+def withdraw_if_registered(amp: LabAmphora, vip: str) -> None:
+    """withdraw(), for clean-up: an amphora that does not announce the VIP is fine."""
+    try:
+        withdraw(amp, vip)
+    except AgentClientError as exc:
+        if exc.status != 404:
+            raise
