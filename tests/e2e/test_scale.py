@@ -1,14 +1,17 @@
 """Scaling an ACTIVE_ACTIVE load balancer out and in through the REST API while a client loop of
 new connections runs through the VIP: the ToR's ECMP set follows the amphora count; no request
-fails during the scale-out (flow rescue) or after either change (failures during the scale-in
-are reported: draining takes them to zero)."""
+fails during the scale-out (flow rescue), the scale-in (drained first) or after either change.
+Drain Amphora through the API: long-lived connections survive it, the amphora is DRAINING
+until they end, then removed."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from l3dist.lab.traffic import Attempt, ClientLoop, failures
+from l3dist.bgp.base import host_prefix
+from l3dist.lab import fabric
+from l3dist.lab.traffic import Attempt, ClientLoop, failures, finish_clients, start_long_lived
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,
@@ -16,6 +19,7 @@ from tests.e2e.conftest import (
     delete_lb,
     lb_path,
     wait_for_ecmp,
+    wait_until,
 )
 
 SETTLE = 2.0  # seconds of traffic after each change has completed
@@ -63,6 +67,8 @@ def test_scale_out_and_in_under_traffic(
     # flows the router moved to it were copied to their owners.
     assert during_out == 0, "connections broken by the scale-out"
     assert failures(attempts, out_done, in_asked) == 0, "failures after scale-out completed"
+    # Drained first: their routes withdrawn, their connections finished, then removed.
+    assert during_in == 0, "connections broken by the scale-in"
     assert failures(attempts, in_done) == 0, "failures after scale-in completed"
     answered = {a.detail for a in attempts if a.ok and a.started > in_done}
     assert answered == remaining
@@ -99,4 +105,43 @@ def test_amphora_failover_replaces_first(
     assert failures(attempts, 0, asked) == 0
     assert failures(attempts, done) == 0
     assert {a.detail for a in attempts if a.ok and a.started > done} == set(after)
+    delete_lb(ctl, lb)
+
+
+def test_drain_action_keeps_long_lived_connections(
+    controller: Controller, distributor: dict[str, Any], record_property: Any
+) -> None:
+    """PUT /v2/octavia/amphorae/{id}/drain on the middle of 3 amphorae while 300 long-lived
+    connections (a request every 150 ms each) run: its route goes at once, it stays DRAINING
+    while it still has connections (the peers' flow rescue delivers their packets), and is
+    removed once they ended; none broke; the load balancer has 2 amphorae."""
+    ctl = controller
+    lb = create_web_lb(ctl, distributor, 3)
+    wait_for_ecmp(ctl, lb, 3)
+    amphorae = sorted(amphorae_of(ctl, lb["id"]), key=lambda a: a["frontend_ip"])
+    drained = amphorae[1]
+    assert drained["operating_status"] == "ONLINE"
+    hold = 8.0
+    clients = start_long_lived(lb["vip_address"], 300, hold)
+    opened = time.time()
+    time.sleep(2)
+    ctl.call("PUT", f"/v2/octavia/amphorae/{drained['id']}/drain", expect=202)
+    others = {a["frontend_ip"] for a in amphorae} - {drained["frontend_ip"]}
+    prefix = host_prefix(lb["vip_address"])
+    wait_until(lambda: set(fabric.fib_nexthops(prefix)) == others, 10, "route withdrawn")
+    shown = ctl.call("GET", f"/v2/octavia/amphorae/{drained['id']}")["amphora"]
+    assert shown["operating_status"] == "DRAINING" and shown["drain_started_at"]
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE", timeout=60)
+    removed = time.time()
+    assert wait_for_ecmp(ctl, lb, 2) == others
+    result = finish_clients(clients)
+    record_property("broken_by_drain", result["broken"])
+    print(f"drain: {result['broken']} of 300 broken; removed {removed - opened:.1f} s after "
+          f"the connections opened (held {hold} s)")  # fmt: skip
+    assert result["broken"] == 0, result
+    assert removed - opened >= hold - 0.5, "removed before its connections ended"
+    remaining = {a["id"] for a in amphorae_of(ctl, lb["id"])}
+    assert remaining == {a["id"] for a in amphorae} - {drained["id"]}
+    shown_lb = ctl.call("GET", lb_path(lb))["loadbalancer"]
+    assert (shown_lb["amphora_count"], shown_lb["operating_status"]) == (2, "ONLINE")
     delete_lb(ctl, lb)
