@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from l3dist.amphora_agent.flow_rescue import PICKUP_SECONDS
 from l3dist.bgp.base import host_prefix
 from l3dist.lab import amphora, vips
 from l3dist.lab.amphora import LabAmphora
@@ -63,6 +64,7 @@ def through_change(
     change: Callable[[], None],
     new_connections: bool = False,
     undo: Callable[[], None] = lambda: None,
+    hold: float = HOLD_SECONDS,
 ) -> tuple[dict[str, Any], list[Attempt]]:
     """Announce vip from `announced`, open the long-lived connections, make the change
     CHANGE_AFTER seconds later, and give what the connections (and, with new_connections, a
@@ -73,7 +75,7 @@ def through_change(
         for amp in announced:
             vips.announce(amp, vip)
         fib.wait_until(prefix, lambda hops: len(hops) == len(announced), timeout=30)
-        clients = start_long_lived(vip, CONNECTIONS, HOLD_SECONDS)
+        clients = start_long_lived(vip, CONNECTIONS, hold)
         if new_connections:
             with ClientLoop(vip) as loop:
                 time.sleep(CHANGE_AFTER)
@@ -136,6 +138,35 @@ def test_scale_out_keeps_established_connections(
         assert sum(p["dead_owner"] for p in counted) == 0, "no live flow was reset"
     else:
         assert result["broken"] >= 30, result  # the baseline: the router did remap flows
+
+
+def test_turning_rescue_on_with_connections_open_breaks_none(
+    cluster: list[LabAmphora], lab: LabConfig, fib: FibWatcher
+) -> None:
+    """An upgrade: rescue is turned on while 300 connections run through 3 amphorae (their
+    handshakes were never seen by conntrack). The pickup phase lets conntrack learn them before
+    tcp_loose goes off; none breaks, then or when a fourth amphora is announced after."""
+    vip = vip_of(lab, 4, 60)
+    set_rescue(cluster, False)
+    three, fourth = cluster[:3], cluster[3]
+    phases: list[list[str]] = []
+
+    def turn_on_then_scale_out() -> None:
+        set_rescue(cluster, True)
+        phases.append([amp.client().flow_rescue()["phase"] for amp in cluster])
+        time.sleep(PICKUP_SECONDS + 0.5)
+        phases.append([amp.client().flow_rescue()["phase"] for amp in cluster])
+        vips.announce(fourth, vip)
+        fib.wait_until(host_prefix(vip), has(fourth.frontend_ip4), timeout=30)
+
+    result, _ = through_change(cluster, three, vip, fib, turn_on_then_scale_out, hold=10)
+    counted = packets(cluster)
+    set_rescue(cluster, False)
+    print(f"rescue turned on with connections open: {result['broken']} of {CONNECTIONS} broken; "
+          f"phases {phases}")  # fmt: skip
+    assert phases == [["pickup"] * 3 + ["rescuing"], ["rescuing"] * 4]
+    assert result["broken"] == 0, result
+    assert counted[3]["rescued"] > 0, "the fourth amphora did rescue moved flows"
 
 
 def nexthop_order(cluster: list[LabAmphora], version: int) -> list[LabAmphora]:

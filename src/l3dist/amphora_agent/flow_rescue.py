@@ -37,6 +37,9 @@ PACKET_KINDS = ("rescued", "copies", "not_ours", "dead_owner")  # what the agent
 DEAD_OWNER_AFTER_MS = 350
 SEEN_MS = 4000
 SIGHTINGS_MAX = 65536
+# Turning rescue on where connections are open: how long conntrack picks up the active flows
+# (a flow sending nothing meanwhile is not picked up; its next segment gets a reset).
+PICKUP_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,16 @@ class RescueConfig:
     router_macs: list[str] = field(default_factory=list)  # empty: learned from the gateways
 
 
-def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: str) -> str:
+def ruleset(
+    vips: list[str], peers: list[str], router_macs: list[str], device: str, pickup: bool = False
+) -> str:
     """The nft script that replaces both rescue tables at once (a table without VIPs of its IP
-    version is removed)."""
+    version is removed).
+
+    pickup: the rules for an amphora that already has connections when rescue is turned on.
+    Conntrack has not seen their handshakes; for PICKUP_SECONDS (with tcp_loose still on) a
+    router's packet of an unknown flow is taken as ours, as without rescue, so conntrack picks
+    up every active flow; peers' copies are already dropped (peers may copy to us at once)."""
     lines: list[str] = []
     for version, family in FAMILIES.items():
         lines += [f"table {family} {TABLE}", f"delete table {family} {TABLE}"]
@@ -85,25 +95,33 @@ def ruleset(vips: list[str], peers: list[str], router_macs: list[str], device: s
             "    ct state established,related accept",
             "    tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
             '    ether saddr != @routers counter name "not_ours" drop',
-            # From a router and not ours: the fabric moved the flow here. A data segment seen
-            # again long after its first sighting (its client got no ACK from any peer through
-            # several retransmissions: the owner is dead) reaches TCP, whose RST ends the flow
-            # instead of leaving the client hanging.
-            f"    {data} meta mark set tcp sequence",
-            f'    {data} {segment} @seen {segment} != @recent counter name "dead_owner" accept',
-            f"    {data} {segment} != @seen add @recent {{ {segment} }}",
-            f"    {data} add @seen {{ {segment} }}",
-            "    " + " ".join(filter(None, ['counter name "rescued"', copies, "drop"])),
+            *(
+                ["    accept"]
+                if pickup
+                else [
+                    # From a router and not ours: the fabric moved the flow here. A data segment
+                    # seen again long after its first sighting (its client got no ACK from any
+                    # peer through retransmissions: the owner is dead) reaches TCP, whose RST
+                    # ends the flow instead of leaving the client hanging.
+                    f"    {data} meta mark set tcp sequence",
+                    f"    {data} {segment} @seen {segment} != @recent "
+                    'counter name "dead_owner" accept',
+                    f"    {data} {segment} != @seen add @recent {{ {segment} }}",
+                    f"    {data} add @seen {{ {segment} }}",
+                    "    " + " ".join(filter(None, ['counter name "rescued"', copies, "drop"])),
+                ]
+            ),
             "  }",
             "}",
         ]
     return "\n".join(lines) + "\n"
 
 
-def install(namespace: str, script: str) -> None:
-    """Apply a rescue rule set in the namespace, then stop TCP from resetting unknown flows."""
+def install(namespace: str, script: str, pickup: bool = False) -> None:
+    """Apply a rescue rule set in the namespace, then stop TCP from resetting unknown flows
+    (after the pickup phase: until then conntrack must still pick up mid-flow packets)."""
     _nft(namespace, script)
-    _tcp_loose(namespace, enabled=False)
+    _tcp_loose(namespace, enabled=pickup)
 
 
 def remove(namespace: str) -> None:

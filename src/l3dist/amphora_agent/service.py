@@ -14,6 +14,7 @@ import logging
 import socket
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -68,6 +69,8 @@ class AgentService:
         # replaced rules counted is carried here, so the reported totals only grow.
         self.rescue_carried = dict.fromkeys(flow_rescue.PACKET_KINDS, 0)
         self.rescue_rules_peers: list[str] = []
+        # Rescue turned on with connections open: the pickup phase runs until then.
+        self.rescue_pickup_until: float | None = None
         local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
         self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
         self.haproxy = HaproxyService(
@@ -265,20 +268,40 @@ class AgentService:
     # -- flow rescue -----------------------------------------------------------------------
 
     def set_rescue(self, config: flow_rescue.RescueConfig) -> dict[str, Any]:
+        """Rescue on (or new peers). Turned on while connections are open (an upgrade), it
+        starts with the pickup phase: conntrack first learns the flows it never saw begin."""
         with self.lock:
-            previous = self.rescue
+            previous, previous_pickup = self.rescue, self.rescue_pickup_until
             self.rescue = config
+            pickup = previous is None and any(self.connections(v) for v in self.vips)
+            if pickup:
+                self.rescue_pickup_until = time.monotonic() + flow_rescue.PICKUP_SECONDS
             try:
                 self._apply_rescue()
             except subprocess.CalledProcessError as exc:
-                self.rescue = previous
+                self.rescue, self.rescue_pickup_until = previous, previous_pickup
                 raise AgentError(400, f"rules refused: {exc.stderr.strip()}", "peers") from exc
+            if pickup:
+                timer = threading.Timer(flow_rescue.PICKUP_SECONDS, self._end_pickup)
+                timer.daemon = True
+                timer.start()
             self._save()
             return self.rescue_status()
+
+    def _end_pickup(self) -> None:
+        with self.lock:
+            if self.rescue_pickup_until is None:
+                return  # rescue was turned off meanwhile
+            self.rescue_pickup_until = None
+            try:
+                self._apply_rescue()
+            except subprocess.CalledProcessError:
+                log.exception("flow rescue rules not installed after the pickup phase")
 
     def clear_rescue(self) -> None:
         with self.lock:
             self.rescue = None
+            self.rescue_pickup_until = None
             flow_rescue.remove(self.config.haproxy_namespace)
             self._save()
 
@@ -287,6 +310,7 @@ class AgentService:
             return {"enabled": False}
         return {
             "enabled": True,
+            "phase": "pickup" if self.rescue_pickup_until is not None else "rescuing",
             **asdict(self.rescue),
             "router_macs_in_use": self._router_macs(),
             "packets": self.rescue_packets(),
@@ -313,12 +337,17 @@ class AgentService:
         """(Re)install the rescue rules for the current VIPs and peers, atomically."""
         if self.rescue is None:
             return
+        pickup = self.rescue_pickup_until is not None
         script = flow_rescue.ruleset(
-            sorted(self.vips), self.rescue.peers, self._router_macs(), self.config.frontend.name
+            sorted(self.vips),
+            self.rescue.peers,
+            self._router_macs(),
+            self.config.frontend.name,
+            pickup=pickup,
         )
         ns = self.config.haproxy_namespace
         counted = flow_rescue.counters(ns, self.rescue_rules_peers)
-        flow_rescue.install(ns, script)
+        flow_rescue.install(ns, script, pickup=pickup)
         for kind in flow_rescue.PACKET_KINDS:
             self.rescue_carried[kind] += counted[kind]
         self.rescue_rules_peers = list(self.rescue.peers)
