@@ -25,8 +25,13 @@ from dataclasses import dataclass, field
 
 TABLE = "l3dist_rescue"
 FAMILIES = {4: "ip", 6: "ip6"}
-COUNTERS = ("rescued", "not_ours", "dead_owner")  # named counters in the rules
-PACKET_KINDS = ("rescued", "copies", "not_ours", "dead_owner")  # what the agent reports
+# Named counters in the rules, and the packet totals the agent reports from them.
+COUNTERS = ("to_all", "to_owner", "not_ours", "dead_owner", "owner_feedback", "owner_learned")
+PACKET_KINDS = ("rescued", "copies", "not_ours", "dead_owner", "owner_feedback", "owner_learned")
+# Owner learning: an owner answers copies of a flow at most every FEEDBACK_MS; a learned owner
+# is forgotten OWNER_MS after its last answer (then the flow is copied to every peer again).
+FEEDBACK_MS = 2000
+OWNER_MS = 10000
 # The dead-owner rule. A client whose segment is not acknowledged sends it again: a tail-loss
 # probe after ~0.2 s, then retransmissions 0.4, 0.8, 1.6 s after it (Linux, LAN). The segment
 # seen here again 350 ms or more after its first sighting means no peer took it (its owner is
@@ -49,10 +54,19 @@ class RescueConfig:
 
 
 def ruleset(
-    vips: list[str], peers: list[str], router_macs: list[str], device: str, pickup: bool = False
+    vips: list[str],
+    peers: list[str],
+    router_macs: list[str],
+    device: str,
+    pickup: bool = False,
+    peer_macs: dict[str, str] | None = None,
 ) -> str:
     """The nft script that replaces both rescue tables at once (a table without VIPs of its IP
     version is removed).
+
+    peer_macs (peer address -> its MAC, for the peers resolved on the front end) turns on owner
+    learning: the owner of a flow tells the peer that copied it so (the copy sent back with TTL
+    255, at most every FEEDBACK_MS per flow) and that peer then copies the flow to its owner only.
 
     pickup: the rules for an amphora that already has connections when rescue is turned on.
     Conntrack has not seen their handshakes; for PICKUP_SECONDS (with tcp_loose still on) a
@@ -62,59 +76,122 @@ def ruleset(
     for version, family in FAMILIES.items():
         lines += [f"table {family} {TABLE}", f"delete table {family} {TABLE}"]
         family_vips = sorted(v for v in vips if ipaddress.ip_address(v).version == version)
-        if not family_vips:
-            continue
-        family_peers = sorted(
-            (p for p in peers if ipaddress.ip_address(p).version == version),
-            key=ipaddress.ip_address,
+        if family_vips:
+            lines += _table(version, family_vips, peers, router_macs, device, pickup, peer_macs)
+    return "\n".join(lines) + "\n"
+
+
+def _table(
+    version: int,
+    vips: list[str],
+    peers: list[str],
+    router_macs: list[str],
+    device: str,
+    pickup: bool,
+    peer_macs: dict[str, str] | None,
+) -> list[str]:
+    family, addr = FAMILIES[version], ("ip" if version == 4 else "ip6")
+    addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
+    ttl = "ip ttl" if version == 4 else "ip6 hoplimit"
+    family_peers = sorted(
+        (p for p in peers if ipaddress.ip_address(p).version == version), key=ipaddress.ip_address
+    )
+    known = [(p, (peer_macs or {})[p]) for p in family_peers if p in (peer_macs or {})]
+    flow = f"{addr} saddr . tcp sport . {addr} daddr . tcp dport"
+    # The segment's sequence number goes through the packet mark: nft 1.0.6 cannot list a set
+    # keyed on "tcp sequence" (typeof gives a zero-length integer) once it holds two elements,
+    # and then no command on the table works, replacing it included.
+    segment = f"{flow} . meta mark"
+    data = "tcp flags & psh == psh"
+
+    def dynamic_set(name: str, key: str, timeout_ms: int) -> str:
+        return (
+            f"  set {name} {{ typeof {key}; flags dynamic,timeout; timeout {timeout_ms}ms; "
+            f"size {SIGHTINGS_MAX}; }}"
         )
-        addr = "ip" if version == 4 else "ip6"
-        addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
-        copies = " ".join(f'dup to {p} device "{device}"' for p in family_peers)
-        # The segment's sequence number goes through the packet mark: nft 1.0.6 cannot list a
-        # set keyed on "tcp sequence" (typeof gives a zero-length integer) once it holds two
-        # elements, and then no command on the table works, replacing it included.
-        segment = f"{addr} saddr . tcp sport . {addr} daddr . tcp dport . meta mark"
-        data = "tcp flags & psh == psh"
+
+    def elements(items: list[str]) -> str:
+        return f" elements = {{ {', '.join(items)} }}" if items else ""
+
+    lines = [
+        f"table {family} {TABLE} {{",
+        f"  set vips {{ type {addr_type};{elements(vips)} }}",
+        f"  set routers {{ type ether_addr;{elements(sorted(router_macs))} }}",
+        *(f"  counter {name} {{ }}" for name in COUNTERS),
+    ]
+    rules = [f"{addr} daddr != @vips accept", "meta l4proto != tcp accept"]
+    if known:
         lines += [
-            f"table {family} {TABLE} {{",
-            f"  set vips {{ type {addr_type}; elements = {{ {', '.join(family_vips)} }} }}",
-            "  set routers { type ether_addr;"
-            + (f" elements = {{ {', '.join(sorted(router_macs))} }}" if router_macs else "")
-            + " }",
-            *(
-                f"  set {name} {{ typeof {segment}; flags dynamic,timeout; "
-                f"timeout {timeout_ms}ms; size {SIGHTINGS_MAX}; }}"
-                for name, timeout_ms in (("seen", SEEN_MS), ("recent", DEAD_OWNER_AFTER_MS))
-            ),
-            *(f"  counter {name} {{ }}" for name in COUNTERS),
+            f"  set peer_macs {{ type ether_addr;{elements(sorted({m for _, m in known}))} }}",
+            f"  map peer_ips {{ type ether_addr : {addr_type};"
+            f"{elements([f'{m} : {p}' for p, m in known])} }}",
+            dynamic_set("fed_back", flow, FEEDBACK_MS),
+            *(dynamic_set(f"owned_by_{i}", flow, OWNER_MS) for i in range(len(known))),
+        ]
+        # A peer's copy of our own flow: tell it we own the flow (now and then, per flow). The
+        # answer is marked by its TTL: sent with 255, it arrives with 254 (dup decrements it);
+        # no copy of a client's packet can (the router and the copying peer decrement it).
+        rules.append(
+            f"ether saddr @peer_macs ct state established {flow} != @fed_back "
+            f'add @fed_back {{ {flow} }} {ttl} set 255 counter name "owner_feedback" '
+            f'dup to ether saddr map @peer_ips device "{device}" accept'
+        )
+    rules += [
+        "ct state established,related accept",
+        "tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
+    ]
+    if pickup:
+        return [
+            *lines,
             "  chain prerouting {",
             "    type filter hook prerouting priority -150; policy accept;",
-            f"    {addr} daddr != @vips accept",
-            "    meta l4proto != tcp accept",
-            "    ct state established,related accept",
-            "    tcp flags & (fin|syn|rst|ack) == syn ct state new accept",
+            *(f"    {r}" for r in rules),
             '    ether saddr != @routers counter name "not_ours" drop',
-            *(
-                ["    accept"]
-                if pickup
-                else [
-                    # From a router and not ours: the fabric moved the flow here. A data segment
-                    # seen again long after its first sighting (its client got no ACK from any
-                    # peer through retransmissions: the owner is dead) reaches TCP, whose RST
-                    # ends the flow instead of leaving the client hanging.
-                    f"    {data} meta mark set tcp sequence",
-                    f"    {data} {segment} @seen {segment} != @recent "
-                    'counter name "dead_owner" accept',
-                    f"    {data} {segment} != @seen add @recent {{ {segment} }}",
-                    f"    {data} add @seen {{ {segment} }}",
-                    "    " + " ".join(filter(None, ['counter name "rescued"', copies, "drop"])),
-                ]
-            ),
+            "    accept",
             "  }",
             "}",
         ]
-    return "\n".join(lines) + "\n"
+    lines += [
+        dynamic_set("seen", segment, SEEN_MS),
+        dynamic_set("recent", segment, DEAD_OWNER_AFTER_MS),
+    ]
+    # A peer's answer to our copy: it owns the flow.
+    rules += [
+        f"ether saddr {mac} {ttl} 254 update @owned_by_{i} {{ {flow} }} "
+        'counter name "owner_learned" drop'
+        for i, (_, mac) in enumerate(known)
+    ]
+    rules += [
+        'ether saddr != @routers counter name "not_ours" drop',
+        # From a router and not ours: the fabric moved the flow here. A data segment seen again
+        # long after its first sighting (its client got no ACK from any peer through
+        # retransmissions: the owner is dead) reaches TCP, whose RST ends the flow instead of
+        # leaving the client hanging.
+        f"{data} meta mark set tcp sequence",
+        f'{data} {segment} @seen {segment} != @recent counter name "dead_owner" accept',
+        f"{data} {segment} != @seen add @recent {{ {segment} }}",
+        f"{data} add @seen {{ {segment} }}",
+        # Copied to its owner when known, else to every peer; dropped here.
+        *(
+            f'{flow} @owned_by_{i} counter name "to_owner" dup to {peer} device "{device}" drop'
+            for i, (peer, _) in enumerate(known)
+        ),
+        " ".join(
+            [
+                'counter name "to_all"',
+                *(f'dup to {p} device "{device}"' for p in family_peers),
+                "drop",
+            ]
+        ),
+    ]
+    return [
+        *lines,
+        "  chain prerouting {",
+        "    type filter hook prerouting priority -150; policy accept;",
+        *(f"    {r}" for r in rules),
+        "  }",
+        "}",
+    ]
 
 
 def install(namespace: str, script: str, pickup: bool = False) -> None:
@@ -155,9 +232,11 @@ def _tcp_loose(namespace: str, enabled: bool) -> None:
 
 def counters(namespace: str, peers: list[str]) -> dict[str, int]:
     """Packets so far under the rules in force (made with peers), over both IP versions:
-    ``rescued`` (from a router, not ours: copied to the peers), ``copies`` (sent to peers),
-    ``not_ours`` (a peer's copy of a flow we do not own, dropped) and ``dead_owner`` (a segment
-    retransmitted long after its first sighting, let through so TCP resets the flow)."""
+    ``rescued`` (from a router, not ours: copied), ``copies`` (sent to peers: one to a learned
+    owner, else one to every peer), ``not_ours`` (a peer's copy of a flow we do not own,
+    dropped), ``dead_owner`` (a segment retransmitted long after its first sighting, let
+    through so TCP resets the flow), ``owner_feedback`` (told a peer we own a flow it copied)
+    and ``owner_learned`` (a peer told us it owns a flow we copy)."""
     totals = dict.fromkeys(PACKET_KINDS, 0)
     for version, family in FAMILIES.items():
         out = subprocess.run(
@@ -168,26 +247,33 @@ def counters(namespace: str, peers: list[str]) -> dict[str, int]:
             check=False,
         ).stdout  # fmt: skip
         family_peers = sum(1 for p in peers if ipaddress.ip_address(p).version == version)
-        for item in json.loads(out or "{}").get("nftables", []):
-            counter = item.get("counter")
-            if counter and counter.get("name") in COUNTERS:
-                packets = int(counter.get("packets", 0))
-                totals[counter["name"]] += packets
-                if counter["name"] == "rescued":
-                    totals["copies"] += packets * family_peers
+        found = {
+            item["counter"]["name"]: int(item["counter"].get("packets", 0))
+            for item in json.loads(out or "{}").get("nftables", [])
+            if "counter" in item
+        }
+        to_all, to_owner = found.get("to_all", 0), found.get("to_owner", 0)
+        totals["rescued"] += to_all + to_owner
+        totals["copies"] += to_all * family_peers + to_owner
+        for kind in ("not_ours", "dead_owner", "owner_feedback", "owner_learned"):
+            totals[kind] += found.get(kind, 0)
     return totals
 
 
-def gateway_macs(namespace: str, device: str, gateways: list[str]) -> list[str]:
-    """The link-layer addresses of the front-end gateways (the routers), from the neighbour
-    table (the agent pings them at start, so they are known)."""
+def neighbours(namespace: str, device: str) -> dict[str, str]:
+    """The front end's resolved neighbours: address -> link-layer address."""
     out = subprocess.run(
         ["ip", "-j", "-n", namespace, "neigh", "show", "dev", device],
         capture_output=True,
         text=True,
         check=False,
     ).stdout
-    wanted = {str(ipaddress.ip_address(g)) for g in gateways}
-    return sorted(
-        {n["lladdr"] for n in json.loads(out or "[]") if n.get("dst") in wanted and "lladdr" in n}
-    )
+    return {n["dst"]: n["lladdr"].lower() for n in json.loads(out or "[]") if n.get("lladdr")}
+
+
+def gateway_macs(namespace: str, device: str, gateways: list[str]) -> list[str]:
+    """The link-layer addresses of the front-end gateways (the routers), from the neighbour
+    table (the agent pings them at start, so they are known)."""
+    known = neighbours(namespace, device)
+    wanted = [str(ipaddress.ip_address(g)) for g in gateways]
+    return sorted({known[g] for g in wanted if g in known})

@@ -71,6 +71,8 @@ class AgentService:
         self.rescue_rules_peers: list[str] = []
         # Rescue turned on with connections open: the pickup phase runs until then.
         self.rescue_pickup_until: float | None = None
+        # The peers whose MAC is known: owner learning works with them (one copy per packet).
+        self.rescue_peer_macs: dict[str, str] = {}
         local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
         self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
         self.haproxy = HaproxyService(
@@ -238,32 +240,24 @@ class AgentService:
         groups do); it would then start using us mid-flow, the moment it resolves us, and move
         established flows. One echo to each gateway makes it learn us now.
         """
-        ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
-        if not self.haproxy_ns.has_link(ifname):
+        if not self.haproxy_ns.has_link(self.config.frontend.name):
             return  # not plugged yet: plug_vip announces once the port is there
+        if not self._ping([str(gw) for gw in self.frontend_gateways()]):
+            log.warning("front-end gateway did not answer; its neighbour entry may be stale")
+
+    def _ping(self, addresses: list[str]) -> bool:
+        """One echo to each address from the front end, in parallel; did all answer?"""
+        ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
+        commands = [
+            ["ip", "netns", "exec", ns, "ping", f"-{ipaddress.ip_address(a).version}", "-c1",
+             "-W1", "-I", ifname, a]
+            for a in addresses
+        ]  # fmt: skip
         procs = [
-            subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "ping",
-                    f"-{gw.version}",
-                    "-c1",
-                    "-W1",
-                    "-I",
-                    ifname,
-                    str(gw),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for gw in self.frontend_gateways()
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for cmd in commands
         ]
-        for proc in procs:
-            if proc.wait(timeout=5) != 0:
-                log.warning("front-end gateway did not answer; its neighbour entry may be stale")
+        return all(proc.wait(timeout=5) == 0 for proc in procs)
 
     # -- flow rescue -----------------------------------------------------------------------
 
@@ -313,6 +307,7 @@ class AgentService:
             "phase": "pickup" if self.rescue_pickup_until is not None else "rescuing",
             **asdict(self.rescue),
             "router_macs_in_use": self._router_macs(),
+            "owner_learning_with": sorted(self.rescue_peer_macs),
             "packets": self.rescue_packets(),
         }
 
@@ -333,17 +328,33 @@ class AgentService:
             [str(g) for g in self.frontend_gateways()],
         )
 
+    def _peer_macs(self) -> dict[str, str]:
+        """The peers' front-end MACs (owner learning needs them), asked for when not known;
+        a peer that does not answer gets copies of every rescued flow, as before learning."""
+        assert self.rescue is not None
+        ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
+        if not self.haproxy_ns.has_link(ifname):
+            return {}
+        known = flow_rescue.neighbours(ns, ifname)
+        missing = [p for p in self.rescue.peers if p not in known]
+        if missing:
+            self._ping(missing)
+            known = flow_rescue.neighbours(ns, ifname)
+        return {p: known[p] for p in self.rescue.peers if p in known}
+
     def _apply_rescue(self) -> None:
         """(Re)install the rescue rules for the current VIPs and peers, atomically."""
         if self.rescue is None:
             return
         pickup = self.rescue_pickup_until is not None
+        peer_macs = self.rescue_peer_macs = self._peer_macs()
         script = flow_rescue.ruleset(
             sorted(self.vips),
             self.rescue.peers,
             self._router_macs(),
             self.config.frontend.name,
             pickup=pickup,
+            peer_macs=peer_macs,
         )
         ns = self.config.haproxy_namespace
         counted = flow_rescue.counters(ns, self.rescue_rules_peers)

@@ -24,7 +24,9 @@ DIGEST_SIZE = hashlib.sha256().digest_size
 FRESHNESS_WINDOW = 30.0  # seconds between sender and receiver clocks
 
 Status = Literal["UP", "DOWN"]
-RescuePacketKind = Literal["rescued", "copies", "not_ours", "dead_owner"]
+RescuePacketKind = Literal[
+    "rescued", "copies", "not_ours", "dead_owner", "owner_feedback", "owner_learned"
+]
 
 
 class HeartbeatRefused(ValueError):
