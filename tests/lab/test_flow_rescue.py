@@ -48,6 +48,9 @@ def set_rescue(cluster: list[LabAmphora], on: bool) -> None:
         if on:
             status = amp.client().set_flow_rescue(peers_of(amp, cluster))
             assert status["enabled"] and status["router_macs_in_use"], status
+            # conntrack holds the connection limit's flows; closed ones go after 30 s
+            table = status["conntrack"]
+            assert table["max"] >= table["needed"] and table["time_wait_seconds"] == 30, table
         else:
             amp.client().clear_flow_rescue()
 

@@ -18,6 +18,7 @@ flows they carry survive every membership change.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import subprocess
@@ -45,6 +46,9 @@ SIGHTINGS_MAX = 65536
 # Turning rescue on where connections are open: how long conntrack picks up the active flows
 # (a flow sending nothing meanwhile is not picked up; its next segment gets a reset).
 PICKUP_SECONDS = 3.0
+# Conntrack keeps a closed TCP flow this long (the kernel's default, 120 s, fills the table
+# under a high connection rate).
+TIME_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,47 @@ def install(namespace: str, script: str, pickup: bool = False) -> None:
     """Apply a rescue rule set in the namespace, then stop TCP from resetting unknown flows
     (after the pickup phase: until then conntrack must still pick up mid-flow packets)."""
     _nft(namespace, script)
+    _sysctl(namespace, "net.netfilter.nf_conntrack_tcp_timeout_time_wait", TIME_WAIT_SECONDS)
     _tcp_loose(namespace, enabled=pickup)
+
+
+def conntrack(namespace: str, connection_limit: int, resize: bool = False) -> dict[str, int]:
+    """Conntrack for the connection limit: each client connection and its member connection
+    take an entry, closed ones stay for TIME_WAIT_SECONDS; twice that is needed. With resize,
+    a smaller table is raised where the agent may (the kernel's own namespace: a real amphora;
+    not a lab namespace); the answer says what is in force either way."""
+    needed = 4 * connection_limit
+    limit = _sysctl_value(namespace, "net.netfilter.nf_conntrack_max")
+    if resize and limit < needed:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _sysctl(namespace, "net.netfilter.nf_conntrack_max", needed)
+            limit = _sysctl_value(namespace, "net.netfilter.nf_conntrack_max")
+    return {
+        "max": limit,
+        "needed": needed,
+        "count": _sysctl_value(namespace, "net.netfilter.nf_conntrack_count"),
+        "time_wait_seconds": _sysctl_value(
+            namespace, "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
+        ),
+    }
+
+
+def _sysctl(namespace: str, name: str, value: int) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", f"{name}={value}"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _sysctl_value(namespace: str, name: str) -> int:
+    out = subprocess.run(
+        ["ip", "netns", "exec", namespace, "sysctl", "-n", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return int(out) if out.isdigit() else 0
 
 
 def remove(namespace: str) -> None:
@@ -222,12 +266,7 @@ def _nft(namespace: str, script: str) -> None:
 
 
 def _tcp_loose(namespace: str, enabled: bool) -> None:
-    subprocess.run(
-        ["ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
-         f"net.netfilter.nf_conntrack_tcp_loose={1 if enabled else 0}"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    _sysctl(namespace, "net.netfilter.nf_conntrack_tcp_loose", 1 if enabled else 0)
 
 
 def counters(namespace: str, peers: list[str]) -> dict[str, int]:

@@ -22,7 +22,7 @@ from typing import Any
 from l3dist import __version__
 from l3dist.amphora_agent import flow_rescue
 from l3dist.amphora_agent.config import AgentConfig
-from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
+from l3dist.amphora_agent.haproxy import MAX_CONNECTIONS, ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
 from l3dist.amphora_agent.listener_check import ListenerChecker
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
@@ -308,6 +308,7 @@ class AgentService:
             **asdict(self.rescue),
             "router_macs_in_use": self._router_macs(),
             "owner_learning_with": sorted(self.rescue_peer_macs),
+            "conntrack": flow_rescue.conntrack(self.config.haproxy_namespace, MAX_CONNECTIONS),
             "packets": self.rescue_packets(),
         }
 
@@ -359,6 +360,7 @@ class AgentService:
         ns = self.config.haproxy_namespace
         counted = flow_rescue.counters(ns, self.rescue_rules_peers)
         flow_rescue.install(ns, script, pickup=pickup)
+        flow_rescue.conntrack(ns, MAX_CONNECTIONS, resize=True)
         for kind in flow_rescue.PACKET_KINDS:
             self.rescue_carried[kind] += counted[kind]
         self.rescue_rules_peers = list(self.rescue.peers)
