@@ -479,6 +479,43 @@ def bench_failover(
     console.print(table)
 
 
+@bench_app.command("flows")
+def bench_flows(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    connections: Annotated[int, typer.Option(min=10, max=2000)] = 300,
+) -> None:
+    """Long-lived connections through scale-out, drain (first, middle, last next hop) and a dead
+    amphora, with flow rescue off and on: connections broken, flows the router moved, copies
+    per rescued packet, round trip and CPU after the change against before it."""
+    require_root()
+    from l3dist.bench import flows
+
+    try:
+        result = flows.run(connections)
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"Flow rescue, {connections} long-lived connections")
+    for col in ("scenario", "broken, rescue off", "broken, rescue on", "flows moved",
+                "copies per rescued packet (steady)"):  # fmt: skip
+        table.add_column(col)
+    for scenario in flows.SCENARIOS:
+        off, on = result[scenario]["rescue_off"], result[scenario]["rescue_on"]
+        steady = on.get("copies_per_rescued_packet_steady")
+        table.add_row(scenario, str(off["broken"]), str(on["broken"]), str(on["flows_moved"]),
+                      str(steady))  # fmt: skip
+    console.print(table)
+    cost = result["cost"]
+    console.print(
+        f"round trip p50 after/before a scale-out ({cost['rtt']['connections']} connections): "
+        f"rescue on {cost['rtt']['rescue_on'].get('p50_after_vs_before')}, "
+        f"off {cost['rtt']['rescue_off'].get('p50_after_vs_before')}; "
+        f"CPU busy share rescue on/off: {cost['cpu']['on_vs_off']}"
+    )
+
+
 @bench_app.command("api")
 def bench_api(
     as_json: Annotated[bool, typer.Option("--json")] = False,

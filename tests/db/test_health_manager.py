@@ -130,13 +130,13 @@ def test_heartbeats_are_recorded_and_bad_ones_counted(manager: HealthManager, db
 
 
 def test_flow_rescue_packets_are_exported_per_amphora(manager: HealthManager) -> None:
-    rescue = {"rescued": 40, "copies": 120, "not_ours": 7, "dead_owner": 3}
+    rescue = {"flows": 5, "rescued": 40, "copies": 42, "not_ours": 7, "dead_owner": 3}
     send(manager, encode(beat("a0", 1, flow_rescue=rescue), KEY))
     send(manager, encode(beat("a1", 1), KEY))  # rescue off: no series
     settle(manager, 2)
     metrics = generate_latest(manager.registry).decode()
     for kind, packets in rescue.items():
-        line = f'l3dist_flow_rescue_packets_total{{amphora_id="a0",kind="{kind}"}} {packets}.0'
+        line = f'l3dist_flow_rescue_total{{amphora_id="a0",kind="{kind}"}} {packets}.0'
         assert line in metrics, metrics
     assert 'amphora_id="a1"' not in metrics
     with pytest.raises(ValidationError):

@@ -144,6 +144,7 @@ def test_scale_out_keeps_established_connections(
         # The new amphora copied the moved flows' packets to their owners, who took them; the
         # other owners dropped their copies as not theirs.
         assert counted[3]["rescued"] > 0, counted
+        assert 0 < counted[3]["flows"] <= CONNECTIONS, "flows the router moved to the fourth"
         assert sum(p["not_ours"] for p in counted[:3]) > 0, counted
         # Owner learning: the owners answered, and in steady state each rescued packet is
         # copied once, to its owner, instead of to all 3 peers.

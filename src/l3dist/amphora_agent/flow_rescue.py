@@ -27,8 +27,12 @@ from dataclasses import dataclass, field
 TABLE = "l3dist_rescue"
 FAMILIES = {4: "ip", 6: "ip6"}
 # Named counters in the rules, and the packet totals the agent reports from them.
-COUNTERS = ("to_all", "to_owner", "not_ours", "dead_owner", "owner_feedback", "owner_learned")
-PACKET_KINDS = ("rescued", "copies", "not_ours", "dead_owner", "owner_feedback", "owner_learned")
+COUNTERS = ("to_all", "to_owner", "not_ours", "dead_owner", "owner_feedback", "owner_learned",
+            "flows")  # fmt: skip
+PACKET_KINDS = ("flows", "rescued", "copies", "not_ours", "dead_owner", "owner_feedback",
+                "owner_learned")  # fmt: skip
+# A moved flow counts once (``flows``) within this long of its last rescued packet.
+MOVED_MS = 600_000
 # Owner learning: an owner answers copies of a flow at most every FEEDBACK_MS; a learned owner
 # is forgotten OWNER_MS after its last answer (then the flow is copied to every peer again).
 FEEDBACK_MS = 2000
@@ -158,6 +162,7 @@ def _table(
     lines += [
         dynamic_set("seen", segment, SEEN_MS),
         dynamic_set("recent", segment, DEAD_OWNER_AFTER_MS),
+        dynamic_set("moved", flow, MOVED_MS),
     ]
     # A peer's answer to our copy: it owns the flow.
     rules += [
@@ -175,6 +180,7 @@ def _table(
         f'{data} {segment} @seen {segment} != @recent counter name "dead_owner" accept',
         f"{data} {segment} != @seen add @recent {{ {segment} }}",
         f"{data} add @seen {{ {segment} }}",
+        f'{flow} != @moved add @moved {{ {flow} }} counter name "flows"',
         # Copied to its owner when known, else to every peer; dropped here.
         *(
             f'{flow} @owned_by_{i} counter name "to_owner" dup to {peer} device "{device}" drop'
@@ -270,8 +276,9 @@ def _tcp_loose(namespace: str, enabled: bool) -> None:
 
 
 def counters(namespace: str, peers: list[str]) -> dict[str, int]:
-    """Packets so far under the rules in force (made with peers), over both IP versions:
-    ``rescued`` (from a router, not ours: copied), ``copies`` (sent to peers: one to a learned
+    """Counts so far under the rules in force (made with peers), over both IP versions:
+    ``flows`` (flows the fabric moved here, rescued) and packets: ``rescued`` (from a router,
+    not ours: copied), ``copies`` (sent to peers: one to a learned
     owner, else one to every peer), ``not_ours`` (a peer's copy of a flow we do not own,
     dropped), ``dead_owner`` (a segment retransmitted long after its first sighting, let
     through so TCP resets the flow), ``owner_feedback`` (told a peer we own a flow it copied)
@@ -294,7 +301,7 @@ def counters(namespace: str, peers: list[str]) -> dict[str, int]:
         to_all, to_owner = found.get("to_all", 0), found.get("to_owner", 0)
         totals["rescued"] += to_all + to_owner
         totals["copies"] += to_all * family_peers + to_owner
-        for kind in ("not_ours", "dead_owner", "owner_feedback", "owner_learned"):
+        for kind in ("flows", "not_ours", "dead_owner", "owner_feedback", "owner_learned"):
             totals[kind] += found.get(kind, 0)
     return totals
 

@@ -25,7 +25,7 @@ FRESHNESS_WINDOW = 30.0  # seconds between sender and receiver clocks
 
 Status = Literal["UP", "DOWN"]
 RescuePacketKind = Literal[
-    "rescued", "copies", "not_ours", "dead_owner", "owner_feedback", "owner_learned"
+    "flows", "rescued", "copies", "not_ours", "dead_owner", "owner_feedback", "owner_learned"
 ]
 
 
@@ -51,7 +51,7 @@ class Heartbeat(BaseModel):
     pools: dict[Annotated[str, Field(max_length=64)], Status] = Field(
         default_factory=dict, max_length=256
     )
-    # flow-rescue packet totals of the amphora (its agent's counters), when rescue is on
+    # flow-rescue totals of the amphora (its agent's counters: flows, packets), when rescue is on
     flow_rescue: dict[RescuePacketKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 

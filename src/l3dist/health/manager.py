@@ -89,10 +89,11 @@ class CountersCollector(Collector):
             value=c.breaker_trips,
         )
         rescue = CounterMetricFamily(
-            "l3dist_flow_rescue_packets",
-            "Flow rescue in each amphora: packets of moved flows (rescued), copies sent to "
-            "peers, peers' copies dropped as not ours, segments let through to reset a flow "
-            "whose owner is dead (dead_owner)",
+            "l3dist_flow_rescue",
+            "Flow rescue in each amphora: flows the fabric moved here (flows); packets of them "
+            "(rescued), copies sent to peers (copies), peers' copies dropped as not ours "
+            "(not_ours), segments let through to reset a flow whose owner is dead "
+            "(dead_owner), owner answers sent (owner_feedback) and received (owner_learned)",
             labels=["amphora_id", "kind"],
         )
         heard_since = time.monotonic() - METRICS_FORGET_AFTER

@@ -235,10 +235,17 @@ def failures(attempts: list[Attempt], start: float, end: float = float("inf")) -
 
 
 async def _long_lived(
-    vip: str, port: int, index: int, seconds: float, interval: float, timeout: float
+    vip: str,
+    port: int,
+    index: int,
+    seconds: float,
+    interval: float,
+    timeout: float,
+    rtts: list[tuple[float, float]] | None = None,
 ) -> tuple[str, str, float]:
     """One keep-alive connection asking every interval for seconds: (first answerer, error,
-    when the error happened (wall clock), 0 without one)."""
+    when the error happened (wall clock), 0 without one). Each request's round trip goes to
+    rtts as (when it was sent, milliseconds), when given."""
     host = f"[{vip}]" if ":" in vip else vip
     request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     await asyncio.sleep(index * 0.003)  # spread the handshakes
@@ -250,6 +257,7 @@ async def _long_lived(
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
+            sent, sent_at = time.perf_counter(), time.time()
             writer.write(request)
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
             length = 0
@@ -259,6 +267,8 @@ async def _long_lived(
                     length = int(value)
             body = await asyncio.wait_for(reader.readexactly(length), timeout)
             first = first or body.decode(errors="replace").strip()
+            if rtts is not None:
+                rtts.append((round(sent_at, 4), round((time.perf_counter() - sent) * 1000, 3)))
             await asyncio.sleep(interval)
         return first, "", 0.0
     except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -268,15 +278,22 @@ async def _long_lived(
 
 
 def long_lived(
-    vip: str, count: int, seconds: float, port: int = 80, interval: float = 0.15
+    vip: str,
+    count: int,
+    seconds: float,
+    port: int = 80,
+    interval: float = 0.15,
+    with_rtts: bool = False,
 ) -> dict[str, Any]:
     """count connections held open for seconds, each with a request every interval (data both
     ways); a connection that breaks (reset, timeout, closed) counts, whoever served it. Broken
-    ones are also given by their amphora (broken_per_amphora) with when they broke."""
+    ones are also given by their amphora (broken_per_amphora) with when they broke; with_rtts,
+    every request's (sent at, round trip in ms) too."""
+    rtts: list[tuple[float, float]] | None = [] if with_rtts else None
 
     async def run_all() -> list[tuple[str, str, float]]:
         return await asyncio.gather(
-            *(_long_lived(vip, port, i, seconds, interval, 2.0) for i in range(count))
+            *(_long_lived(vip, port, i, seconds, interval, 2.0, rtts) for i in range(count))
         )
 
     results = asyncio.run(run_all())
@@ -289,13 +306,18 @@ def long_lived(
         "per_amphora": dict(Counter(first for first, _, _ in results if first)),
         "broken_per_amphora": dict(Counter(first for first, error, _ in results if error)),
         "broken_at": sorted(at for _, error, at in results if error),
+        **({"rtts": sorted(rtts)} if rtts is not None else {}),
     }
 
 
-def start_long_lived(vip: str, count: int, seconds: float) -> subprocess.Popen[str]:
+def start_long_lived(
+    vip: str, count: int, seconds: float, with_rtts: bool = False
+) -> subprocess.Popen[str]:
     """long_lived() in the client namespace, in the background (finish_clients() gives it)."""
     argv = ["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
             "--vip", vip, "--count", str(count), "--hold-seconds", str(seconds)]  # fmt: skip
+    if with_rtts:
+        argv.append("--rtts")
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 
@@ -314,9 +336,12 @@ def main() -> None:
     parser.add_argument(
         "--hold-seconds", type=float, default=0, help="count long-lived connections this long"
     )
+    parser.add_argument("--rtts", action="store_true", help="long-lived: every round trip too")
     args = parser.parse_args()
     if args.hold_seconds:
-        print(json.dumps(long_lived(args.vip, args.count, args.hold_seconds, args.port)))
+        result = long_lived(args.vip, args.count, args.hold_seconds, args.port,
+                            with_rtts=args.rtts)  # fmt: skip
+        print(json.dumps(result))
         return
     if args.loop_workers:
         stop = threading.Event()
