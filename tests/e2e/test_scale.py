@@ -80,13 +80,15 @@ def test_scale_out_and_in_under_traffic(
 def test_amphora_failover_replaces_first(
     controller: Controller, distributor: dict[str, Any], record_property: Any
 ) -> None:
-    """Failover of one live amphora: the replacement is built and registered before the old one
-    is unregistered and deleted; the ECMP set keeps its size, with the new front end in it."""
+    """Failover of one live amphora (planned): the replacement is built and registered before the
+    old one is drained, unregistered and deleted; the ECMP set keeps its size, with the new
+    front end in it; neither new connections nor 300 long-lived ones break."""
     ctl = controller
     lb = create_web_lb(ctl, distributor, 3)
     wait_for_ecmp(ctl, lb, 3)
     before = {a["id"]: a for a in amphorae_of(ctl, lb["id"])}
     old = next(iter(before.values()))
+    long_lived = start_long_lived(lb["vip_address"], 300, 8)
     with ClientLoop(lb["vip_address"]) as clients:
         time.sleep(1)
         asked = time.time()
@@ -101,8 +103,12 @@ def test_amphora_failover_replaces_first(
     assert old["frontend_ip"] not in hops or old["frontend_ip"] in {
         a["frontend_ip"] for a in after.values()
     }, "an address may be reused by the replacement"
+    held = finish_clients(long_lived)
     record_property("failed_during_failover", failures(attempts, asked, done))
+    record_property("long_lived_broken_by_failover", held["broken"])
     assert failures(attempts, 0, asked) == 0
+    assert failures(attempts, asked, done) == 0, "new connections broken by the failover"
+    assert held["broken"] == 0, held
     assert failures(attempts, done) == 0
     assert {a.detail for a in attempts if a.ok and a.started > done} == set(after)
     delete_lb(ctl, lb)
