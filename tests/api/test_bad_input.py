@@ -630,6 +630,29 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
         "bgp_speaker_ids",
     ),
     (
+        "distributor-multicast-router-mac",
+        "POST",
+        "/v2/lbaas/distributors",
+        {
+            "distributor": {
+                "distributor_type": "L3_BGP",
+                "config_data": {"router_macs": ["01:00:5e:00:00:01"]},
+            }
+        },
+        ADMIN,
+        400,
+        "router_macs",
+    ),
+    (
+        "distributor-malformed-router-mac",
+        "POST",
+        "/v2/lbaas/distributors",
+        {"distributor": {"distributor_type": "L3_BGP", "config_data": {"router_macs": "aa"}}},
+        ADMIN,
+        400,
+        "router_macs",
+    ),
+    (
         "distributor-unknown-config-key",
         "POST",
         "/v2/lbaas/distributors",

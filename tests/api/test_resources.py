@@ -233,9 +233,11 @@ def test_distributor_and_bgp_resources(api: Api) -> None:
         headers=ADMIN,
         name="fabric",
         distributor_type="L3_BGP",
-        config_data={"bgp_speaker_ids": [speaker["id"]]},
+        config_data={"bgp_speaker_ids": [speaker["id"]], "router_macs": ["02:1D:00:00:01:01"]},
     )
     assert distributor["status"] == "PENDING_CREATE"
+    # the fabric's router MACs for flow rescue, normalized
+    assert distributor["config_data"]["router_macs"] == ["02:1d:00:00:01:01"]
     speaker_busy = api.delete(f"/v2/lbaas/bgpspeakers/{speaker['id']}")
     assert speaker_busy.status_code == 409
     lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2, distributor_id=distributor["id"])

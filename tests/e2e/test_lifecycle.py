@@ -15,10 +15,11 @@ from sqlalchemy import select
 from l3dist.bgp.base import host_prefix
 from l3dist.db.models import NetIpAllocation, NetPort
 from l3dist.db.session import Database
-from l3dist.lab import fabric, plumbing
+from l3dist.lab import amphora, fabric, plumbing
 from l3dist.lab import member as lab_member
-from l3dist.lab.config import PREFIX
+from l3dist.lab.config import PREFIX, LabConfig
 from l3dist.lab.traffic import finish_clients, run_clients, start_clients
+from l3dist.network.lab import BRIDGE_MACS
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,
@@ -55,6 +56,19 @@ def test_traffic_crosses_every_amphora_and_member(
     assert result["failures"] == 0, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
+
+    # Flow rescue on every amphora: the others as peers, the distributor's router MAC in use.
+    router_mac = BRIDGE_MACS[LabConfig().frontend.bridge]
+    for amp in amps:
+        with amphora.get(amp["id"]).client() as client:
+            rescue = client.flow_rescue()
+        others = sorted(a["frontend_ip"] for a in amps if a["id"] != amp["id"])
+        assert (rescue["enabled"], rescue["phase"], sorted(rescue["peers"])) == (
+            True,
+            "rescuing",
+            others,
+        ), rescue
+        assert rescue["router_macs"] == [router_mac] and router_mac in rescue["router_macs_in_use"]
 
 
 def test_established_connections_survive_a_configuration_change(

@@ -42,6 +42,8 @@ def test_scale_out_and_in_under_traffic(
     wait_for_ecmp(ctl, lb, 3)
     first = {a["id"] for a in amphorae_of(ctl, lb["id"])}
 
+    # 300 long-lived connections through both changes: the scale-in drains until they end
+    long_lived = start_long_lived(lb["vip_address"], 300, 12)
     with ClientLoop(lb["vip_address"]) as clients:
         time.sleep(SETTLE)
         out_asked, out_done = scale(ctl, lb, 4)
@@ -50,6 +52,9 @@ def test_scale_out_and_in_under_traffic(
         in_asked, in_done = scale(ctl, lb, 2)
         time.sleep(SETTLE)
         attempts: list[Attempt] = clients.stop()
+    held = finish_clients(long_lived)
+    record_property("long_lived_broken", held["broken"])
+    assert held["broken"] == 0, held
 
     assert len(after_out) == 4 and first < after_out
     remaining = {a["id"] for a in amphorae_of(ctl, lb["id"])}

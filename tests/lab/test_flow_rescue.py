@@ -223,23 +223,24 @@ def test_drain_keeps_established_connections(
     assert sum(p["dead_owner"] for p in counted) == 0, "no live flow was reset"
 
 
+@pytest.mark.parametrize("version", [4, 6])
 def test_dead_amphora_only_its_own_connections_break_each_with_a_reset(
-    cluster: list[LabAmphora], lab: LabConfig, fib: FibWatcher
+    cluster: list[LabAmphora], lab: LabConfig, fib: FibWatcher, version: int
 ) -> None:
     """An amphora dies (processes frozen, nothing enters its namespace): BFD takes its next hop
     out, the router moves its flows to the others, whose peers do not take the copies; each
     client retransmits and gets a reset from the dead-owner rule within 2 s of the death (its
     request timeout), while no other amphora's connection breaks."""
-    vip = vip_of(lab, 4, 50)
+    vip = vip_of(lab, version, 50 + (version == 6))
     set_rescue(cluster, True)
-    victim = cluster[1]
+    victim = cluster[version - 3]  # another one each time: the last one is still coming back
     died: list[float] = []
 
     def die() -> None:
         died.append(time.time())
         amphora.cut_off(victim.id)  # first: its kernel would still ACK for frozen processes
         amphora.signal_processes(victim.id, signal.SIGSTOP)
-        fib.wait_until(host_prefix(vip), lacks(victim.frontend_ip4), timeout=10)
+        fib.wait_until(host_prefix(vip), lacks(victim.frontend_ip(version)), timeout=10)
         died.append(time.time())
 
     def revive() -> None:
@@ -251,8 +252,8 @@ def test_dead_amphora_only_its_own_connections_break_each_with_a_reset(
     set_rescue(cluster, False)
     own = result["per_amphora"].get(victim.id, 0)
     slowest = max(result["broken_at"], default=died[0]) - died[0]
-    print(f"dead amphora: {own} own connections, broken {result['broken_per_amphora']} "
-          f"{result['errors']}; out of the FIB {died[1] - died[0]:.2f} s and last reset "
+    print(f"IPv{version} dead amphora: {own} own connections, broken "
+          f"{result['broken_per_amphora']} {result['errors']}; out of the FIB {died[1] - died[0]:.2f} s and last reset "
           f"{slowest:.2f} s after the death")  # fmt: skip
     assert own > 0
     assert result["broken_per_amphora"] == {victim.id: own}, "only its own connections break"

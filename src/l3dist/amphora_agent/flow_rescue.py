@@ -58,7 +58,7 @@ TIME_WAIT_SECONDS = 30
 @dataclass(frozen=True)
 class RescueConfig:
     peers: list[str]  # the other amphorae's front-end addresses (both IP versions)
-    router_macs: list[str] = field(default_factory=list)  # empty: learned from the gateways
+    router_macs: list[str] = field(default_factory=list)  # besides the gateways' (learned)
 
 
 def ruleset(

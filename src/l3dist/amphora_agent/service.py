@@ -320,14 +320,14 @@ class AgentService:
         return {k: self.rescue_carried[k] + current[k] for k in flow_rescue.PACKET_KINDS}
 
     def _router_macs(self) -> list[str]:
+        """The configured router MACs and the front-end gateways' (learned)."""
         assert self.rescue is not None
-        if self.rescue.router_macs:
-            return list(self.rescue.router_macs)
-        return flow_rescue.gateway_macs(
+        learned = flow_rescue.gateway_macs(
             self.config.haproxy_namespace,
             self.config.frontend.name,
             [str(g) for g in self.frontend_gateways()],
         )
+        return sorted(set(self.rescue.router_macs) | set(learned))
 
     def _peer_macs(self) -> dict[str, str]:
         """The peers' front-end MACs (owner learning needs them), asked for when not known;

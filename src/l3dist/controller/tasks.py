@@ -20,6 +20,7 @@ from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
     AmphoraRegistration,
+    Distributor,
     HealthMonitor,
     Listener,
     LoadBalancer,
@@ -27,6 +28,7 @@ from l3dist.db.models import (
     Pool,
     Vip,
 )
+from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.network.exceptions import NetworkException
 
@@ -243,6 +245,10 @@ class RescueMembership(ServiceTask):
             assert lb is not None
             if lb.topology != c.TOPOLOGY_ACTIVE_ACTIVE:
                 return
+            distributor = session.get(Distributor, lb.vip.distributor_id) if lb.vip else None
+            configured_macs = l3_bgp_config.router_macs(
+                distributor.config_data if distributor else None
+            )
             live = _amphorae(session, live_amphora_ids(session, loadbalancer_id))
             # An amphora the health manager is failing over (busy) is dead: no copies to it.
             dead = set(
@@ -259,7 +265,7 @@ class RescueMembership(ServiceTask):
         def configure(amphora_id: str, timeout: float = 10.0) -> None:
             peers = [ip for other, (_, ip) in members.items() if other != amphora_id and ip]
             with self.services.agent(amphora_id, members[amphora_id][0], timeout) as client:
-                client.set_flow_rescue(peers)
+                client.set_flow_rescue(peers, configured_macs)
 
         def update(amphora_id: str) -> None:
             """A member that does not answer keeps its old peers: it is on its way out (the

@@ -1,17 +1,23 @@
-"""The L3_BGP distributor's config_data: which BGP speakers (with their peers) its amphorae run.
+"""The L3_BGP distributor's config_data: which BGP speakers (with their peers) its amphorae run,
+and the fabric's router MACs for flow rescue.
 
-``{"bgp_speaker_ids": [<id>, ...]}`` with at most one speaker per IP version.
+``{"bgp_speaker_ids": [<id>, ...], "router_macs": ["02:00:5e:00:01:01", ...]}``: at most one
+speaker per IP version; router_macs (optional) are the link-layer addresses the routers send
+from on the front end (both ToRs, VRRP or anycast gateway MACs), used besides the ones the
+amphorae learn from their front-end gateways.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from l3dist.db.models import BgpSpeaker
 
-KNOWN_KEYS = {"bgp_speaker_ids"}
+KNOWN_KEYS = {"bgp_speaker_ids", "router_macs"}
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 class ConfigError(ValueError):
@@ -47,7 +53,25 @@ def validate(session: Session, config: dict[str, Any] | None) -> dict[str, Any]:
                 "config_data.bgp_speaker_ids",
             )
         versions[speaker.ip_version] = speaker_id
-    return {"bgp_speaker_ids": list(ids)}
+    result: dict[str, Any] = {"bgp_speaker_ids": list(ids)}
+    if "router_macs" in config:
+        result["router_macs"] = _router_macs(config["router_macs"])
+    return result
+
+
+def _router_macs(macs: Any) -> list[str]:
+    field = "config_data.router_macs"
+    if not isinstance(macs, list) or not all(isinstance(m, str) for m in macs):
+        raise ConfigError(f"{field} must be a list of MAC addresses", field)
+    normalized = [m.lower() for m in macs]
+    for mac in normalized:
+        if not MAC.match(mac) or int(mac[:2], 16) & 1:
+            raise ConfigError(f"{field}: {mac} is not a unicast MAC address", field)
+    return sorted(set(normalized))
+
+
+def router_macs(config: dict[str, Any] | None) -> list[str]:
+    return list((config or {}).get("router_macs", []))
 
 
 def speakers_in_use(config: dict[str, Any] | None) -> list[str]:

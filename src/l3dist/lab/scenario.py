@@ -13,6 +13,7 @@ from l3dist.lab.config import LabConfig
 from l3dist.lab.controlplane import ADMIN, ControlPlane, ControlPlaneError
 from l3dist.lab.member import LabMember
 from l3dist.network.catalog import stable_id
+from l3dist.network.lab import BRIDGE_MACS
 
 ANYCAST_V4 = stable_id("anycast-net-v4")
 FRONTEND_V4 = stable_id("frontend-net-v4")
@@ -37,8 +38,10 @@ def lab_distributor(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[s
         plane.call("PUT", f"/v2/lbaas/bgpspeakers/{speaker['id']}/add_bgp_peer",
                    {"bgp_peer_id": peer["id"]})  # fmt: skip
         speakers.append(speaker["id"])
+    # the ToR's front-end MAC: what an operator lists for flow rescue (the amphorae learn it too)
+    config = {"bgp_speaker_ids": speakers, "router_macs": [BRIDGE_MACS[cfg.frontend.bridge]]}
     body = {"distributor": {"name": "fabric", "distributor_type": "L3_BGP",
-                            "config_data": {"bgp_speaker_ids": speakers}}}  # fmt: skip
+                            "config_data": config}}  # fmt: skip
     return dict(plane.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"])
 
 
