@@ -253,8 +253,8 @@ def test_dead_amphora_only_its_own_connections_break_each_with_a_reset(
     own = result["per_amphora"].get(victim.id, 0)
     slowest = max(result["broken_at"], default=died[0]) - died[0]
     print(f"IPv{version} dead amphora: {own} own connections, broken "
-          f"{result['broken_per_amphora']} {result['errors']}; out of the FIB {died[1] - died[0]:.2f} s and last reset "
-          f"{slowest:.2f} s after the death")  # fmt: skip
+          f"{result['broken_per_amphora']} {result['errors']}; out of the FIB "
+          f"{died[1] - died[0]:.2f} s and last reset {slowest:.2f} s after the death")  # fmt: skip
     assert own > 0
     assert result["broken_per_amphora"] == {victim.id: own}, "only its own connections break"
     assert result["errors"] == {"ConnectionResetError": own}, "each with a reset, not a hang"
