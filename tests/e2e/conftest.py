@@ -75,10 +75,13 @@ def distributor(controller: Controller) -> dict[str, Any]:
     return scenario.lab_distributor(controller)
 
 
-def create_web_lb(ctl: Controller, distributor: dict[str, Any], count: int) -> dict[str, Any]:
-    """An ACTIVE_ACTIVE load balancer with `count` amphorae, an HTTP listener on port 80 and a
-    round-robin pool of the lab's member servers, each step waited for (ACTIVE)."""
-    return add_web_service(ctl, scenario.create_lb(ctl, distributor["id"], count))
+def create_web_lb(
+    ctl: Controller, distributor: dict[str, Any], count: int, ip_version: int = 4
+) -> dict[str, Any]:
+    """An ACTIVE_ACTIVE load balancer with `count` amphorae (VIP and front end of ip_version), an
+    HTTP listener on port 80 and a round-robin pool of the lab's member servers, each step
+    waited for (ACTIVE)."""
+    return add_web_service(ctl, scenario.create_lb(ctl, distributor["id"], count, ip_version))
 
 
 def add_web_service(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:

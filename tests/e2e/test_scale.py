@@ -6,8 +6,11 @@ until they end, then removed."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
+
+import pytest
 
 from l3dist.bgp.base import host_prefix
 from l3dist.lab import fabric
@@ -119,17 +122,21 @@ def test_amphora_failover_replaces_first(
     delete_lb(ctl, lb)
 
 
+@pytest.mark.parametrize("ip_version", [4, 6])
 def test_drain_action_keeps_long_lived_connections(
-    controller: Controller, distributor: dict[str, Any], record_property: Any
+    controller: Controller, distributor: dict[str, Any], record_property: Any, ip_version: int
 ) -> None:
     """PUT /v2/octavia/amphorae/{id}/drain on the middle of 3 amphorae while 300 long-lived
     connections (a request every 150 ms each) run: its route goes at once, it stays DRAINING
     while it still has connections (the peers' flow rescue delivers their packets), and is
     removed once they ended; none broke; the load balancer has 2 amphorae."""
     ctl = controller
-    lb = create_web_lb(ctl, distributor, 3)
+    lb = create_web_lb(ctl, distributor, 3, ip_version)
     wait_for_ecmp(ctl, lb, 3)
-    amphorae = sorted(amphorae_of(ctl, lb["id"]), key=lambda a: a["frontend_ip"])
+    amphorae = sorted(
+        amphorae_of(ctl, lb["id"]), key=lambda a: ipaddress.ip_address(a["frontend_ip"])
+    )
+    assert {ipaddress.ip_address(a["frontend_ip"]).version for a in amphorae} == {ip_version}
     drained = amphorae[1]
     assert drained["operating_status"] == "ONLINE"
     hold = 8.0
@@ -147,8 +154,8 @@ def test_drain_action_keeps_long_lived_connections(
     assert wait_for_ecmp(ctl, lb, 2) == others
     result = finish_clients(clients)
     record_property("broken_by_drain", result["broken"])
-    print(f"drain: {result['broken']} of 300 broken; removed {removed - opened:.1f} s after "
-          f"the connections opened (held {hold} s)")  # fmt: skip
+    print(f"IPv{ip_version} drain: {result['broken']} of 300 broken; removed "
+          f"{removed - opened:.1f} s after the connections opened (held {hold} s)")  # fmt: skip
     assert result["broken"] == 0, result
     assert removed - opened >= hold - 0.5, "removed before its connections ended"
     remaining = {a["id"] for a in amphorae_of(ctl, lb["id"])}

@@ -54,10 +54,15 @@ def amphorae_of(plane: ControlPlane, lb_id: str) -> list[dict[str, Any]]:
     return [a for a in rows if a["status"] == "ALLOCATED"]
 
 
-def create_lb(plane: ControlPlane, distributor_id: str, count: int) -> dict[str, Any]:
-    """An ACTIVE_ACTIVE load balancer with `count` amphorae, waited for (ACTIVE)."""
+def create_lb(
+    plane: ControlPlane, distributor_id: str, count: int, ip_version: int = 4
+) -> dict[str, Any]:
+    """An ACTIVE_ACTIVE load balancer with `count` amphorae, waited for (ACTIVE); its VIP and
+    front end (the next hops) of the IP version."""
+    vip_subnet = stable_id(f"anycast-net-v{ip_version}")
+    frontend_subnet = stable_id(f"{LabConfig().frontend.name}-v{ip_version}")
     lb = plane.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
-        "name": "web", "vip_subnet_id": ANYCAST_V4, "frontend_subnet_id": FRONTEND_V4,
+        "name": "web", "vip_subnet_id": vip_subnet, "frontend_subnet_id": frontend_subnet,
         "topology": "ACTIVE_ACTIVE", "amphora_count": count,
         "distributor_id": distributor_id}}, expect=201)["loadbalancer"]  # fmt: skip
     plane.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
