@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -50,6 +51,19 @@ def fail(exc: Exception) -> typer.Exit:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
+
+
+def bench_result(run: Callable[[], dict[str, Any]], as_json: bool) -> dict[str, Any] | None:
+    """A benchmark's result for its table; None once printed as JSON (--json). A lab that
+    cannot run it fails the command with its message."""
+    try:
+        result = run()
+    except RuntimeError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(result)
+        return None
+    return result
 
 
 @lab_app.command("up")
@@ -286,12 +300,8 @@ def bench_announce(
 
     if ip_version not in (4, 6):
         raise fail(ValueError("--ip-version must be 4 or 6"))
-    try:
-        result = announce.run(driver.value, runs, ip_version)
-    except RuntimeError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        print_json(result)
+    result = bench_result(lambda: announce.run(driver.value, runs, ip_version), as_json)
+    if result is None:
         return
     table = Table(title=f"announce benchmark ({driver.value}, IPv{ip_version}, {runs} runs)")
     for col in ("path", "event", "min ms", "median ms", "max ms"):
@@ -430,12 +440,8 @@ def bench_lifecycle(
     require_root()
     from l3dist.bench import lifecycle
 
-    try:
-        result = lifecycle.run(runs, amphorae)
-    except RuntimeError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        print_json(result)
+    result = bench_result(lambda: lifecycle.run(runs, amphorae), as_json)
+    if result is None:
         return
     table = Table(title=f"Lifecycle, {amphorae} amphorae, {runs} runs (seconds)")
     for col in ("phase", "min", "median", "max", "x amphora build"):
@@ -459,12 +465,8 @@ def bench_failover(
     require_root()
     from l3dist.bench import failover
 
-    try:
-        result = failover.run(runs, whole_runs)
-    except RuntimeError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        print_json(result)
+    result = bench_result(lambda: failover.run(runs, whole_runs), as_json)
+    if result is None:
         return
     table = Table(title=f"Failover to ToR FIB, {runs} runs (ms)")
     for col in ("event", "min", "median", "max", "requests lost (median)"):
@@ -490,12 +492,8 @@ def bench_flows(
     require_root()
     from l3dist.bench import flows
 
-    try:
-        result = flows.run(connections)
-    except RuntimeError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        print_json(result)
+    result = bench_result(lambda: flows.run(connections), as_json)
+    if result is None:
         return
     table = Table(title=f"Flow rescue, {connections} long-lived connections")
     for col in ("scenario", "broken, rescue off", "broken, rescue on", "flows moved",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import select
@@ -60,14 +61,19 @@ def test_addresses_are_never_handed_out_twice(api: Api) -> None:
     assert len(addresses) == 5
 
 
-def test_active_active_with_a_distributor(api: Api) -> None:
-    distributor = api.create(
+def fabric(api: Api) -> dict[str, Any]:
+    """An L3_BGP distributor (the only one: the default for ACTIVE_ACTIVE load balancers)."""
+    return api.create(
         "/v2/lbaas/distributors",
         "distributor",
         headers={"X-Roles": "admin"},
         name="fabric",
         distributor_type="L3_BGP",
     )
+
+
+def test_active_active_with_a_distributor(api: Api) -> None:
+    distributor = fabric(api)
     lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=3)
     assert lb["distributor_id"] == distributor["id"]  # the only distributor is the default
     assert lb["amphora_count"] == 3
@@ -213,13 +219,7 @@ def test_tenants_see_only_their_own(api: Api) -> None:
 def test_drain_amphora_shrinks_by_that_amphora(api: Api) -> None:
     """The drain action queues a scale-in that removes exactly that amphora (drained first);
     refusals name the field and change nothing."""
-    api.create(
-        "/v2/lbaas/distributors",
-        "distributor",
-        headers={"X-Roles": "admin"},
-        name="fabric",
-        distributor_type="L3_BGP",
-    )
+    fabric(api)
     lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2)
     single = api.create_lb()
     with api.db.session() as s:
