@@ -37,11 +37,18 @@ def scale(ctl: Controller, lb: dict[str, Any], count: int) -> tuple[float, float
     return asked, time.time()
 
 
+@pytest.mark.parametrize(("ip_version", "scale_in_to"), [(4, 2), (6, 3)])
 def test_scale_out_and_in_under_traffic(
-    controller: Controller, distributor: dict[str, Any], record_property: Any
+    controller: Controller,
+    distributor: dict[str, Any],
+    record_property: Any,
+    ip_version: int,
+    scale_in_to: int,
 ) -> None:
+    """3 -> 4 -> scale_in_to amphorae (IPv4: two drained at once, IPv6: one) under a client loop
+    of new connections and 300 long-lived ones: none breaks."""
     ctl = controller
-    lb = create_web_lb(ctl, distributor, 3)
+    lb = create_web_lb(ctl, distributor, 3, ip_version)
     wait_for_ecmp(ctl, lb, 3)
     first = {a["id"] for a in amphorae_of(ctl, lb["id"])}
 
@@ -52,7 +59,7 @@ def test_scale_out_and_in_under_traffic(
         out_asked, out_done = scale(ctl, lb, 4)
         after_out = {a["id"] for a in amphorae_of(ctl, lb["id"])}
         time.sleep(SETTLE)
-        in_asked, in_done = scale(ctl, lb, 2)
+        in_asked, in_done = scale(ctl, lb, scale_in_to)
         time.sleep(SETTLE)
         attempts: list[Attempt] = clients.stop()
     held = finish_clients(long_lived)
@@ -61,15 +68,16 @@ def test_scale_out_and_in_under_traffic(
 
     assert len(after_out) == 4 and first < after_out
     remaining = {a["id"] for a in amphorae_of(ctl, lb["id"])}
-    assert len(remaining) == 2 and remaining <= first, "scale-in removes the newest first"
+    assert len(remaining) == scale_in_to and remaining <= first, "scale-in removes the newest"
     shown = ctl.call("GET", lb_path(lb))["loadbalancer"]
-    assert (shown["amphora_count"], shown["operating_status"]) == (2, "ONLINE")
+    assert (shown["amphora_count"], shown["operating_status"]) == (scale_in_to, "ONLINE")
 
     during_out = failures(attempts, out_asked, out_done)
     during_in = failures(attempts, in_asked, in_done)
     record_property("failed_during_scale_out", during_out)
     record_property("failed_during_scale_in", during_in)
-    print(f"requests: {len(attempts)}; failed during 3->4: {during_out}, during 4->2: {during_in}")
+    print(f"IPv{ip_version} requests: {len(attempts)}; failed during 3->4: {during_out}, "
+          f"during 4->{scale_in_to}: {during_in}")  # fmt: skip
     assert failures(attempts, 0, out_asked) == 0
     # Flow rescue: every amphora had the new one in its rules before it was announced, so the
     # flows the router moved to it were copied to their owners.
@@ -85,14 +93,15 @@ def test_scale_out_and_in_under_traffic(
     delete_lb(ctl, lb)
 
 
+@pytest.mark.parametrize("ip_version", [4, 6])
 def test_amphora_failover_replaces_first(
-    controller: Controller, distributor: dict[str, Any], record_property: Any
+    controller: Controller, distributor: dict[str, Any], record_property: Any, ip_version: int
 ) -> None:
     """Failover of one live amphora (planned): the replacement is built and registered before the
     old one is drained, unregistered and deleted; the ECMP set keeps its size, with the new
     front end in it; neither new connections nor 300 long-lived ones break."""
     ctl = controller
-    lb = create_web_lb(ctl, distributor, 3)
+    lb = create_web_lb(ctl, distributor, 3, ip_version)
     wait_for_ecmp(ctl, lb, 3)
     before = {a["id"]: a for a in amphorae_of(ctl, lb["id"])}
     old = next(iter(before.values()))

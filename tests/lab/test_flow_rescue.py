@@ -80,7 +80,9 @@ def through_change(
         fib.wait_until(prefix, lambda hops: len(hops) == len(announced), timeout=30)
         clients = start_long_lived(vip, CONNECTIONS, hold)
         if new_connections:
-            with ClientLoop(vip) as loop:
+            # A handshake that completes counts, also after a SYN retransmitted (1 s) on this
+            # loaded 2-core host; one the change breaks is reset, whatever the timeout.
+            with ClientLoop(vip, timeout=3.0) as loop:
                 time.sleep(CHANGE_AFTER)
                 change()
                 time.sleep(1.0)
@@ -117,8 +119,10 @@ def test_scale_out_keeps_established_connections(
     three, fourth = cluster[:3], cluster[3]
 
     steady: list[dict[str, int]] = []
+    announced_at: list[float] = []
 
     def add_fourth() -> None:
+        announced_at.append(time.time())
         vips.announce(fourth, vip)
         fib.wait_until(host_prefix(vip), has(fourth.frontend_ip(version)), timeout=30)
         time.sleep(1.5)  # the owners have answered the first copies
@@ -140,7 +144,8 @@ def test_scale_out_keeps_established_connections(
     if rescue:
         assert result["broken"] == 0, result
         # handshakes in progress when the fourth next hop appeared completed too
-        assert len(attempts) > 50 and failures(attempts, 0) == 0
+        failed = [(round(a.started - announced_at[0], 3), a.detail) for a in attempts if not a.ok]
+        assert len(attempts) > 50 and not failed, ("failed (s after the announce)", failed, counted)
         # The new amphora copied the moved flows' packets to their owners, who took them; the
         # other owners dropped their copies as not theirs.
         assert counted[3]["rescued"] > 0, counted

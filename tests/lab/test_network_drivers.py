@@ -31,6 +31,8 @@ MEMBER_NET = stable_id("member-net")
 FRONTEND_NET = stable_id("frontend-net")
 ANYCAST_V4 = CATALOG.subnet_by_name("anycast-net-v4")
 FRONTEND_V4 = CATALOG.subnet_by_name("frontend-net-v4")
+ANYCAST_V6 = CATALOG.subnet_by_name("anycast-net-v6")
+FRONTEND_V6 = CATALOG.subnet_by_name("frontend-net-v6")
 
 
 @dataclass
@@ -188,6 +190,23 @@ def test_plug_vip_active_active_puts_the_vip_on_loopback(harness: Harness) -> No
         for amp in amps:
             assert "198.18.100.201/32" not in netlink.addresses(haproxy_namespace(amp.id), "lo")
             assert d.get_plugged_networks(amp.id) == []
+
+
+def test_plug_vip_ipv6_front_end_carries_both_families(harness: Harness) -> None:
+    """An IPv6 VIP with an IPv6 front end: the next hop is IPv6, and the front-end port has an
+    address on the IPv4 subnet too (members of either family are reached through it)."""
+    d = harness.driver
+    amp = harness.new_amphora()
+    lb = LB(Vip("fd00:198:18:100::201", ANYCAST_V6.id, FRONTEND_V6.id), [amp])
+    d.plug_vip(lb, lb.vip)
+    if harness.kind == "lab":
+        assert amp.frontend_ip and FRONTEND_V6.contains(amp.frontend_ip)
+        assert amp.frontend_subnet_id == FRONTEND_V6.id
+        port = d.get_port(amp.frontend_port_id or "")
+        assert [f.subnet_id for f in port.fixed_ips] == [FRONTEND_V6.id, FRONTEND_V4.id]
+        on_fe0 = {a.split("/")[0] for a in netlink.addresses(haproxy_namespace(amp.id), "fe0")}
+        assert {f.ip_address for f in port.fixed_ips} <= on_fe0
+    d.unplug_vip(lb, lb.vip)
 
 
 def test_a_failed_plug_vip_leaves_nothing_behind(harness: Harness) -> None:

@@ -422,13 +422,21 @@ class LabNetworkDriver(AbstractNetworkDriver):
                     else:  # half-made by a process that died: made again
                         self.delete_port(existing.id)
                 if port is None:
+                    # An address on every subnet of the front-end network (as a Neutron port
+                    # gets), the chosen one first: the next hop is of the VIP's family, and
+                    # members of the other family are reached through the front end too.
+                    others = [
+                        (subnet_id, None)
+                        for subnet_id in self.get_network(frontend_subnet.network_id).subnets
+                        if subnet_id != frontend_subnet.id
+                    ]
                     port = self.create_port(
                         frontend_subnet.network_id,
                         namespace,
                         "fe0",
                         amphora.id,
                         OWNER_FRONTEND,
-                        [(frontend_subnet.id, None)],
+                        [(frontend_subnet.id, None), *others],
                         default_routes=True,
                     )
                     made.append(port.id)
@@ -440,7 +448,9 @@ class LabNetworkDriver(AbstractNetworkDriver):
                 else:
                     prefix = ipaddress.ip_network(frontend_subnet.cidr).prefixlen
                     netlink.add_address(namespace, "fe0", f"{vip.ip_address}/{prefix}")
-                amphora.frontend_ip = port.fixed_ips[0].ip_address
+                amphora.frontend_ip = next(
+                    ip.ip_address for ip in port.fixed_ips if ip.subnet_id == frontend_subnet.id
+                )
                 amphora.frontend_port_id = port.id
                 amphora.frontend_subnet_id = frontend_subnet.id
                 amphora.frontend_interface = "fe0"
