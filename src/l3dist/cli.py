@@ -485,17 +485,20 @@ def bench_failover(
 def bench_flows(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     connections: Annotated[int, typer.Option(min=10, max=2000)] = 300,
+    ip_version: Annotated[int, typer.Option(min=4, max=6, help="4 or 6: VIP and next hops")] = 4,
 ) -> None:
     """Long-lived connections through scale-out, drain (first, middle, last next hop) and a dead
     amphora, with flow rescue off and on: connections broken, flows the router moved, copies
     per rescued packet, round trip and CPU after the change against before it."""
     require_root()
+    if ip_version not in (4, 6):
+        raise typer.BadParameter("4 or 6", param_hint="--ip-version")
     from l3dist.bench import flows
 
-    result = bench_result(lambda: flows.run(connections), as_json)
+    result = bench_result(lambda: flows.run(connections, ip_version), as_json)
     if result is None:
         return
-    table = Table(title=f"Flow rescue, {connections} long-lived connections")
+    table = Table(title=f"Flow rescue, {connections} long-lived connections, IPv{ip_version}")
     for col in ("scenario", "broken, rescue off", "broken, rescue on", "flows moved",
                 "copies per rescued packet (steady)"):  # fmt: skip
         table.add_column(col)

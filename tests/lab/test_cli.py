@@ -52,6 +52,26 @@ def test_bench_failover_json(lab_prerequisites: None) -> None:
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
 
 
+def test_bench_flows_json_ipv6(lab_prerequisites: None) -> None:
+    """Every scenario with rescue off and on in one run, on IPv6: the baseline breaks what the
+    router moved, rescue breaks nothing but a dead amphora's own connections."""
+    result = run_json("bench", "flows", "--json", "--connections", "60", "--ip-version", "6")
+    assert (result["ip_version"], result["connections"]) == (6, 60)
+    for scenario in ("scale_out", "drain_first", "drain_middle", "drain_last", "dead"):
+        off, on = result[scenario]["rescue_off"], result[scenario]["rescue_on"]
+        assert off["broken"] > 0, (scenario, "the baseline: the router moved flows", off)
+        assert on["flows_moved"] > 0 and on["copies_per_rescued_packet"] >= 1, (scenario, on)
+        if scenario == "dead":
+            assert on["broken_not_own"] == 0 and on["broken"] == on["own_connections"] > 0
+            assert on["dead_owner_resets"] >= on["own_connections"]
+        else:
+            assert on["broken"] == 0, (scenario, on)
+            assert on["dead_owner_resets"] == 0, (scenario, on)
+    cost = result["cost"]
+    assert cost["cpu"]["on_vs_off"] > 0 and cost["rtt"]["rescue_on"]["ms_after"]
+    assert l3dist("lab", "status").stdout.strip() == "lab is down"
+
+
 def test_bench_announce_json(lab_prerequisites: None) -> None:
     result = run_json("bench", "announce", "--json", "--runs", "3")
     for path in ("agent", "speaker_direct"):

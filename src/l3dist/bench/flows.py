@@ -1,8 +1,9 @@
 """``l3dist bench flows``: what flow rescue saves when the ECMP set changes, and what it costs.
 
-On the lab (real FRR ToR, 4 BIRD amphorae with BFD), for each scenario, once with rescue off
-and once on (the baseline is measured in the same run), long-lived connections through a VIP
-(a request every 150 ms each) live through one change made 2 s into their life:
+On the lab (real FRR ToR, 4 BIRD amphorae with BFD), IPv4 or IPv6 (``--ip-version``), for each
+scenario, once with rescue off and once on (the baseline is measured in the same run),
+long-lived connections through a VIP (a request every 150 ms each) live through one change made
+2 s into their life:
 
 - ``scale_out``: 3 amphorae announce the VIP, a 4th is added;
 - ``drain_first`` / ``drain_middle`` / ``drain_last``: 4 announce it, the first, a middle or
@@ -48,14 +49,16 @@ SCENARIOS = ("scale_out", "drain_first", "drain_middle", "drain_last", "dead")
 
 
 class FlowsBench:
-    def __init__(self, connections: int = CONNECTIONS) -> None:
+    def __init__(self, connections: int = CONNECTIONS, ip_version: int = 4) -> None:
         self.cfg = LabConfig()
         self.connections = connections
+        self.ip_version = ip_version
         self.vip_index = 100
 
     def run(self) -> dict[str, Any]:
         result: dict[str, Any] = {
             "connections": self.connections,
+            "ip_version": self.ip_version,
             "hold_seconds": HOLD_SECONDS,
             "request_interval_ms": 150,
             "bfd": f"{self.cfg.bfd_interval_ms} ms x {self.cfg.bfd_multiplier}",
@@ -102,15 +105,17 @@ class FlowsBench:
         connections: int | None = None,
     ) -> dict[str, Any]:
         self.vip_index += 1
-        vip = self.cfg.vip(4, self.vip_index)
+        version = self.ip_version
+        vip = self.cfg.vip(version, self.vip_index)
         prefix = host_prefix(vip)
         for amp in cluster:
             with amp.client() as client:
                 if rescue:
-                    client.set_flow_rescue([o.frontend_ip4 for o in cluster if o.id != amp.id])
+                    peers = [o.frontend_ip(version) for o in cluster if o.id != amp.id]
+                    client.set_flow_rescue(peers)
                 else:
                     client.clear_flow_rescue()
-        by_address = sorted(cluster, key=lambda a: ipaddress.ip_address(a.frontend_ip4))
+        by_address = sorted(cluster, key=lambda a: ipaddress.ip_address(a.frontend_ip(version)))
         announced = cluster[:3] if scenario == "scale_out" else cluster
         target = {
             "none": cluster[0],
@@ -120,7 +125,7 @@ class FlowsBench:
             "drain_last": by_address[3],
             "dead": by_address[2],
         }[scenario]
-        change, undo = _change(scenario, target, vip, fib)
+        change, undo = _change(scenario, target, vip, version, fib)
         # a dead amphora's agent does not answer: the others' counters tell
         counted = [a for a in cluster if not (scenario == "dead" and a is target)]
         try:
@@ -151,17 +156,18 @@ class FlowsBench:
 
 
 def _change(
-    scenario: str, target: LabAmphora, vip: str, fib: FibWatcher
+    scenario: str, target: LabAmphora, vip: str, version: int, fib: FibWatcher
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     """The change a scenario makes (done once the FIB shows it), and how to undo it."""
     prefix = host_prefix(vip)
+    next_hop = target.frontend_ip(version)
     if scenario == "none":
         return (lambda: None), (lambda: None)
     if scenario == "scale_out":
 
         def add() -> None:
             vips.announce(target, vip)
-            fib.wait_until(prefix, has(target.frontend_ip4), timeout=30)
+            fib.wait_until(prefix, has(next_hop), timeout=30)
 
         return add, lambda: None
     if scenario == "dead":
@@ -169,7 +175,7 @@ def _change(
         def die() -> None:
             amphora.cut_off(target.id)  # first: its kernel would still ACK for frozen processes
             amphora.signal_processes(target.id, signal.SIGSTOP)
-            fib.wait_until(prefix, lacks(target.frontend_ip4), timeout=30)
+            fib.wait_until(prefix, lacks(next_hop), timeout=30)
 
         def revive() -> None:
             amphora.cut_off(target.id, cut=False)
@@ -179,8 +185,8 @@ def _change(
 
     def drain() -> None:
         with target.client() as client:
-            client.drain_amphora(target.id, vip, target.frontend_ip4)
-        fib.wait_until(prefix, lacks(target.frontend_ip4), timeout=30)
+            client.drain_amphora(target.id, vip, next_hop)
+        fib.wait_until(prefix, lacks(next_hop), timeout=30)
 
     return drain, lambda: None
 
@@ -263,5 +269,5 @@ def _report(
     return report
 
 
-def run(connections: int = CONNECTIONS) -> dict[str, Any]:
-    return FlowsBench(connections).run()
+def run(connections: int = CONNECTIONS, ip_version: int = 4) -> dict[str, Any]:
+    return FlowsBench(connections, ip_version).run()
