@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -143,3 +143,73 @@ def commit_or_conflict(
             return work(session)
     except IntegrityError:
         raise conflict(message, field) from None
+
+
+@dataclass(frozen=True)
+class ReadRoutes:
+    """The list and show calls of a resource, which every resource makes the same way: project
+    scoping (admin resources: admins only), 404 for what the caller may not see, Octavia's
+    query conventions (filters, sorting, pagination, fields)."""
+
+    path: str  # the collection, e.g. /v2/lbaas/pools
+    id_param: str  # the path parameter naming one object, e.g. pool_id
+    model: type[Base]
+    key: str  # the object's key in a show answer, e.g. pool
+    kind: str  # the object's name in errors, e.g. Pool
+    spec: ListSpec
+    to_dict: Callable[[Any], dict[str, Any]]
+    tag: str
+    admin_only: bool = False
+    query: Callable[[], Select[Any]] | None = None  # default: every object not DELETED
+
+    def add_to(self, router: APIRouter) -> None:
+        def list_objects(
+            request: Request,
+            app: AppState = Depends(state),
+            ctx: RequestContext = Depends(get_context),
+        ) -> dict[str, Any]:
+            if self.admin_only:
+                ctx.require_admin()
+            project = getattr(self.model, "project_id", None)  # admin resources have none
+            return list_response(request, app, ctx, self._query(), self.spec, self.to_dict, project)
+
+        def show_object(
+            request: Request,
+            object_id: str = Path(alias=self.id_param),
+            app: AppState = Depends(state),
+            ctx: RequestContext = Depends(get_context),
+        ) -> dict[str, Any]:
+            if self.admin_only:
+                ctx.require_admin()
+            else:
+                ctx.require_read()
+            with app.db.session() as session:
+                obj = get_owned(session, self.model, object_id, ctx, self.kind)
+                return {self.key: select_fields(self.to_dict(obj), request.query_params)}
+
+        router.add_api_route(
+            self.path,
+            list_objects,
+            methods=["GET"],
+            tags=[self.tag],
+            name=f"list_{self._name}s",
+        )
+        router.add_api_route(
+            f"{self.path}/{{{self.id_param}}}",
+            show_object,
+            methods=["GET"],
+            tags=[self.tag],
+            name=f"show_{self._name}",
+        )
+
+    @property
+    def _name(self) -> str:
+        """The routes' names (and so OpenAPI operation ids): show_load_balancer, ..."""
+        return self.kind.lower().replace(" ", "_")
+
+    def _query(self) -> Select[Any]:
+        if self.query is not None:
+            return self.query()
+        stmt = select(self.model)
+        status = getattr(self.model, "provisioning_status", None)
+        return stmt if status is None else stmt.where(status != c.DELETED)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field, SecretStr, StrictBool, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,17 +16,17 @@ from sqlalchemy.orm import Session
 from l3dist.api.common import (
     AppState,
     Body,
+    ReadRoutes,
     commit_or_conflict,
     get_context,
     get_owned,
-    list_response,
     state,
     timestamp,
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.loadbalancers import Id, Name
-from l3dist.api.query import ListSpec, parse_bool, select_fields
+from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.common.bgp_rules import peer_profile_errors
 from l3dist.db.models import (
@@ -139,25 +139,17 @@ def create_distributor(
     return commit_or_conflict(app, work, f"A distributor named {req.name!r} already exists", "name")
 
 
-@router.get("/v2/lbaas/distributors", tags=["distributors"])
-def list_distributors(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    ctx.require_admin()
-    return list_response(request, app, ctx, select(Distributor), DISTRIBUTOR_SPEC, distributor_dict)
-
-
-@router.get("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])
-def show_distributor(
-    distributor_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_admin()
-    with app.db.session() as session:
-        d = get_owned(session, Distributor, distributor_id, ctx, "Distributor")
-        return {"distributor": select_fields(distributor_dict(d), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/distributors",
+    id_param="distributor_id",
+    model=Distributor,
+    key="distributor",
+    kind="Distributor",
+    spec=DISTRIBUTOR_SPEC,
+    to_dict=distributor_dict,
+    tag="distributors",
+    admin_only=True,
+).add_to(router)
 
 
 @router.get("/v2/lbaas/distributors/{distributor_id}/status", tags=["distributors"])
@@ -357,25 +349,17 @@ def create_bgp_peer(
     return commit_or_conflict(app, work, f"A BGP peer named {req.name!r} already exists", "name")
 
 
-@router.get("/v2/lbaas/bgppeers", tags=["bgp"])
-def list_bgp_peers(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    ctx.require_admin()
-    return list_response(request, app, ctx, select(BgpPeer), PEER_SPEC, peer_dict)
-
-
-@router.get("/v2/lbaas/bgppeers/{peer_id}", tags=["bgp"])
-def show_bgp_peer(
-    peer_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_admin()
-    with app.db.session() as session:
-        peer = get_owned(session, BgpPeer, peer_id, ctx, "BGP peer")
-        return {"bgp_peer": select_fields(peer_dict(peer), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/bgppeers",
+    id_param="peer_id",
+    model=BgpPeer,
+    key="bgp_peer",
+    kind="BGP peer",
+    spec=PEER_SPEC,
+    to_dict=peer_dict,
+    tag="bgp",
+    admin_only=True,
+).add_to(router)
 
 
 @router.put("/v2/lbaas/bgppeers/{peer_id}", tags=["bgp"])
@@ -510,25 +494,17 @@ def create_bgp_speaker(
     return commit_or_conflict(app, work, f"A BGP speaker named {req.name!r} already exists", "name")
 
 
-@router.get("/v2/lbaas/bgpspeakers", tags=["bgp"])
-def list_bgp_speakers(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    ctx.require_admin()
-    return list_response(request, app, ctx, select(BgpSpeaker), SPEAKER_SPEC, speaker_dict)
-
-
-@router.get("/v2/lbaas/bgpspeakers/{speaker_id}", tags=["bgp"])
-def show_bgp_speaker(
-    speaker_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_admin()
-    with app.db.session() as session:
-        speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
-        return {"bgp_speaker": select_fields(speaker_dict(speaker), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/bgpspeakers",
+    id_param="speaker_id",
+    model=BgpSpeaker,
+    key="bgp_speaker",
+    kind="BGP speaker",
+    spec=SPEAKER_SPEC,
+    to_dict=speaker_dict,
+    tag="bgp",
+    admin_only=True,
+).add_to(router)
 
 
 @router.put("/v2/lbaas/bgpspeakers/{speaker_id}", tags=["bgp"])

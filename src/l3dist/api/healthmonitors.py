@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field, StrictBool, StrictInt, field_validator
-from sqlalchemy import select
 
 from l3dist.api.children import (
     apply_common_update,
@@ -16,16 +15,16 @@ from l3dist.api.children import (
 from l3dist.api.common import (
     AppState,
     Body,
+    ReadRoutes,
     commit_or_conflict,
     get_context,
     get_owned,
-    list_response,
     state,
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict
 from l3dist.api.loadbalancers import Id, Name, Tag
-from l3dist.api.query import ListSpec, parse_bool, select_fields
+from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.db.models import HealthMonitor, Pool
 
@@ -183,25 +182,16 @@ def create_health_monitor(
     )
 
 
-@router.get("/v2/lbaas/healthmonitors", tags=["healthmonitors"])
-def list_health_monitors(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    stmt = select(HealthMonitor).where(HealthMonitor.provisioning_status != c.DELETED)
-    return list_response(request, app, ctx, stmt, LIST_SPEC, to_dict, HealthMonitor.project_id)
-
-
-@router.get("/v2/lbaas/healthmonitors/{hm_id}", tags=["healthmonitors"])
-def show_health_monitor(
-    hm_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_read()
-    with app.db.session() as session:
-        hm = get_owned(session, HealthMonitor, hm_id, ctx, "Health Monitor")
-        return {"healthmonitor": select_fields(to_dict(hm), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/healthmonitors",
+    id_param="hm_id",
+    model=HealthMonitor,
+    key="healthmonitor",
+    kind="Health Monitor",
+    spec=LIST_SPEC,
+    to_dict=to_dict,
+    tag="healthmonitors",
+).add_to(router)
 
 
 @router.put("/v2/lbaas/healthmonitors/{hm_id}", tags=["healthmonitors"])

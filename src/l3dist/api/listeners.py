@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field, StrictBool, StrictInt, field_validator
 from sqlalchemy import select
 
@@ -17,16 +17,16 @@ from l3dist.api.children import (
 from l3dist.api.common import (
     AppState,
     Body,
+    ReadRoutes,
     commit_or_conflict,
     get_context,
     get_owned,
-    list_response,
     state,
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict
 from l3dist.api.loadbalancers import Id, Name, Tag
-from l3dist.api.query import ListSpec, parse_bool, select_fields
+from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.db.models import Listener, LoadBalancer, Pool
 
@@ -231,25 +231,16 @@ def create_listener(
     )
 
 
-@router.get("/v2/lbaas/listeners", tags=["listeners"])
-def list_listeners(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    stmt = select(Listener).where(Listener.provisioning_status != c.DELETED)
-    return list_response(request, app, ctx, stmt, LIST_SPEC, to_dict, Listener.project_id)
-
-
-@router.get("/v2/lbaas/listeners/{listener_id}", tags=["listeners"])
-def show_listener(
-    listener_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_read()
-    with app.db.session() as session:
-        listener = get_owned(session, Listener, listener_id, ctx, "Listener")
-        return {"listener": select_fields(to_dict(listener), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/listeners",
+    id_param="listener_id",
+    model=Listener,
+    key="listener",
+    kind="Listener",
+    spec=LIST_SPEC,
+    to_dict=to_dict,
+    tag="listeners",
+).add_to(router)
 
 
 @router.put("/v2/lbaas/listeners/{listener_id}", tags=["listeners"])

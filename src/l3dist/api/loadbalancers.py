@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,17 +16,17 @@ from sqlalchemy.orm import Session, selectinload
 from l3dist.api.common import (
     AppState,
     Body,
+    ReadRoutes,
     check_project,
     get_context,
     get_owned,
-    list_response,
     lock_load_balancer,
     state,
     timestamp,
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
-from l3dist.api.query import ListSpec, parse_bool, select_fields
+from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.controller import jobs
 from l3dist.controller.tasks import live_amphora_ids
@@ -322,26 +322,17 @@ def create_load_balancer(
     raise AssertionError("unreachable")
 
 
-@router.get("/v2/lbaas/loadbalancers", tags=["loadbalancers"])
-def list_load_balancers(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    return list_response(
-        request, app, ctx, base_query(), LIST_SPEC, to_dict, LoadBalancer.project_id
-    )
-
-
-@router.get("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])
-def show_load_balancer(
-    lb_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_read()
-    with app.db.session() as session:
-        lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
-        return {"loadbalancer": select_fields(to_dict(lb), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/loadbalancers",
+    id_param="lb_id",
+    model=LoadBalancer,
+    key="loadbalancer",
+    kind="Load Balancer",
+    spec=LIST_SPEC,
+    to_dict=to_dict,
+    tag="loadbalancers",
+    query=base_query,
+).add_to(router)
 
 
 @router.put("/v2/lbaas/loadbalancers/{lb_id}", tags=["loadbalancers"])

@@ -17,6 +17,7 @@ from l3dist.api.children import (
 from l3dist.api.common import (
     AppState,
     Body,
+    ReadRoutes,
     commit_or_conflict,
     get_context,
     get_owned,
@@ -185,25 +186,16 @@ def create_pool(
     return commit_or_conflict(app, work, "the pool conflicts with another object", "listener_id")
 
 
-@router.get("/v2/lbaas/pools", tags=["pools"])
-def list_pools(
-    request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
-    stmt = select(Pool).where(Pool.provisioning_status != c.DELETED)
-    return list_response(request, app, ctx, stmt, POOL_SPEC, pool_dict, Pool.project_id)
-
-
-@router.get("/v2/lbaas/pools/{pool_id}", tags=["pools"])
-def show_pool(
-    pool_id: str,
-    request: Request,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_read()
-    with app.db.session() as session:
-        pool = get_owned(session, Pool, pool_id, ctx, "Pool")
-        return {"pool": select_fields(pool_dict(pool), request.query_params)}
+ReadRoutes(
+    path="/v2/lbaas/pools",
+    id_param="pool_id",
+    model=Pool,
+    key="pool",
+    kind="Pool",
+    spec=POOL_SPEC,
+    to_dict=pool_dict,
+    tag="pools",
+).add_to(router)
 
 
 @router.put("/v2/lbaas/pools/{pool_id}", tags=["pools"])
