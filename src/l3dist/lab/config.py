@@ -24,6 +24,9 @@ ANYCAST_V4 = ipaddress.IPv4Network("198.18.100.0/24")
 ANYCAST_V6 = ipaddress.IPv6Network("fd00:198:18:100::/64")
 MEMBER_V4 = ipaddress.IPv4Network("198.18.3.0/24")
 MEMBER_V6 = ipaddress.IPv6Network("fd00:198:18:3::/64")
+ANYCAST_NET = "anycast-net"
+MEMBER_NET = "member-net"
+MEMBER_BRIDGE = "br-member"
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,14 @@ class LabConfig:
 
     def vip(self, version: int, index: int = 10) -> str:
         return str(self.anycast(version)[index])
+
+    def networks(self) -> list[tuple[str, str | None, IPNet, IPNet, bool]]:
+        """The networks the network driver serves: (name, bridge, IPv4 subnet, IPv6 subnet,
+        routed by the ToR: its first address is the gateway). The anycast network has no
+        bridge: its addresses live on loopbacks and in routes only."""
+        return [
+            (self.mgmt.name, self.mgmt.bridge, self.mgmt.v4, self.mgmt.v6, True),
+            (self.frontend.name, self.frontend.bridge, self.frontend.v4, self.frontend.v6, True),
+            (ANYCAST_NET, None, self.anycast_v4, self.anycast_v6, False),
+            (MEMBER_NET, MEMBER_BRIDGE, self.member_v4, self.member_v6, True),
+        ]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from l3dist.common.process import ManagedProcess
 from l3dist.lab import fabric, plumbing
-from l3dist.lab.config import STATE_DIR
+from l3dist.lab.config import MEMBER_NET, STATE_DIR
 from l3dist.network.catalog import stable_id
-from l3dist.network.lab import MEMBER_NET
 
 MEMBERS_DIR = STATE_DIR / "members"
 OWNER_MEMBER = "compute:l3dist-member"

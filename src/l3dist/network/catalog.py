@@ -20,19 +20,13 @@ def stable_id(name: str) -> str:
 
 
 class LabCatalog:
-    """get_network / get_subnet over the lab's addressing plan."""
+    """get_network / get_subnet over the lab's addressing plan (``LabConfig.networks``), with
+    no database: what the noop network driver and the API tests serve."""
 
     def __init__(self, cfg: LabConfig | None = None) -> None:
-        cfg = cfg or LabConfig()
-        plan = {
-            "anycast-net": (cfg.anycast_v4, cfg.anycast_v6, False),
-            cfg.frontend.name: (cfg.frontend.v4, cfg.frontend.v6, True),
-            cfg.mgmt.name: (cfg.mgmt.v4, cfg.mgmt.v6, True),
-            "member-net": (cfg.member_v4, cfg.member_v6, True),
-        }
         self._networks: dict[str, Network] = {}
         self.subnets: dict[str, Subnet] = {}
-        for name, (v4, v6, has_gateway) in plan.items():
+        for name, _bridge, v4, v6, has_gateway in (cfg or LabConfig()).networks():
             network = Network(id=stable_id(name), name=name)
             for version, cidr in ((4, v4), (6, v6)):
                 subnet_name = f"{name}-v{version}"

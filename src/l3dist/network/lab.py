@@ -22,7 +22,7 @@ from l3dist.common import netlink
 from l3dist.db.models import NetIpAllocation, NetNetwork, NetPort, NetSubnet
 from l3dist.db.session import Database
 from l3dist.lab import plumbing
-from l3dist.lab.config import TOR_NS, IPNet, LabConfig
+from l3dist.lab.config import MEMBER_BRIDGE, TOR_NS, IPNet, LabConfig
 from l3dist.network import ipam
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import stable_id
@@ -49,9 +49,6 @@ PORT_BUILD = "BUILD"  # recorded, not yet wired into its namespace
 PORT_ACTIVE = "ACTIVE"
 OWNER_MANAGEMENT = "compute:l3dist-amphora-mgmt"
 OWNER_CONTROLLER = "network:l3dist-controller"
-ANYCAST_NET = "anycast-net"
-MEMBER_NET = "member-net"
-MEMBER_BRIDGE = "br-member"
 # Addresses below .100 of each subnet are left to the operator (gateways, fixed lab hosts).
 FIRST_HOST_INDEX = 100
 # Bridge MACs are pinned so they do not change as ports come and go.
@@ -502,16 +499,6 @@ class LabNetworkDriver(AbstractNetworkDriver):
             return [(a.subnet_id, a.ip_address) for a in s.scalars(select(NetIpAllocation))]
 
 
-def lab_networks(cfg: LabConfig) -> list[tuple[str, str | None, IPNet, IPNet, bool]]:
-    """The lab's networks: (name, bridge, IPv4 subnet, IPv6 subnet, routed by the ToR)."""
-    return [
-        (cfg.mgmt.name, cfg.mgmt.bridge, cfg.mgmt.v4, cfg.mgmt.v6, True),
-        (cfg.frontend.name, cfg.frontend.bridge, cfg.frontend.v4, cfg.frontend.v6, True),
-        (ANYCAST_NET, None, cfg.anycast_v4, cfg.anycast_v6, False),
-        (MEMBER_NET, MEMBER_BRIDGE, cfg.member_v4, cfg.member_v6, True),
-    ]
-
-
 def _subnet_specs(name: str, v4: IPNet, v6: IPNet, routed: bool) -> list[dict[str, Any]]:
     return [
         {
@@ -528,7 +515,7 @@ def _subnet_specs(name: str, v4: IPNet, v6: IPNet, routed: bool) -> list[dict[st
 def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None) -> None:
     """The lab's networks in the driver's database only (API tests, no kernel), with the ids
     the catalog gives them."""
-    for name, bridge, v4, v6, routed in lab_networks(cfg or LabConfig()):
+    for name, bridge, v4, v6, routed in (cfg or LabConfig()).networks():
         driver.register_network(
             name, bridge, _subnet_specs(name, v4, v6, routed), network_id=stable_id(name)
         )
@@ -536,7 +523,7 @@ def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None
 
 def build_lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
     """The lab's networks, made through the driver: database rows and bridges in the ToR."""
-    for name, bridge, v4, v6, routed in lab_networks(cfg):
+    for name, bridge, v4, v6, routed in cfg.networks():
         driver.ensure_network(
             name,
             bridge,
