@@ -3,6 +3,8 @@ changes nothing (registrations, announced routes, the ToR's FIB, the VIP on loop
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,11 +14,12 @@ import pytest
 
 from l3dist.bgp.base import host_prefix
 from l3dist.common import netlink
-from l3dist.lab import amphora, fabric, vips
+from l3dist.lab import amphora, fabric, plumbing, vips
 from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import LabConfig
+from l3dist.lab.config import CLIENT_NS, LabConfig
 from l3dist.lab.fib import FibWatcher, has, lacks
 from l3dist.lab.traffic import finish_clients, start_long_lived
+from l3dist.network.catalog import stable_id
 
 from .conftest import VIP4, VIP6
 
@@ -216,3 +219,110 @@ def test_drain_withdraws_keeps_the_vip_counts_connections_and_register_calls_it_
         finish_clients(clients)
     listed = http.get("/1.0/distributor/amphorae", params=own).json()["amphorae"]
     assert listed[0]["connections"] == 0, "closed connections are not counted"
+
+
+ENDPOINT_NS = "l3d-udp-endpoint"  # the lab prefix: `lab down` removes it after a crash too
+UDP_ECHO = (
+    "import socket, sys\n"
+    "s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, "
+    "socket.SOCK_DGRAM)\n"
+    "s.bind((sys.argv[1], 5353))\n"
+    "while True:\n"
+    "    data, peer = s.recvfrom(2048)\n"
+    "    s.sendto(b'endpoint:' + data, peer)\n"
+)
+
+
+def udp_through_the_tor(vip: str) -> str:
+    """One datagram from the client namespace (it reaches the VIP only through the ToR)."""
+    ask = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, "
+        "socket.SOCK_DGRAM)\n"
+        "s.settimeout(2)\n"
+        "s.sendto(b'ping', (sys.argv[1], 5353))\n"
+        "print(s.recvfrom(2048)[0].decode())\n"
+    )
+    argv = plumbing.netns_exec_argv(CLIENT_NS, [sys.executable, "-c", ask, vip])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    return done.stdout.strip() or done.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def udp_endpoint(lab: LabConfig) -> Iterator[dict[str, str]]:
+    """A UDP server on the front-end segment that is not an amphora, with VIPs on its
+    loopback (the spec's use of Register VIP: non-amphora endpoints)."""
+    driver = fabric.network_driver()
+    plumbing.create_namespace(ENDPOINT_NS)
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        port = driver.create_port(
+            stable_id(lab.frontend.name), ENDPOINT_NS, "eth0", "udp-endpoint",
+            "compute:l3dist-endpoint", default_routes=True,
+        )  # fmt: skip
+        endpoint = {"ip4": port.address(4), "ip6": port.address(6)}
+        for version in (4, 6):
+            vip = lab.vip(version, 70)
+            endpoint[f"vip{version}"] = vip
+            netlink.add_address(ENDPOINT_NS, "lo", host_prefix(vip))
+            argv = plumbing.netns_exec_argv(ENDPOINT_NS, [sys.executable, "-c", UDP_ECHO, vip])
+            servers.append(subprocess.Popen(argv))
+        yield endpoint
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+        for port_obj in driver.ports_of("udp-endpoint"):
+            driver.delete_port(port_obj.id)
+        plumbing.delete_namespace(ENDPOINT_NS)
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_register_vip_routes_to_an_endpoint_that_is_not_an_amphora(
+    amp: LabAmphora,
+    http: httpx.Client,
+    fib: FibWatcher,
+    udp_endpoint: dict[str, str],
+    version: int,
+) -> None:
+    """Register VIP (spec P2): the amphora's speaker announces the VIP with the endpoint as next
+    hop; the ToR routes it there and a datagram through the ToR gets the endpoint's answer.
+    List VIP shows it; Unregister VIP withdraws it. Bad requests change nothing."""
+    vip, nexthop = udp_endpoint[f"vip{version}"], udp_endpoint[f"ip{version}"]
+    prefix = host_prefix(vip)
+    before = snapshot(amp, http)
+    refused = [
+        ({"vip_ip": vip, "nexthop_ip": "203.0.113.9" if version == 4 else "2001:db8::9"},
+         400, "nexthop_ip"),  # not on the front-end subnet
+        ({"vip_ip": vip, "nexthop_ip": amp.frontend_ip(version)}, 400, "nexthop_ip"),  # own
+        ({"vip_ip": vip, "nexthop_ip": udp_endpoint[f"ip{10 - version}"]}, 400, "nexthop_ip"),
+        ({"vip_ip": vip, "nexthop_ip": nexthop, "peer_id": "no-such-peer"}, 404, "peer_id"),
+        ({"vip_ip": vip, "nexthop_ip": nexthop, "port": 53}, 400, "port"),
+        ({"vip_ip": VIP4 if version == 4 else VIP6, "nexthop_ip": nexthop}, 409, "vip_ip"),
+    ]  # fmt: skip
+    for body, status, field in refused:
+        answer = http.post("/1.0/distributor/vips", json=body)
+        assert (answer.status_code, answer.json()["field"]) == (status, field), answer.text
+        assert field in answer.json()["message"] or status == 409, answer.text
+    assert http.get("/1.0/distributor/vips").json() == {"vips": []}
+    assert snapshot(amp, http) == before
+
+    with amp.client() as client:
+        registered = client.register_vip(vip, nexthop)
+        assert registered["nexthop_ip"] == nexthop and registered["announced_to"]
+        try:
+            fib.wait_until(prefix, has(nexthop), timeout=30)
+            assert fabric.fib_nexthops(prefix) == [nexthop]
+            assert udp_through_the_tor(vip) == "endpoint:ping"
+            again = http.post("/1.0/distributor/vips", json={"vip_ip": vip, "nexthop_ip": nexthop})
+            assert again.status_code == 409, again.text
+            assert client.list_vips(vip_ip=vip) == [registered]
+            assert client.list_amphorae(vip_ip=vip) == [], "not an amphora registration"
+            routes = {(r["prefix"], r["nexthop_ip"]) for r in client.bgp_status()["routes"]}
+            assert (prefix, nexthop) in routes
+        finally:
+            client.unregister_vip(vip, nexthop)
+        fib.wait_until(prefix, lambda hops: not hops, timeout=30)
+        gone = http.delete(f"/1.0/distributor/vips/{vip}", params={"nexthop_ip": nexthop})
+        assert gone.status_code == 404 and gone.json()["field"] == "vip_ip", gone.text
+    assert snapshot(amp, http) == before

@@ -1,7 +1,8 @@
 """The amphora agent's HTTP API (``/1.0/...``, versioned like Octavia's amphora agent).
 
 Besides ``/1.0/info`` and VIP plugging, it serves the spec's extended amphora API: Register,
-Unregister and List Amphora, and a BGP status call that says what is announced where.
+Unregister, List and Drain Amphora; Register, Unregister and List VIP (routes to endpoints that
+are not amphorae); and a BGP status call that says what is announced where.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from l3dist.amphora_agent import flow_rescue
-from l3dist.amphora_agent.service import AgentError, AgentService, Registration
+from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AmphoraId = Annotated[str, Field(min_length=1, max_length=36)]
@@ -50,6 +51,19 @@ class FlowRescueBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     peers: list[IPAddress] = Field(max_length=64)
     router_macs: list[MacAddress] = Field(default_factory=list, max_length=16)
+
+
+class RegisterVip(BaseModel):
+    """Register VIP: announce vip_ip with next hop nexthop_ip, an endpoint that is not an
+    amphora (to peer_id, or all peers of the VIP's family)."""
+
+    model_config = ConfigDict(extra="forbid")
+    vip_ip: IPAddress
+    nexthop_ip: IPAddress
+    peer_id: PeerId | None = None
+
+    def route(self) -> VipRoute:
+        return VipRoute(str(self.vip_ip), str(self.nexthop_ip), self.peer_id)
 
 
 class DrainAmphora(BaseModel):
@@ -149,6 +163,32 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
                 str(vip_ip) if vip_ip else None,
                 str(nexthop_ip) if nexthop_ip else None,
                 peer_id,
+            )
+        }
+
+    @app.post("/1.0/distributor/vips", status_code=201)
+    def register_vip(body: RegisterVip) -> dict[str, Any]:
+        route = service.register_vip(body.route())
+        return {"vip": service.list_vip_routes(*astuple(route))[0]}
+
+    @app.delete("/1.0/distributor/vips/{vip_ip}", status_code=204)
+    def unregister_vip(
+        vip_ip: IPAddress,
+        nexthop_ip: Annotated[IPAddress, Query()],
+        peer_id: Annotated[PeerId | None, Query()] = None,
+    ) -> Response:
+        service.unregister_vip(VipRoute(str(vip_ip), str(nexthop_ip), peer_id))
+        return Response(status_code=204)
+
+    @app.get("/1.0/distributor/vips")
+    def list_vips(
+        vip_ip: Annotated[IPAddress | None, Query()] = None,
+        nexthop_ip: Annotated[IPAddress | None, Query()] = None,
+        peer_id: Annotated[PeerId | None, Query()] = None,
+    ) -> dict[str, Any]:
+        return {
+            "vips": service.list_vip_routes(
+                str(vip_ip) if vip_ip else None, str(nexthop_ip) if nexthop_ip else None, peer_id
             )
         }
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -45,9 +46,20 @@ class AgentError(Exception):
 
 @dataclass(frozen=True, order=True)
 class Registration:
-    """A Register Amphora (or Register VIP) request that is in force."""
+    """A Register Amphora request that is in force."""
 
     amphora_id: str
+    vip_ip: str
+    nexthop_ip: str
+    peer_id: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class VipRoute:
+    """A Register VIP request in force (spec P2): an anycast route to an endpoint that is not an
+    amphora (a UDP server on the front-end segment, say); the speaker announces it for that
+    next hop, whatever this amphora's own listeners do."""
+
     vip_ip: str
     nexthop_ip: str
     peer_id: str | None = None
@@ -61,6 +73,7 @@ class AgentService:
         self.lock = threading.RLock()
         self.vips: set[str] = set()
         self.registrations: set[Registration] = set()
+        self.vip_routes: set[VipRoute] = set()
         # Drained registrations: their routes are withdrawn, the VIP stays (spec: Drain Amphora).
         self.draining: set[Registration] = set()
         # Flow rescue (spec P2): the cluster's peers, set by the controller; None: off.
@@ -102,6 +115,7 @@ class AgentService:
         self.vips = set(data.get("vips", []))
         self.registrations = {Registration(**r) for r in data.get("registrations", [])}
         self.draining = {Registration(**r) for r in data.get("draining", [])}
+        self.vip_routes = {VipRoute(**r) for r in data.get("vip_routes", [])}
         rescue = data.get("rescue")
         self.rescue = flow_rescue.RescueConfig(**rescue) if rescue else None
 
@@ -110,6 +124,7 @@ class AgentService:
             "vips": sorted(self.vips),
             "registrations": [asdict(r) for r in sorted(self.registrations)],
             "draining": [asdict(r) for r in sorted(self.draining)],
+            "vip_routes": [asdict(r) for r in sorted(self.vip_routes)],
             "rescue": asdict(self.rescue) if self.rescue else None,
         }
         write_atomic(self.state_path, json.dumps(data, indent=2), durable=True)
@@ -163,13 +178,13 @@ class AgentService:
 
     # -- routes ----------------------------------------------------------------------------
 
-    def _peers_for(self, reg: Registration) -> list[str]:
+    def _peers_for(self, reg: Registration | VipRoute) -> list[str]:
         version = ipaddress.ip_address(reg.vip_ip).version
         if reg.peer_id is not None:
             return [reg.peer_id]
         return [p.id for s, p in self.config.bgp.peers() if s.ip_version == version]
 
-    def routes_for(self, registrations: set[Registration]) -> frozenset[Route]:
+    def routes_for(self, registrations: Iterable[Registration | VipRoute]) -> frozenset[Route]:
         return frozenset(
             Route(host_prefix(reg.vip_ip), reg.nexthop_ip, peer_id)
             for reg in registrations
@@ -178,16 +193,34 @@ class AgentService:
 
     def routes(self) -> frozenset[Route]:
         """What the speaker announces: registrations, except drained ones, and none while the
-        listeners are down (an amphora that cannot serve must not attract flows)."""
+        listeners are down (an amphora that cannot serve must not attract flows); the routes
+        of Register VIP always (their endpoints are not this amphora)."""
         if not self.listener_check.healthy:
-            return frozenset()
-        return self.routes_for(self.registrations - self.draining)
+            return self.routes_for(self.vip_routes)
+        return self._desired_routes()
+
+    def _desired_routes(self) -> frozenset[Route]:
+        return self.routes_for((self.registrations - self.draining) | self.vip_routes)
+
+    def _one_nexthop_per_peer(self, new: Registration | VipRoute) -> None:
+        """A speaker announces one next hop per VIP and peer (BGP without ADD-PATH)."""
+        desired = {(r.prefix, r.peer_id): r.nexthop for r in self._desired_routes()}
+        for route in self.routes_for({new}):
+            other = desired.get((route.prefix, route.peer_id))
+            if other is not None:
+                raise AgentError(
+                    409,
+                    f"vip_ip {new.vip_ip} is already announced to peer {route.peer_id} with "
+                    f"next hop {other}; a speaker announces one next hop per VIP and peer",
+                    "vip_ip",
+                )
 
     def _commit(
         self,
         vips: set[str],
         registrations: set[Registration],
         draining: set[Registration] | None = None,
+        vip_routes: set[VipRoute] | None = None,
     ) -> None:
         """Persist and announce; on any failure restore the previous state.
 
@@ -196,8 +229,10 @@ class AgentService:
         rebuilds its speaker from the persisted state.
         """
         old_vips, old_regs, old_draining = set(self.vips), set(self.registrations), self.draining
+        old_vip_routes = self.vip_routes
         self.vips, self.registrations = vips, registrations
         self.draining = (self.draining if draining is None else draining) & registrations
+        self.vip_routes = self.vip_routes if vip_routes is None else vip_routes
         saving = self._io.submit(self._save)
         try:
             self.speaker.apply(self.routes())
@@ -206,6 +241,7 @@ class AgentService:
             with contextlib.suppress(Exception):
                 saving.result()
             self.vips, self.registrations, self.draining = old_vips, old_regs, old_draining
+            self.vip_routes = old_vip_routes
             self._save()
             with contextlib.suppress(Exception):
                 self.speaker.apply(self.routes())
@@ -398,7 +434,9 @@ class AgentService:
 
     # -- extended amphora API -----------------------------------------------------------------
 
-    def _validate(self, reg: Registration) -> None:
+    def _validate(self, reg: Registration | VipRoute) -> None:
+        """What Register Amphora and Register VIP both need: families that match, a next hop
+        on the front-end subnet (the router reaches it there), a known peer of that family."""
         vip = ipaddress.ip_address(reg.vip_ip)
         nexthop = ipaddress.ip_address(reg.nexthop_ip)
         if nexthop.version != vip.version:
@@ -431,6 +469,8 @@ class AgentService:
             raise AgentError(
                 409, f"no IPv{vip.version} BGP peer is configured on this amphora", "vip_ip"
             )
+        if not isinstance(reg, Registration):
+            return
         if reg.amphora_id == self.config.amphora_id and not self.vip_configured(reg.vip_ip):
             raise AgentError(
                 409,
@@ -451,16 +491,7 @@ class AgentService:
                     "this amphora, vip_ip, nexthop_ip and peer are already registered",
                     "amphora_id",
                 )
-            announced = {(r.prefix, r.peer_id): r.nexthop for r in self.routes()}
-            for route in self.routes_for({reg}):
-                other = announced.get((route.prefix, route.peer_id))
-                if other is not None:
-                    raise AgentError(
-                        409,
-                        f"vip_ip {reg.vip_ip} is already announced to peer {route.peer_id} with "
-                        f"next hop {other}; a speaker announces one next hop per VIP and peer",
-                        "vip_ip",
-                    )
+            self._one_nexthop_per_peer(reg)
             self._commit(set(self.vips), self.registrations | {reg})
             return reg
 
@@ -522,6 +553,55 @@ class AgentService:
                     entry["connections"] = self.connections(reg.vip_ip)
                 result.append(entry)
             return result
+
+    # -- Register / Unregister / List VIP (spec P2: non-amphora endpoints) -----------------
+
+    def register_vip(self, route: VipRoute) -> VipRoute:
+        with self.lock:
+            self._validate(route)
+            own = {str(a.ip) for a in self.frontend_addresses()}
+            if str(ipaddress.ip_address(route.nexthop_ip)) in own:
+                raise AgentError(
+                    400,
+                    f"nexthop_ip {route.nexthop_ip} is this amphora's own front end: use Register "
+                    "Amphora (its VIP on loopback, its listeners checked)",
+                    "nexthop_ip",
+                )
+            if route in self.vip_routes:
+                raise AgentError(409, "this vip_ip, nexthop_ip and peer are already registered",
+                                 "vip_ip")  # fmt: skip
+            self._one_nexthop_per_peer(route)
+            self._commit(
+                set(self.vips), set(self.registrations), vip_routes=self.vip_routes | {route}
+            )
+            return route
+
+    def unregister_vip(self, route: VipRoute) -> None:
+        with self.lock:
+            if route not in self.vip_routes:
+                raise AgentError(
+                    404,
+                    f"vip_ip {route.vip_ip} is not registered with nexthop_ip {route.nexthop_ip}"
+                    + (f" and peer_id {route.peer_id}" if route.peer_id else ""),
+                    "vip_ip",
+                )
+            self._commit(
+                set(self.vips), set(self.registrations), vip_routes=self.vip_routes - {route}
+            )
+
+    def list_vip_routes(
+        self, vip_ip: str | None = None, nexthop_ip: str | None = None, peer_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                {**asdict(route), "announced_to": self._peers_for(route)}
+                for route in sorted(self.vip_routes)
+                if not (
+                    (vip_ip and route.vip_ip != vip_ip)
+                    or (nexthop_ip and route.nexthop_ip != nexthop_ip)
+                    or (peer_id and route.peer_id != peer_id)
+                )
+            ]
 
     def connections(self, vip: str) -> int:
         """Client connections to the VIP that still carry traffic (TIME-WAIT ones do not):

@@ -123,6 +123,23 @@ class AgentClient:
     def list_amphorae(self, **filters: str) -> list[dict[str, Any]]:
         return list(self._call("GET", "/1.0/distributor/amphorae", params=filters)["amphorae"])
 
+    def register_vip(
+        self, vip_ip: str, nexthop_ip: str, peer_id: str | None = None
+    ) -> dict[str, Any]:
+        body = {"vip_ip": vip_ip, "nexthop_ip": nexthop_ip}
+        if peer_id is not None:
+            body["peer_id"] = peer_id
+        return dict(self._call("POST", "/1.0/distributor/vips", json=body)["vip"])
+
+    def unregister_vip(self, vip_ip: str, nexthop_ip: str, peer_id: str | None = None) -> None:
+        params = {"nexthop_ip": nexthop_ip}
+        if peer_id is not None:
+            params["peer_id"] = peer_id
+        self._call("DELETE", f"/1.0/distributor/vips/{vip_ip}", params=params)
+
+    def list_vips(self, **filters: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/1.0/distributor/vips", params=filters)["vips"])
+
     def bgp_status(self) -> dict[str, Any]:
         return dict(self._call("GET", "/1.0/distributor/bgp"))
 
