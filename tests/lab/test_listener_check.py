@@ -56,20 +56,33 @@ def test_killed_haproxy_withdraws_then_restarted_announces(
     print(f"HAProxy killed -> next hop out of the FIB in {(withdrawn - start) * 1000:.0f} ms")
 
 
-def test_hung_haproxy_counts_as_failed_after_the_timeout(amp: LabAmphora, fib: FibWatcher) -> None:
+def test_hung_haproxy_counts_as_failed_after_the_timeout(
+    amp: LabAmphora, fib: FibWatcher, lab: LabConfig
+) -> None:
+    """The amphora's own route goes; a Register VIP route (another endpoint on the front end)
+    stays: that endpoint does not depend on this HAProxy."""
     prefix, nexthop = host_prefix(VIP4), amp.frontend_ip4
+    other_vip, endpoint = lab.vip(4, 71), lab.frontend.host(4, 250)
     fib.wait_until(prefix, has(nexthop), timeout=20)
-    pids = haproxy_pids(amp)
-    start = time.perf_counter()
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        fib.wait_for(prefix, lacks(nexthop), start, timeout=10)
-        assert session_state(amp) == "Established"
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+    with amp.client() as client:
+        client.register_vip(other_vip, endpoint)
+        try:
+            fib.wait_until(host_prefix(other_vip), has(endpoint), timeout=20)
+            pids = haproxy_pids(amp)
+            start = time.perf_counter()
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                fib.wait_for(prefix, lacks(nexthop), start, timeout=10)
+                assert session_state(amp) == "Established"
+                assert fabric.fib_nexthops(host_prefix(other_vip)) == [endpoint]
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+        finally:
+            client.unregister_vip(other_vip, endpoint)
     fib.wait_until(prefix, has(nexthop), timeout=20)
+    fib.wait_until(host_prefix(other_vip), lambda hops: not hops, timeout=20)
 
 
 def test_one_failed_check_in_five_does_not_withdraw(amp: LabAmphora, fib: FibWatcher) -> None:
