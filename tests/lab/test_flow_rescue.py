@@ -121,10 +121,18 @@ def test_scale_out_keeps_established_connections(
     steady: list[dict[str, int]] = []
     announced_at: list[float] = []
 
+    removed: list[float] = []
+
     def add_fourth() -> None:
         announced_at.append(time.time())
+        seen = len(fib.history)
         vips.announce(fourth, vip)
         fib.wait_until(host_prefix(vip), has(fourth.frontend_ip(version)), timeout=30)
+        # The router replaces the route in one step: for a moment without it, a SYN would get
+        # "network unreachable" (FRR's zebra deletes and re-adds IPv6 routes unless it runs
+        # with --v6-rr-semantics).
+        removed.extend(c.at for c in fib.history[seen:]
+                       if c.prefix == host_prefix(vip) and not c.nexthops)  # fmt: skip
         time.sleep(1.5)  # the owners have answered the first copies
         steady.append(packets([fourth])[0])
         time.sleep(2.0)
@@ -135,6 +143,7 @@ def test_scale_out_keeps_established_connections(
     )
     counted = packets(cluster)
     set_rescue(cluster, False)
+    assert removed == [], "the VIP's route was removed and added again, not replaced"
     assert len(result["per_amphora"]) == 3
     print(
         f"IPv{version} rescue {'on' if rescue else 'off'}: {result['broken']} of {CONNECTIONS} "

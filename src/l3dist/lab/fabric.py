@@ -111,9 +111,13 @@ exit
 
 
 def _frr_process(daemon: str) -> ManagedProcess:
-    argv = plumbing.netns_exec_argv(
-        TOR_NS, [str(FRR_BIN / daemon), "-N", TOR_NS, "-A", "127.0.0.1", "-u", "frr", "-g", "frr"]
-    )
+    args = [str(FRR_BIN / daemon), "-N", TOR_NS, "-A", "127.0.0.1", "-u", "frr", "-g", "frr"]
+    if daemon == "zebra":
+        # Without it zebra changes an IPv6 route by deleting it and adding the new one: for
+        # ~20 us the VIP has no route and a SYN then gets "network unreachable" (measured: 1
+        # in ~30,000 new connections during a scale-out). With it, one atomic replace, as IPv4.
+        args.append("--v6-rr-semantics")
+    argv = plumbing.netns_exec_argv(TOR_NS, args)
     return ManagedProcess(f"frr-{daemon}", argv, STATE_DIR, marker=f"-N {TOR_NS}")
 
 
