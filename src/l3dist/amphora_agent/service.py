@@ -469,18 +469,17 @@ class AgentService:
             raise AgentError(
                 409, f"no IPv{vip.version} BGP peer is configured on this amphora", "vip_ip"
             )
-        if not isinstance(reg, Registration):
-            return
-        if reg.amphora_id == self.config.amphora_id and not self.vip_configured(reg.vip_ip):
-            raise AgentError(
-                409,
-                f"vip_ip {vip} is not configured on amphora {reg.amphora_id} (plug the VIP first)",
-                "vip_ip",
-            )
 
     def register(self, reg: Registration) -> Registration:
         with self.lock:
             self._validate(reg)
+            if reg.amphora_id == self.config.amphora_id and not self.vip_configured(reg.vip_ip):
+                raise AgentError(
+                    409,
+                    f"vip_ip {reg.vip_ip} is not configured on amphora {reg.amphora_id} (plug the "
+                    "VIP first)",
+                    "vip_ip",
+                )
             if reg in self.draining:
                 # Register again during a drain: the drain is called off, the route returns.
                 self._commit(set(self.vips), set(self.registrations), self.draining - {reg})
@@ -559,8 +558,7 @@ class AgentService:
     def register_vip(self, route: VipRoute) -> VipRoute:
         with self.lock:
             self._validate(route)
-            own = {str(a.ip) for a in self.frontend_addresses()}
-            if str(ipaddress.ip_address(route.nexthop_ip)) in own:
+            if route.nexthop_ip in {str(a.ip) for a in self.frontend_addresses()}:
                 raise AgentError(
                     400,
                     f"nexthop_ip {route.nexthop_ip} is this amphora's own front end: use Register "

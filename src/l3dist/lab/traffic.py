@@ -260,8 +260,9 @@ async def _long_lived(
             sent, sent_at = time.perf_counter(), time.time()
             writer.write(request)
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-            if b" 200 " not in head.split(b"\r\n", 1)[0]:  # served, not just connected
-                raise ValueError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+            status = head.split(b"\r\n", 1)[0]
+            if b" 200 " not in status:  # served, not just connected
+                raise ValueError(status.decode(errors="replace"))
             length = 0
             for line in head.decode(errors="replace").split("\r\n"):
                 name, _, value = line.partition(":")
