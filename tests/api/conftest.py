@@ -23,14 +23,14 @@ from l3dist.common import constants as c
 from l3dist.common.config import ApiConfig
 from l3dist.db import models
 from l3dist.db.session import Database, upgrade
-from l3dist.network.catalog import LabCatalog
+from l3dist_lab.catalog import lab_catalog
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 BIN = Path(sys.executable).parent
-CATALOG = LabCatalog()
+CATALOG = lab_catalog()
 ANYCAST_V4 = CATALOG.subnet_by_name("anycast-net-v4")
 ANYCAST_V6 = CATALOG.subnet_by_name("anycast-net-v6")
 FRONTEND_V4 = CATALOG.subnet_by_name("frontend-net-v4")
@@ -165,7 +165,9 @@ class Server:
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
-    env = {**os.environ, "L3DIST_DATABASE_URL": db_url, "L3DIST_CONFIG": str(tmp_path / "x")}
+    config = tmp_path / "l3dist.toml"
+    config.write_text('[network]\ndriver = "lab"\n')  # the lab's networks, in the database
+    env = {**os.environ, "L3DIST_DATABASE_URL": db_url, "L3DIST_CONFIG": str(config)}
     proc = subprocess.Popen(
         [str(BIN / "l3dist"), "api", "--port", str(port)],
         env=env,

@@ -9,7 +9,7 @@ from l3dist.api.app import create_app
 from l3dist.common.config import ApiConfig
 from l3dist.db.session import Database, upgrade
 from l3dist.network.catalog import stable_id
-from l3dist.network.lab import LabNetworkDriver, register_lab_networks
+from l3dist_lab.drivers.network import LabNetworkDriver, register_lab_networks
 
 from .conftest import ADMIN, TENANT_A
 

@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 
 from l3dist.common import constants as c
 from l3dist.common.config import HealthConfig
-from l3dist.controller import jobs
+from l3dist.contracts.heartbeat import MAX_DATAGRAM, Heartbeat, encode
+from l3dist.db import jobs
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
@@ -29,9 +30,8 @@ from l3dist.db.models import (
     utcnow,
 )
 from l3dist.db.session import Database, upgrade
-from l3dist.health.heartbeat import MAX_DATAGRAM, Heartbeat, encode
 from l3dist.health.manager import HealthManager
-from l3dist.lab.controlplane import free_port
+from l3dist_lab.controlplane import free_port
 
 KEY = b"0123456789abcdef0123456789abcdef"
 

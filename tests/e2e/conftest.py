@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from l3dist.lab import fabric, member, scenario
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import ControlPlane, ControlPlaneError, environment
+from l3dist_lab import fabric, member, scenario
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import ControlPlane, ControlPlaneError, environment
 from tests.conftest import database_url
 
 

@@ -8,9 +8,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from l3dist.lab import fabric, plumbing
-from l3dist.lab.config import PREFIX
-from l3dist.lab.controlplane import L3DIST
+from l3dist_lab import fabric, plumbing
+from l3dist_lab.config import PREFIX
+from l3dist_lab.controlplane import L3DIST
 
 
 def test_demo_builds_serves_scales_and_cleans_up(lab_prerequisites: None) -> None:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from l3dist.bgp.base import host_prefix
 from l3dist.db.models import AmphoraHealth
 from l3dist.db.session import Database
-from l3dist.lab import amphora as lab_amphora
-from l3dist.lab import fabric
-from l3dist.lab.traffic import ClientLoop, failures
+from l3dist_lab import amphora as lab_amphora
+from l3dist_lab import fabric
+from l3dist_lab.traffic import ClientLoop, failures
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,

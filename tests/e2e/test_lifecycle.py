@@ -15,11 +15,11 @@ from sqlalchemy import select
 from l3dist.bgp.base import host_prefix
 from l3dist.db.models import NetIpAllocation, NetPort
 from l3dist.db.session import Database
-from l3dist.lab import amphora, fabric, plumbing
-from l3dist.lab import member as lab_member
-from l3dist.lab.config import PREFIX, LabConfig
-from l3dist.lab.traffic import finish_clients, run_clients, start_clients
-from l3dist.network.lab import BRIDGE_MACS
+from l3dist_lab import amphora, fabric, plumbing
+from l3dist_lab import member as lab_member
+from l3dist_lab.config import PREFIX, LabConfig
+from l3dist_lab.drivers.network import BRIDGE_MACS
+from l3dist_lab.traffic import finish_clients, run_clients, start_clients
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import fabric
-from l3dist.lab.traffic import Attempt, ClientLoop, failures, finish_clients, start_long_lived
+from l3dist_lab import fabric
+from l3dist_lab.traffic import Attempt, ClientLoop, failures, finish_clients, start_long_lived
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from l3dist.db.models import NetPort, WorkerJob
 from l3dist.db.session import Database
-from l3dist.lab import plumbing
-from l3dist.lab.amphora import AMPHORAE_DIR
-from l3dist.lab.config import PREFIX
-from l3dist.lab.traffic import run_clients
+from l3dist_lab import plumbing
+from l3dist_lab.amphora import AMPHORAE_DIR
+from l3dist_lab.config import PREFIX
+from l3dist_lab.traffic import run_clients
 from tests.e2e.conftest import (
     ANYCAST_V4,
     FRONTEND_V4,

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, fabric, vips
-from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import environment
-from l3dist.lab.fib import FibWatcher
+from l3dist_lab import amphora, fabric, vips
+from l3dist_lab.amphora import LabAmphora
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import environment
+from l3dist_lab.fib import FibWatcher
 
 VIP4 = LabConfig().vip(4)
 VIP6 = LabConfig().vip(6)

@@ -14,12 +14,12 @@ import pytest
 
 from l3dist.bgp.base import host_prefix
 from l3dist.common import netlink
-from l3dist.lab import amphora, fabric, plumbing, vips
-from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import CLIENT_NS, LabConfig
-from l3dist.lab.fib import FibWatcher, has, lacks
-from l3dist.lab.traffic import finish_clients, start_long_lived
 from l3dist.network.catalog import stable_id
+from l3dist_lab import amphora, fabric, plumbing, vips
+from l3dist_lab.amphora import LabAmphora
+from l3dist_lab.config import CLIENT_NS, LabConfig
+from l3dist_lab.fib import FibWatcher, has, lacks
+from l3dist_lab.traffic import finish_clients, start_long_lived
 
 from .conftest import VIP4, VIP6
 

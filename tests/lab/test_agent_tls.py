@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l3dist.amphora_client import AGENT_PORT, AgentClient, AgentUnreachable
+from l3dist.amphora_client import AgentClient, AgentUnreachable
 from l3dist.certificates import LocalCA, client_context, configured_ca
-from l3dist.lab import amphora
-from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import LabConfig
+from l3dist.contracts.agent_api import AGENT_PORT
+from l3dist_lab import amphora
+from l3dist_lab.amphora import LabAmphora
+from l3dist_lab.config import LabConfig
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import pytest
 
 from l3dist.bgp.base import host_prefix
 from l3dist.common import netlink
-from l3dist.lab import amphora, fabric, traffic, vips
-from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher, has, lacks
+from l3dist_lab import amphora, fabric, traffic, vips
+from l3dist_lab.amphora import LabAmphora
+from l3dist_lab.config import LabConfig
+from l3dist_lab.fib import FibWatcher, has, lacks
 
 from .conftest import VIP4, VIP6, announce_all, create_amphorae
 

@@ -17,11 +17,11 @@ import pytest
 
 from l3dist.amphora_agent.flow_rescue import PICKUP_SECONDS
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, vips
-from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher, has, lacks
-from l3dist.lab.traffic import Attempt, ClientLoop, failures, finish_clients, start_long_lived
+from l3dist_lab import amphora, vips
+from l3dist_lab.amphora import LabAmphora
+from l3dist_lab.config import LabConfig
+from l3dist_lab.fib import FibWatcher, has, lacks
+from l3dist_lab.traffic import Attempt, ClientLoop, failures, finish_clients, start_long_lived
 
 CONNECTIONS = 300
 HOLD_SECONDS = 6.0

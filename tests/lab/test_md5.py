@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, fabric, vips
-from l3dist.lab.amphora import LabAmphora, default_peers
-from l3dist.lab.config import TOR_NS, LabConfig
-from l3dist.lab.fib import FibWatcher, has
+from l3dist_lab import amphora, fabric, vips
+from l3dist_lab.amphora import LabAmphora, default_peers
+from l3dist_lab.config import TOR_NS, LabConfig
+from l3dist_lab.fib import FibWatcher, has
 
 from .conftest import VIP4
 

@@ -12,21 +12,22 @@ from dataclasses import dataclass, field
 import pytest
 
 from l3dist.common import netlink
-from l3dist.lab import amphora, fabric, plumbing
-from l3dist.lab.config import TOR_NS, LabConfig
 from l3dist.network import exceptions as nx
 from l3dist.network.base import AbstractNetworkDriver
-from l3dist.network.catalog import LabCatalog, stable_id
-from l3dist.network.lab import (
+from l3dist.network.catalog import stable_id
+from l3dist.network.noop import NoopNetworkDriver
+from l3dist_lab import amphora, fabric, plumbing
+from l3dist_lab.catalog import lab_catalog
+from l3dist_lab.config import TOR_NS, LabConfig
+from l3dist_lab.drivers.network import (
     OWNER_FRONTEND,
     OWNER_MANAGEMENT,
     LabNetworkDriver,
     bridge_ifname,
     haproxy_namespace,
 )
-from l3dist.network.noop import NoopNetworkDriver
 
-CATALOG = LabCatalog()
+CATALOG = lab_catalog()
 MEMBER_NET = stable_id("member-net")
 FRONTEND_NET = stable_id("frontend-net")
 ANYCAST_V4 = CATALOG.subnet_by_name("anycast-net-v4")

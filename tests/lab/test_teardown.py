@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 from l3dist.common.process import pid_alive
-from l3dist.lab import amphora, fabric, plumbing
-from l3dist.lab.config import FRR_CONF_DIR, FRR_RUN_DIR, PREFIX, STATE_DIR, LabConfig
+from l3dist_lab import amphora, fabric, plumbing
+from l3dist_lab.config import FRR_CONF_DIR, FRR_RUN_DIR, PREFIX, STATE_DIR, LabConfig
 
 
 def lab_pids() -> set[int]:

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from l3dist.health.heartbeat import (
+from l3dist.contracts.heartbeat import (
     MAX_DATAGRAM,
     Heartbeat,
     HeartbeatRefused,

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile, BgpSpeakerConfig
 from l3dist.bgp.base import Route
 from l3dist.bgp.bird import BirdDriver
 from l3dist.bgp.exabgp import ExaBgpDriver
-from l3dist.lab.config import LabConfig
-from l3dist.lab.fabric import frr_config
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile, BgpSpeakerConfig
+from l3dist_lab.config import LabConfig
+from l3dist_lab.fabric import frr_config
 
 PEER: dict[str, Any] = {"id": "p1", "peer_ip": "198.18.0.1", "remote_as": 65000}
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import uvicorn
 
-from l3dist.amphora_agent import config as agent_config
 from l3dist.amphora_agent.api import create_app
 from l3dist.amphora_agent.service import AgentService
 from l3dist.certificates import server_context_args
+from l3dist.contracts import agent_config
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ are not amphorae); and a BGP status call that says what is announced where.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import astuple
@@ -16,63 +15,20 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from l3dist.amphora_agent import flow_rescue
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-AmphoraId = Annotated[str, Field(min_length=1, max_length=36)]
-PeerId = Annotated[str, Field(min_length=1, max_length=36)]
-LoadBalancerId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z-]+$")]
-
-
-class RegisterAmphora(BaseModel):
-    """Register Amphora: announce vip_ip with next hop nexthop_ip (to peer_id, or all peers)."""
-
-    model_config = ConfigDict(extra="forbid")
-    amphora_id: AmphoraId
-    vip_ip: IPAddress
-    nexthop_ip: IPAddress
-    peer_id: PeerId | None = None
-
-    def registration(self) -> Registration:
-        return Registration(self.amphora_id, str(self.vip_ip), str(self.nexthop_ip), self.peer_id)
-
-
-MacAddress = Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
-
-
-class FlowRescueBody(BaseModel):
-    """The cluster's other amphorae (front-end addresses) and, optionally, the router MACs
-    whose packets may be copied to them (default: the front-end gateways' MACs)."""
-
-    model_config = ConfigDict(extra="forbid")
-    peers: list[IPAddress] = Field(max_length=64)
-    router_macs: list[MacAddress] = Field(default_factory=list, max_length=16)
-
-
-class RegisterVip(BaseModel):
-    """Register VIP: announce vip_ip with next hop nexthop_ip, an endpoint that is not an
-    amphora (to peer_id, or all peers of the VIP's family)."""
-
-    model_config = ConfigDict(extra="forbid")
-    vip_ip: IPAddress
-    nexthop_ip: IPAddress
-    peer_id: PeerId | None = None
-
-    def route(self) -> VipRoute:
-        return VipRoute(str(self.vip_ip), str(self.nexthop_ip), self.peer_id)
-
-
-class DrainAmphora(BaseModel):
-    """Drain Amphora: stop new flows for vip_ip via nexthop_ip; established ones finish."""
-
-    model_config = ConfigDict(extra="forbid")
-    vip_ip: IPAddress
-    nexthop_ip: IPAddress
-    peer_id: PeerId | None = None
+from l3dist.contracts.agent_api import (
+    AmphoraId,
+    DrainAmphora,
+    FlowRescueBody,
+    IPAddress,
+    LoadBalancerId,
+    PeerId,
+    RegisterAmphora,
+    RegisterVip,
+)
 
 
 def _field_of(error: dict[str, Any]) -> str:
@@ -127,7 +83,9 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.post("/1.0/distributor/amphorae", status_code=201)
     def register_amphora(body: RegisterAmphora) -> dict[str, Any]:
-        reg = service.register(body.registration())
+        reg = service.register(
+            Registration(body.amphora_id, str(body.vip_ip), str(body.nexthop_ip), body.peer_id)
+        )
         return {
             "registration": service.list_registrations(
                 reg.amphora_id, reg.vip_ip, reg.nexthop_ip, reg.peer_id
@@ -168,7 +126,7 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.post("/1.0/distributor/vips", status_code=201)
     def register_vip(body: RegisterVip) -> dict[str, Any]:
-        route = service.register_vip(body.route())
+        route = service.register_vip(VipRoute(str(body.vip_ip), str(body.nexthop_ip), body.peer_id))
         return {"vip": service.list_vip_routes(*astuple(route))[0]}
 
     @app.delete("/1.0/distributor/vips/{vip_ip}", status_code=204)

@@ -23,10 +23,9 @@ from pathlib import Path
 
 from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
+from l3dist.contracts.agent_api import MAX_CONNECTIONS
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-# Every amphora response carries the amphora that handled it (traffic reports, debugging).
-AMPHORA_HEADER = "X-L3dist-Amphora"
 
 
 def lb_marker(load_balancer_id: str) -> str:
@@ -35,10 +34,6 @@ def lb_marker(load_balancer_id: str) -> str:
 
 class ConfigRejected(Exception):
     """haproxy -c refused a configuration; the message is HAProxy's own."""
-
-
-# HAProxy needs about two file descriptors per connection; the lab's limit is 20000.
-MAX_CONNECTIONS = 8000
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from l3dist.amphora_agent.config import HeartbeatConfig
-from l3dist.health.heartbeat import Heartbeat, SequenceCounter, encode
+from l3dist.contracts.agent_config import HeartbeatConfig
+from l3dist.contracts.heartbeat import Heartbeat, SequenceCounter, encode
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from l3dist.amphora_agent.config import ListenerCheckConfig
+from l3dist.contracts.agent_config import ListenerCheckConfig
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,15 @@ from typing import Any
 
 from l3dist import __version__
 from l3dist.amphora_agent import flow_rescue
-from l3dist.amphora_agent.config import AgentConfig
-from l3dist.amphora_agent.haproxy import MAX_CONNECTIONS, ConfigRejected, HaproxyService
+from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
 from l3dist.amphora_agent.listener_check import ListenerChecker
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
 from l3dist.common.files import write_atomic
 from l3dist.common.process import Supervisor
+from l3dist.contracts.agent_api import MAX_CONNECTIONS
+from l3dist.contracts.agent_config import AgentConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-AGENT_PORT = 9443
+from l3dist.contracts.agent_api import AGENT_PORT
 
 
 class AgentClientError(Exception):

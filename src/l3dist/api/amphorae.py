@@ -22,7 +22,7 @@ from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, not_found
 from l3dist.api.query import ListSpec, select_fields
 from l3dist.common import constants as c
-from l3dist.controller import jobs
+from l3dist.db import jobs
 from l3dist.db.models import Amphora, AmphoraRegistration, LoadBalancer
 
 router = APIRouter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from l3dist.api.common import lock_load_balancer, timestamp
-from l3dist.controller import jobs
+from l3dist.db import jobs
 from l3dist.db.models import ProvisionedMixin
 
 

@@ -28,9 +28,9 @@ from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
-from l3dist.controller import jobs
-from l3dist.controller.tasks import live_amphora_ids
+from l3dist.db import jobs
 from l3dist.db.models import Distributor, Listener, LoadBalancer, Pool, Vip
+from l3dist.db.queries import live_amphora_ids
 from l3dist.network.exceptions import NetworkNotFound, SubnetNotFound
 from l3dist.network.models import Subnet
 

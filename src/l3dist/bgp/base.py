@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile
+from l3dist.common import plugins
 from l3dist.common.process import ManagedProcess
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile
 
 
 @dataclass(frozen=True, order=True)
@@ -102,11 +103,7 @@ class SpeakerDriver(ABC):
 
 
 def make_driver(bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> SpeakerDriver:
-    """The driver named in the config drive."""
-    if bgp.driver == "bird":
-        from l3dist.bgp.bird import BirdDriver
-
-        return BirdDriver(bgp, local_addresses, workdir)
-    from l3dist.bgp.exabgp import ExaBgpDriver
-
-    return ExaBgpDriver(bgp, local_addresses, workdir)
+    """The driver the config drive names, from the ``l3dist.speaker_drivers`` entry points."""
+    factory = plugins.load(plugins.SPEAKER, bgp.driver, "BGP speaker driver")
+    driver: SpeakerDriver = factory(bgp, local_addresses, workdir)
+    return driver

@@ -13,10 +13,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile
 from l3dist.bgp.base import PeerStatus, Route, SpeakerDriver
 from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile
 
 BIRD = shutil.which("bird") or "/usr/sbin/bird"
 BIRDC = shutil.which("birdc") or "/usr/sbin/birdc"

@@ -16,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from l3dist.amphora_agent.config import BgpConfig, BgpPeerProfile
 from l3dist.bgp.base import PeerStatus, Route, SpeakerDriver
 from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile
 
 EXABGP_ENV = {
     # Several ExaBGP instances on one host (lab notes, trap 4).

@@ -1,8 +1,11 @@
 """l3dist controller configuration: a TOML file, with environment overrides for the database URL
 (``L3DIST_DATABASE_URL``) and the local CA directory (``L3DIST_CA_DIR``).
 
-Looked up in ``$L3DIST_CONFIG``, then ``/etc/l3dist/l3dist.toml``; every setting has a default, so
-the embedded defaults (SQLite, no-auth development mode, lab drivers) work with no file at all.
+Looked up in ``$L3DIST_CONFIG``, then ``/etc/l3dist/l3dist.toml``. Every setting has a default
+except the drivers that depend on where l3dist runs: the network and compute drivers (and where
+amphorae send heartbeats) are named by the operator's configuration; a process that needs one
+that is not configured stops with a message that says which setting to add. Drivers are entry
+points (``l3dist.common.plugins``), so the names are whatever is installed.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -37,16 +40,20 @@ class ApiConfig(Strict):
     pagination_max_limit: int = Field(default=1000, ge=1)
 
 
+DriverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
 class NetworkConfig(Strict):
-    # An entry point of the l3dist.network_drivers group: "lab" (embedded default) or "noop".
-    driver: str = "lab"
+    # An entry point of the l3dist.network_drivers group; no default (it depends on the site).
+    driver: DriverName | None = None
 
 
 class ControllerConfig(Strict):
-    compute_driver: Literal["lab", "noop"] = "lab"
-    distributor_driver: Literal["l3_bgp", "noop"] = "l3_bgp"
-    # The BGP speaker amphorae run (lab compute driver).
-    speaker_driver: Literal["bird", "exabgp"] = "bird"
+    # Entry points of l3dist.compute_drivers (no default: it depends on the site),
+    # l3dist.distributor_drivers and l3dist.speaker_drivers (the speaker amphorae run).
+    compute_driver: DriverName | None = None
+    distributor_driver: DriverName = "l3_bgp"
+    speaker_driver: DriverName = "bird"
     # Flows a worker runs at once, and when a silent worker's jobs are taken over (resumed).
     max_parallel_jobs: int = Field(default=4, ge=1, le=64)
     heartbeat_interval: float = Field(default=1.0, gt=0)
@@ -67,8 +74,9 @@ class HealthConfig(Strict):
 
     bind_host: str = "0.0.0.0"
     bind_port: int = Field(default=5555, ge=1, le=65535)
-    # Where the agents send heartbeats (put in their config drives): the lab's controller port.
-    controller_ip_port_list: list[str] = Field(default_factory=lambda: ["198.18.0.254:5555"])
+    # Where the agents send heartbeats (put in their config drives): the health managers'
+    # addresses as the amphorae reach them (host:port). Empty: no heartbeats, no failover.
+    controller_ip_port_list: list[str] = Field(default_factory=list)
     heartbeat_interval: float = Field(default=1.0, gt=0, le=60)
     heartbeat_timeout: float = Field(default=3.0, gt=0)  # stale after this long without one
     health_check_interval: float = Field(default=0.5, gt=0)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig, HeartbeatConfig
 from l3dist.certificates import AmphoraCertificates
+from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig
 
 
 @dataclass(frozen=True)

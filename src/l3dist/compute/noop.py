@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig, HeartbeatConfig
 from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
+from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig
 
 
 class NoopComputeDriver(AbstractComputeDriver):
@@ -29,3 +29,8 @@ class NoopComputeDriver(AbstractComputeDriver):
     def delete(self, compute_id: str) -> None:
         with self.lock:
             self.amphorae.pop(compute_id, None)
+
+
+def from_database(db: object) -> NoopComputeDriver:
+    """The entry point's factory: the noop driver keeps nothing in the database."""
+    return NoopComputeDriver()

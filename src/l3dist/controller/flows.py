@@ -14,10 +14,11 @@ from taskflow.flow import Flow
 from taskflow.patterns import linear_flow, unordered_flow
 
 from l3dist.common import constants as c
-from l3dist.controller import jobs
 from l3dist.controller import tasks as t
 from l3dist.controller.services import Services
+from l3dist.db import jobs
 from l3dist.db.models import AmphoraRegistration, Listener, LoadBalancer
+from l3dist.db.queries import live_amphora_ids
 
 
 def plan(
@@ -30,7 +31,7 @@ def plan(
         lb = session.get(LoadBalancer, target_id)
         if lb is None:
             return {**arguments, "plan": {}}
-        amphorae = t.live_amphora_ids(session, lb.id)
+        amphorae = live_amphora_ids(session, lb.id)
         registered = set(
             session.scalars(
                 select(AmphoraRegistration.amphora_id).where(

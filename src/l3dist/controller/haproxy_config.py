@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from l3dist.amphora_agent.haproxy import AMPHORA_HEADER, MAX_CONNECTIONS
 from l3dist.common import constants as c
+from l3dist.contracts.agent_api import AMPHORA_HEADER, MAX_CONNECTIONS
 
 BALANCE = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
 GONE = (c.PENDING_DELETE, c.DELETED)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from l3dist.amphora_agent.config import HeartbeatConfig
 from l3dist.amphora_client import AgentClient
 from l3dist.certificates import LocalCA, client_context
 from l3dist.compute.base import AbstractComputeDriver
+from l3dist.contracts.agent_config import HeartbeatConfig
 from l3dist.db.session import Database
 from l3dist.network.base import AbstractNetworkDriver
 

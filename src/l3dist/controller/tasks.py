@@ -28,6 +28,7 @@ from l3dist.db.models import (
     Pool,
     Vip,
 )
+from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.network.exceptions import NetworkException
@@ -50,19 +51,6 @@ def _lb_view(lb: LoadBalancer, amphorae: list[Amphora]) -> SimpleNamespace:
 def _amphorae(session: Any, ids: list[str]) -> list[Amphora]:
     rows = {a.id: a for a in session.scalars(select(Amphora).where(Amphora.id.in_(ids)))}
     return [rows[i] for i in ids if i in rows]
-
-
-def live_amphora_ids(session: Any, loadbalancer_id: str) -> list[str]:
-    return list(
-        session.scalars(
-            select(Amphora.id)
-            .where(
-                Amphora.load_balancer_id == loadbalancer_id,
-                Amphora.status.in_(c.LIVE_AMPHORA_STATUSES),
-            )
-            .order_by(Amphora.created_at)
-        )
-    )
 
 
 # -- load balancer status ---------------------------------------------------------------------

@@ -22,45 +22,36 @@ from taskflow.persistence import models
 from taskflow.persistence.backends.impl_sqlalchemy import SQLAlchemyBackend
 
 from l3dist.certificates import LocalCA
+from l3dist.common import plugins
 from l3dist.common.config import Config
-from l3dist.controller import flows, jobs
+from l3dist.compute.base import AbstractComputeDriver
+from l3dist.controller import flows
+from l3dist.controller.heartbeat import heartbeat_settings
 from l3dist.controller.services import Services
+from l3dist.db import jobs
 from l3dist.db.models import WorkerJob
 from l3dist.db.session import Database
-from l3dist.health.settings import heartbeat_settings
+from l3dist.distributor.base import AbstractDistributorDriver
+from l3dist.network import drivers as network_drivers
 
 log = logging.getLogger(__name__)
 
 
 def services_from_config(config: Config, db: Database) -> Services:
-    from l3dist.compute.base import AbstractComputeDriver
-    from l3dist.distributor.base import AbstractDistributorDriver
-    from l3dist.network import drivers
-
+    """The drivers the configuration names (entry points, ``l3dist.common.plugins``) bound
+    together; a driver that is not configured or not installed is a clear error."""
     ctl = config.controller
-    compute: AbstractComputeDriver
-    if ctl.compute_driver == "lab":
-        from l3dist.compute.lab import LabComputeDriver
-
-        compute = LabComputeDriver()
-    else:
-        from l3dist.compute.noop import NoopComputeDriver
-
-        compute = NoopComputeDriver()
-    distributor: AbstractDistributorDriver
-    if ctl.distributor_driver == "l3_bgp":
-        from l3dist.distributor.l3_bgp import L3BgpDistributorDriver
-
-        distributor = L3BgpDistributorDriver()
-    else:
-        from l3dist.distributor.noop import NoopDistributorDriver
-
-        distributor = NoopDistributorDriver()
+    compute: AbstractComputeDriver = plugins.load(
+        plugins.COMPUTE, ctl.compute_driver, "compute driver"
+    )(db)
+    distributor: AbstractDistributorDriver = plugins.load(
+        plugins.DISTRIBUTOR, ctl.distributor_driver, "distributor driver"
+    )()
     ca = LocalCA(config.certificates.ca_dir)
     ca.ensure()  # created on first start
     services = Services(
         db=db,
-        network=drivers.load(config.network.driver, db),
+        network=network_drivers.load(config.network.driver, db),
         compute=compute,
         distributor=distributor,
         ca=ca,

@@ -15,22 +15,37 @@ same subflow twice (e.g. register the new amphora, unregister the old one in a f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 from taskflow.flow import Flow
 
-from l3dist.controller.services import Services
+from l3dist.amphora_client import AgentClient
+from l3dist.db.session import Database
+
+
+class DistributorServices(Protocol):
+    """What a distributor driver's tasks use of the controller's services (the controller's
+    ``Services`` has them): the database, agent clients and the drain timeout. A protocol, so
+    drivers depend on this contract and not on the controller."""
+
+    db: Database
+    drain_timeout: float
+
+    def agent(
+        self, amphora_id: str, lb_network_ip: str | None, timeout: float = 10.0
+    ) -> AgentClient: ...
 
 
 class AbstractDistributorDriver(ABC):
-    def __init__(self, services: Services | None = None) -> None:
+    def __init__(self, services: DistributorServices | None = None) -> None:
         self._services = services
 
     @property
-    def services(self) -> Services:
+    def services(self) -> DistributorServices:
         assert self._services is not None, "distributor driver used before bind()"
         return self._services
 
-    def bind(self, services: Services) -> None:
+    def bind(self, services: DistributorServices) -> None:
         self._services = services
 
     @abstractmethod

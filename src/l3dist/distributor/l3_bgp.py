@@ -20,9 +20,8 @@ from taskflow import task
 from taskflow.flow import Flow
 from taskflow.patterns import linear_flow
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig
 from l3dist.amphora_client import AgentClientError
-from l3dist.controller.services import Services
+from l3dist.contracts.agent_config import BgpSpeakerConfig
 from l3dist.db.models import (
     Amphora,
     AmphoraBgpSpeakerRegistration,
@@ -33,7 +32,7 @@ from l3dist.db.models import (
     LoadBalancer,
     utcnow,
 )
-from l3dist.distributor.base import AbstractDistributorDriver
+from l3dist.distributor.base import AbstractDistributorDriver, DistributorServices
 from l3dist.distributor.l3_bgp_config import speakers_in_use
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ def _targets(
 
 
 class _DistributorTask(task.Task):  # type: ignore[misc]
-    def __init__(self, services: Services, name: str) -> None:
+    def __init__(self, services: DistributorServices, name: str) -> None:
         super().__init__(name=name)
         self.services = services
 
@@ -192,7 +191,9 @@ def _forget(session: Session, loadbalancer_id: str, amphora_id: str) -> None:
     session.flush()
 
 
-def _unregister(services: Services, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+def _unregister(
+    services: DistributorServices, loadbalancer_id: str, amphora_ids: list[str]
+) -> None:
     """Unregister Amphora on each agent (withdraw first; then the VIP leaves its loopback) and
     forget the registrations. What is not registered (or not reachable: gone) is skipped."""
     with services.db.session(writer=True) as session:

@@ -31,16 +31,16 @@ from sqlalchemy.orm import Session
 
 from l3dist.common import constants as c
 from l3dist.common.config import HealthConfig
-from l3dist.controller import jobs
-from l3dist.db.models import Amphora, AmphoraHealth, Listener, LoadBalancer, Pool, utcnow
-from l3dist.db.session import Database
-from l3dist.health.heartbeat import (
+from l3dist.contracts.heartbeat import (
     MAX_DATAGRAM,
     Heartbeat,
     HeartbeatRefused,
     ReplayGuard,
     decode,
 )
+from l3dist.db import jobs
+from l3dist.db.models import Amphora, AmphoraHealth, Listener, LoadBalancer, Pool, utcnow
+from l3dist.db.session import Database
 
 log = logging.getLogger(__name__)
 METRICS_FORGET_AFTER = 60.0  # seconds without a heartbeat before an amphora's series go

@@ -1,14 +1,14 @@
-"""The lab's networks and subnets as the network driver reports them, with stable ids.
+"""Networks and subnets held in memory (what the noop network driver serves), and stable ids.
 
-The ids are UUIDv5 of the names, so the API, the CLI and the tests can refer to ``anycast-net``'s
-IPv4 subnet by the same id on every machine.
+Stable ids are UUIDv5 of a name, so a network or subnet defined by name gets the same id on
+every machine (configuration, tests and documentation can refer to it).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
-from l3dist.lab.config import LabConfig
 from l3dist.network.exceptions import NetworkNotFound, SubnetNotFound
 from l3dist.network.models import Network, Subnet
 
@@ -19,28 +19,12 @@ def stable_id(name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, name))
 
 
-class LabCatalog:
-    """get_network / get_subnet over the lab's addressing plan (``LabConfig.networks``), with
-    no database: what the noop network driver and the API tests serve."""
+class Catalog:
+    """get_network / get_subnet over a fixed set of networks and subnets, with no database."""
 
-    def __init__(self, cfg: LabConfig | None = None) -> None:
-        self._networks: dict[str, Network] = {}
-        self.subnets: dict[str, Subnet] = {}
-        for name, _bridge, v4, v6, has_gateway in (cfg or LabConfig()).networks():
-            network = Network(id=stable_id(name), name=name)
-            for version, cidr in ((4, v4), (6, v6)):
-                subnet_name = f"{name}-v{version}"
-                subnet = Subnet(
-                    id=stable_id(subnet_name),
-                    name=subnet_name,
-                    network_id=network.id,
-                    cidr=str(cidr),
-                    ip_version=version,
-                    gateway_ip=str(cidr[1]) if has_gateway else None,
-                )
-                self.subnets[subnet.id] = subnet
-                network.subnets.append(subnet.id)
-            self._networks[network.id] = network
+    def __init__(self, networks: Iterable[Network] = (), subnets: Iterable[Subnet] = ()) -> None:
+        self._networks = {n.id: n for n in networks}
+        self.subnets = {s.id: s for s in subnets}
 
     @property
     def networks(self) -> dict[str, Network]:

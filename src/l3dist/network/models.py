@@ -91,3 +91,14 @@ class AmphoraNetworkConfig:
     frontend_port: Port | None = None
     ha_subnet: Subnet | None = None
     ha_port: Port | None = None
+
+
+@dataclass
+class VipInfo:
+    """The VIP the driver allocates (Octavia's VIP data model, the fields the driver fills)."""
+
+    load_balancer_id: str
+    ip_address: str
+    subnet_id: str
+    network_id: str
+    port_id: str

@@ -1,8 +1,8 @@
 """The ``noop`` network driver: records every call and returns consistent fake objects.
 
-For API-level tests only. Networks and subnets are the lab's (so ids resolve as in the lab);
-ports, interfaces and VIPs exist only in memory, and the documented exceptions are raised as the
-real driver raises them.
+For API-level tests only. Networks and subnets come from the catalog it is given (none by
+default); ports, interfaces and VIPs exist only in memory, and the documented exceptions are
+raised as the real driver raises them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from l3dist.db.session import Database
 from l3dist.network.base import AbstractNetworkDriver
-from l3dist.network.catalog import LabCatalog
+from l3dist.network.catalog import Catalog
 from l3dist.network.exceptions import (
     AllocateVIPException,
     AmphoraNotFound,
@@ -24,12 +24,12 @@ from l3dist.network.exceptions import (
     UnplugNetworkException,
     VIPConfigurationNotFound,
 )
-from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet
+from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet, VipInfo
 
 
 class NoopNetworkDriver(AbstractNetworkDriver):
-    def __init__(self, catalog: LabCatalog | None = None) -> None:
-        self.catalog = catalog or LabCatalog()
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog or Catalog()
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.ports: dict[str, Port] = {}
         self.amphorae: set[str] = set()
@@ -107,8 +107,6 @@ class NoopNetworkDriver(AbstractNetworkDriver):
             f"lb-{loadbalancer.id}",
             "Octavia",
         )
-        from l3dist.network.lab import VipInfo
-
         return VipInfo(
             loadbalancer.id, port.fixed_ips[0].ip_address, subnet.id, subnet.network_id, port.id
         )

@@ -8,12 +8,12 @@ import time
 from typing import Any
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import fabric
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import ADMIN, ControlPlane, ControlPlaneError
-from l3dist.lab.member import LabMember
 from l3dist.network.catalog import stable_id
-from l3dist.network.lab import BRIDGE_MACS
+from l3dist_lab import fabric
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import ADMIN, ControlPlane, ControlPlaneError
+from l3dist_lab.drivers.network import BRIDGE_MACS
+from l3dist_lab.member import LabMember
 
 ANYCAST_V4 = stable_id("anycast-net-v4")
 FRONTEND_V4 = stable_id("frontend-net-v4")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l3dist.common.process import ManagedProcess
-from l3dist.lab import fabric, plumbing
-from l3dist.lab.config import MEMBER_NET, STATE_DIR
 from l3dist.network.catalog import stable_id
+from l3dist_lab import fabric, plumbing
+from l3dist_lab.config import MEMBER_NET, STATE_DIR
 
 MEMBERS_DIR = STATE_DIR / "members"
 OWNER_MEMBER = "compute:l3dist-member"
@@ -35,7 +35,7 @@ class LabMember:
     def process(self) -> ManagedProcess:
         argv = plumbing.netns_exec_argv(
             self.namespace,
-            [sys.executable, "-m", "l3dist.lab.member_server", self.name, str(self.port)],
+            [sys.executable, "-m", "l3dist_lab.member_server", self.name, str(self.port)],
         )
         return ManagedProcess("http", argv, self.dir, marker=f"member_server {self.name}")
 

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from l3dist.amphora_agent import config as agent_config
-from l3dist.bench import summary
 from l3dist.bgp.base import Route, host_prefix, make_driver
-from l3dist.lab import amphora, fabric, vips
-from l3dist.lab.config import LabConfig
-from l3dist.lab.fib import FibWatcher, has, lacks
+from l3dist.contracts import agent_config
+from l3dist_lab import amphora, fabric, vips
+from l3dist_lab.bench import summary
+from l3dist_lab.config import LabConfig
+from l3dist_lab.fib import FibWatcher, has, lacks
 
 
 def _timed(

@@ -17,10 +17,10 @@ import statistics
 import time
 from typing import Any
 
-from l3dist.bench import summary
-from l3dist.lab import amphora, member, scenario, traffic
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import ControlPlane, ControlPlaneError, private_lab
+from l3dist_lab import amphora, member, scenario, traffic
+from l3dist_lab.bench import summary
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import ControlPlane, ControlPlaneError, private_lab
 
 
 def _carries_traffic(vip: str, amphorae: int, timeout: float = 30) -> None:

@@ -21,9 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from l3dist.amphora_agent import config as agent_config
-from l3dist.amphora_agent.config import AgentConfig, BgpSpeakerConfig, HeartbeatConfig
-from l3dist.amphora_client import AGENT_PORT, AgentClient, AgentUnreachable
+from l3dist.amphora_client import AgentClient, AgentUnreachable
 from l3dist.certificates import (
     AmphoraCertificates,
     client_context,
@@ -32,11 +30,14 @@ from l3dist.certificates import (
 )
 from l3dist.common import config as controller_config
 from l3dist.common.process import ManagedProcess, kill_group
-from l3dist.health.settings import heartbeat_settings
-from l3dist.lab import fabric, plumbing
-from l3dist.lab.config import STATE_DIR, LabConfig
+from l3dist.contracts import agent_config
+from l3dist.contracts.agent_api import AGENT_PORT
+from l3dist.contracts.agent_config import AgentConfig, BgpSpeakerConfig, HeartbeatConfig
+from l3dist.controller.heartbeat import heartbeat_settings
 from l3dist.network.catalog import stable_id
-from l3dist.network.lab import OWNER_FRONTEND, OWNER_MANAGEMENT, haproxy_namespace
+from l3dist_lab import fabric, plumbing
+from l3dist_lab.config import STATE_DIR, LabConfig
+from l3dist_lab.drivers.network import OWNER_FRONTEND, OWNER_MANAGEMENT, haproxy_namespace
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from l3dist.amphora_client import AgentClientError
-from l3dist.lab.amphora import LabAmphora
+from l3dist_lab.amphora import LabAmphora
 
 
 def announce(amp: LabAmphora, vip: str, peer_id: str | None = None) -> None:

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import fabric, member, traffic
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import L3DIST, ControlPlane, private_lab
 from l3dist.network.catalog import stable_id
+from l3dist_lab import fabric, member, traffic
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import L3DIST, ControlPlane, private_lab
 
 
 class Demo:

@@ -33,12 +33,12 @@ from collections.abc import Callable
 from typing import Any
 
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, vips
-from l3dist.lab.amphora import LabAmphora
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import private_lab
-from l3dist.lab.fib import FibWatcher, has, lacks
-from l3dist.lab.traffic import finish_clients, start_long_lived
+from l3dist_lab import amphora, vips
+from l3dist_lab.amphora import LabAmphora
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import private_lab
+from l3dist_lab.fib import FibWatcher, has, lacks
+from l3dist_lab.traffic import finish_clients, start_long_lived
 
 CONNECTIONS = 300
 LIGHT_LOAD = 30  # connections for the round-trip measure

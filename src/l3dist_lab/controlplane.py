@@ -7,6 +7,7 @@ end-to-end tests.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -21,8 +22,8 @@ from typing import IO, Any
 
 import httpx
 
-from l3dist.lab import fabric
-from l3dist.lab.config import LabConfig
+from l3dist_lab import fabric
+from l3dist_lab.config import LabConfig
 
 L3DIST = str(Path(sys.executable).with_name("l3dist"))
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
@@ -47,6 +48,25 @@ class ControlPlaneError(RuntimeError):
     pass
 
 
+def controller_config(cfg: LabConfig, **sections: dict[str, Any]) -> str:
+    """The controller's configuration file for the lab, as an operator writes one for a site:
+    its drivers, and where amphorae send heartbeats (the controller's management address).
+    ``sections`` add or override settings (``controller={"drain_timeout": 8}``)."""
+    settings: dict[str, dict[str, Any]] = {
+        "network": {"driver": "lab"},
+        "controller": {"compute_driver": "lab"},
+        "health": {
+            "controller_ip_port_list": [f"{cfg.mgmt.host(4, cfg.controller_host_index)}:5555"]
+        },
+    }
+    for name, values in sections.items():
+        settings.setdefault(name, {}).update(values)
+    return "".join(
+        f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+        for name, values in settings.items()
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,8 +76,12 @@ def free_port() -> int:
 class ControlPlane:
     """API and worker processes; call() talks to the API as the admin (no-auth headers)."""
 
-    def __init__(self, state_dir: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, database_url: str | None = None, cfg: LabConfig | None = None
+    ) -> None:
         self.state_dir = state_dir
+        self.config_path = state_dir / "l3dist.toml"
+        self.lab = cfg or LabConfig()
         self.database_url = database_url or f"sqlite:///{state_dir / 'l3dist.db'}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +89,7 @@ class ControlPlane:
             **os.environ,
             "L3DIST_DATABASE_URL": self.database_url,
             "L3DIST_CA_DIR": str(state_dir / "ca"),
-            "L3DIST_CONFIG": str(state_dir / "l3dist.toml"),  # absent: the embedded defaults
+            "L3DIST_CONFIG": str(self.config_path),
             "L3DIST_API_URL": self.url,
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -75,6 +99,8 @@ class ControlPlane:
 
     def start(self, timeout: float = 60) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.config_path.exists():  # a test may have written its own
+            self.config_path.write_text(controller_config(self.lab))
         self._spawn("api", [L3DIST, "api", "--port", str(self.port)])
         self.start_worker()
         self._spawn("health", [L3DIST, "health"])

@@ -1,14 +1,14 @@
-"""The lab compute driver: an amphora is the two namespaces of ``l3dist.lab.amphora`` (default
+"""The lab compute driver: an amphora is the two namespaces of ``l3dist_lab.amphora`` (default
 and amphora-haproxy) with the agent, HAProxy and BGP speaker started from a config-drive file;
 its management port comes from the lab network driver, its front-end port from plug_vip."""
 
 from __future__ import annotations
 
-from l3dist.amphora_agent.config import BgpSpeakerConfig, HeartbeatConfig
 from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
-from l3dist.lab import amphora as lab_amphora
-from l3dist.lab.config import LabConfig
+from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig
+from l3dist_lab import amphora as lab_amphora
+from l3dist_lab.config import LabConfig
 
 
 class LabComputeDriver(AbstractComputeDriver):
@@ -36,3 +36,8 @@ class LabComputeDriver(AbstractComputeDriver):
 
     def delete(self, compute_id: str) -> None:
         lab_amphora.delete(compute_id)
+
+
+def from_database(db: object) -> LabComputeDriver:
+    """The entry point's factory: lab amphorae keep their state in the lab's own files."""
+    return LabComputeDriver()

@@ -98,7 +98,8 @@ class BgpSpeakerConfig(StrictModel):
 
 
 class BgpConfig(StrictModel):
-    driver: Literal["bird", "exabgp"] = "bird"
+    # An entry point of l3dist.speaker_drivers (bird and exabgp ship with l3dist).
+    driver: str = Field(default="bird", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     router_id: ipaddress.IPv4Address
     speakers: list[BgpSpeakerConfig] = Field(default_factory=list)
 

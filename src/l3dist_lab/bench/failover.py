@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from l3dist.bench import summary
 from l3dist.bgp.base import host_prefix
-from l3dist.lab import amphora, fabric, member, plumbing, scenario, traffic, vips
-from l3dist.lab.amphora import LabAmphora, default_peers
-from l3dist.lab.config import LabConfig
-from l3dist.lab.controlplane import private_lab
-from l3dist.lab.fib import FibWatcher, has, lacks
+from l3dist_lab import amphora, fabric, member, plumbing, scenario, traffic, vips
+from l3dist_lab.amphora import LabAmphora, default_peers
+from l3dist_lab.bench import summary
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import private_lab
+from l3dist_lab.fib import FibWatcher, has, lacks
 
 BFD_INTERVAL_MS = 50
 BFD_MULTIPLIER = 3

@@ -1,7 +1,7 @@
 """Client traffic through the VIP, from the lab's client namespace (it reaches the VIP only via the
 ToR, so every connection follows the ToR's ECMP route).
 
-``run_clients`` runs on the host and starts ``python -m l3dist.lab.traffic`` inside the client
+``run_clients`` runs on the host and starts ``python -m l3dist_lab.traffic`` inside the client
 namespace; each connection is a fresh TCP connection (new source port, so a new ECMP hash) that
 sends one HTTP request and records which amphora answered.
 """
@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from l3dist.amphora_agent.haproxy import AMPHORA_HEADER
-from l3dist.lab.config import CLIENT_NS
+from l3dist.contracts.agent_api import AMPHORA_HEADER
+from l3dist_lab.config import CLIENT_NS
 
 
 def one_request(
@@ -151,7 +151,7 @@ def _clients(
         CLIENT_NS,
         sys.executable,
         "-m",
-        "l3dist.lab.traffic",
+        "l3dist_lab.traffic",
         "--vip",
         vip,
         "--count",
@@ -208,7 +208,7 @@ class ClientLoop:
 
     def __init__(self, vip: str, port: int = 80, timeout: float = 1.0, workers: int = 4) -> None:
         argv = [
-            "ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
+            "ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist_lab.traffic",
             "--vip", vip, "--port", str(port), "--timeout", str(timeout),
             "--loop-workers", str(workers),
         ]  # fmt: skip
@@ -317,7 +317,7 @@ def start_long_lived(
     vip: str, count: int, seconds: float, with_rtts: bool = False
 ) -> subprocess.Popen[str]:
     """long_lived() in the client namespace, in the background (finish_clients() gives it)."""
-    argv = ["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist.lab.traffic",
+    argv = ["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist_lab.traffic",
             "--vip", vip, "--count", str(count), "--hold-seconds", str(seconds)]  # fmt: skip
     if with_rtts:
         argv.append("--rtts")

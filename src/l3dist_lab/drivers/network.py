@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -21,8 +20,6 @@ from l3dist.common import constants as c
 from l3dist.common import netlink
 from l3dist.db.models import NetIpAllocation, NetNetwork, NetPort, NetSubnet
 from l3dist.db.session import Database
-from l3dist.lab import plumbing
-from l3dist.lab.config import MEMBER_BRIDGE, TOR_NS, IPNet, LabConfig
 from l3dist.network import ipam
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import stable_id
@@ -40,7 +37,9 @@ from l3dist.network.exceptions import (
     UnplugNetworkException,
     VIPConfigurationNotFound,
 )
-from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet
+from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet, VipInfo
+from l3dist_lab import plumbing
+from l3dist_lab.config import MEMBER_BRIDGE, TOR_NS, IPNet, LabConfig
 
 OWNER_AMPHORA = "compute:l3dist-amphora"
 OWNER_VIP = "Octavia"
@@ -57,17 +56,6 @@ BRIDGE_MACS = {
     "br-fe": "02:1d:00:00:01:01",
     MEMBER_BRIDGE: "02:1d:00:00:03:01",
 }
-
-
-@dataclass
-class VipInfo:
-    """The VIP the driver allocates (Octavia's VIP data model, the fields the driver fills)."""
-
-    load_balancer_id: str
-    ip_address: str
-    subnet_id: str
-    network_id: str
-    port_id: str
 
 
 def haproxy_namespace(compute_id: str) -> str:

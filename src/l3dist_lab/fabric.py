@@ -24,8 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from l3dist.common import config
 from l3dist.common.process import ManagedProcess, kill_from_pidfile, kill_group, pid_alive
 from l3dist.db.session import Database, upgrade
-from l3dist.lab import plumbing
-from l3dist.lab.config import (
+from l3dist.network.catalog import stable_id
+from l3dist_lab import plumbing
+from l3dist_lab.config import (
     CLIENT_NS,
     FRR_CONF_DIR,
     FRR_RUN_DIR,
@@ -35,8 +36,7 @@ from l3dist.lab.config import (
     TOR_NS,
     LabConfig,
 )
-from l3dist.network import lab as network_lab
-from l3dist.network.catalog import stable_id
+from l3dist_lab.drivers import network as network_lab
 
 CONTROLLER_DEVICE = "l3dist-controller"
 

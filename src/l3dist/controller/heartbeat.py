@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from l3dist.amphora_agent.config import HeartbeatConfig
 from l3dist.common.config import Config, heartbeat_key
+from l3dist.contracts.agent_config import HeartbeatConfig
 
 
 def heartbeat_settings(config: Config) -> HeartbeatConfig:

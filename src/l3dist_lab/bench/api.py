@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, insert, text
 from l3dist.common import constants as c
 from l3dist.db.models import LoadBalancer, Vip, utcnow
 from l3dist.db.session import make_engine, upgrade
-from l3dist.network.catalog import LabCatalog
+from l3dist_lab.catalog import lab_catalog
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -73,7 +73,9 @@ def free_port() -> int:
 
 def start_api(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "L3DIST_DATABASE_URL": url, "L3DIST_CONFIG": str(workdir / "none")}
+    config = workdir / "l3dist.toml"
+    config.write_text('[network]\ndriver = "lab"\n')  # the lab's networks, in the database
+    env = {**os.environ, "L3DIST_DATABASE_URL": url, "L3DIST_CONFIG": str(config)}
     l3dist = str(Path(sys.executable).with_name("l3dist"))
     proc = subprocess.Popen([l3dist, "api", "--port", str(port), "--workers", "1"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -92,7 +94,7 @@ def start_api(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def measure(base: str, ids: list[str], requests: int, seconds: float, clients: int
             ) -> dict[str, Any]:  # fmt: skip
-    subnet = LabCatalog().subnet_by_name("anycast-net-v6").id
+    subnet = lab_catalog().subnet_by_name("anycast-net-v6").id
     rng = random.Random(7)
     with httpx.Client(base_url=base, timeout=30) as http:
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from l3dist.lab.config import TOR_NS
+from l3dist_lab.config import TOR_NS
 
 RTPROT_BGP = 186
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25

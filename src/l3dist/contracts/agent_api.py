@@ -1,0 +1,64 @@
+"""The amphora agent API's request bodies and constants (``https://<management ip>:9443/1.0``).
+
+The agent validates requests with these models; the controller's client sends what they accept.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AGENT_PORT = 9443
+# HAProxy adds this response header with the amphora's id (which amphora answered).
+AMPHORA_HEADER = "X-L3dist-Amphora"
+# HAProxy's connection limit per amphora (maxconn, about two file descriptors per
+# connection); conntrack is sized from it.
+MAX_CONNECTIONS = 8000
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+AmphoraId = Annotated[str, Field(min_length=1, max_length=36)]
+PeerId = Annotated[str, Field(min_length=1, max_length=36)]
+LoadBalancerId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[0-9a-zA-Z-]+$")]
+
+
+class RegisterAmphora(BaseModel):
+    """Register Amphora: announce vip_ip with next hop nexthop_ip (to peer_id, or all peers)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amphora_id: AmphoraId
+    vip_ip: IPAddress
+    nexthop_ip: IPAddress
+    peer_id: PeerId | None = None
+
+
+MacAddress = Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]
+
+
+class FlowRescueBody(BaseModel):
+    """The cluster's other amphorae (front-end addresses) and, optionally, the router MACs
+    whose packets may be copied to them (default: the front-end gateways' MACs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    peers: list[IPAddress] = Field(max_length=64)
+    router_macs: list[MacAddress] = Field(default_factory=list, max_length=16)
+
+
+class RegisterVip(BaseModel):
+    """Register VIP: announce vip_ip with next hop nexthop_ip, an endpoint that is not an
+    amphora (to peer_id, or all peers of the VIP's family)."""
+
+    model_config = ConfigDict(extra="forbid")
+    vip_ip: IPAddress
+    nexthop_ip: IPAddress
+    peer_id: PeerId | None = None
+
+
+class DrainAmphora(BaseModel):
+    """Drain Amphora: stop new flows for vip_ip via nexthop_ip; established ones finish."""
+
+    model_config = ConfigDict(extra="forbid")
+    vip_ip: IPAddress
+    nexthop_ip: IPAddress
+    peer_id: PeerId | None = None

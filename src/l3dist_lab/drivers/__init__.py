@@ -1,0 +1,1 @@
+"""The lab's compute and network drivers, registered through entry points."""
