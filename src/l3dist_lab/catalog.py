@@ -11,17 +11,18 @@ from l3dist_lab.config import LabConfig
 def lab_catalog(cfg: LabConfig | None = None) -> Catalog:
     networks: list[Network] = []
     subnets: list[Subnet] = []
-    for name, _bridge, v4, v6, has_gateway in (cfg or LabConfig()).networks():
-        network = Network(id=stable_id(name), name=name)
-        for version, cidr in ((4, v4), (6, v6)):
-            subnet_name = f"{name}-v{version}"
+    for net in (cfg or LabConfig()).networks():
+        network = Network(id=stable_id(net.name), name=net.name)
+        for version, cidr in net.subnets():
+            subnet_name = f"{net.name}-v{version}"
             subnet = Subnet(
                 id=stable_id(subnet_name),
                 name=subnet_name,
                 network_id=network.id,
                 cidr=str(cidr),
                 ip_version=version,
-                gateway_ip=str(cidr[1]) if has_gateway else None,
+                gateway_ip=str(cidr[1]) if net.routed else None,
+                role=net.role,
             )
             subnets.append(subnet)
             network.subnets.append(subnet.id)

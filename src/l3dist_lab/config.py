@@ -49,6 +49,23 @@ class DualStackNet:
 
 
 @dataclass(frozen=True)
+class LabNetwork:
+    """A network of the lab as the operator defines it: name, bridge in the ToR (None: not on
+    a link), IPv4 and IPv6 subnets, routed (the ToR holds each subnet's first address, the
+    gateway) and the subnets' role (l3dist.network.models.SUBNET_ROLES)."""
+
+    name: str
+    bridge: str | None
+    v4: ipaddress.IPv4Network
+    v6: ipaddress.IPv6Network
+    routed: bool
+    role: str
+
+    def subnets(self) -> list[tuple[int, IPNet]]:
+        return [(4, self.v4), (6, self.v6)]
+
+
+@dataclass(frozen=True)
 class LabConfig:
     """The lab fabric: ToR AS, networks, and the amphora address range."""
 
@@ -95,13 +112,21 @@ class LabConfig:
     def vip(self, version: int, index: int = 10) -> str:
         return str(self.anycast(version)[index])
 
-    def networks(self) -> list[tuple[str, str | None, IPNet, IPNet, bool]]:
-        """The networks the network driver serves: (name, bridge, IPv4 subnet, IPv6 subnet,
-        routed by the ToR: its first address is the gateway). The anycast network has no
-        bridge: its addresses live on loopbacks and in routes only."""
+    def networks(self) -> list[LabNetwork]:
+        """The networks the network driver serves. The anycast network has no bridge: its
+        addresses live on loopbacks and in routes only."""
         return [
-            (self.mgmt.name, self.mgmt.bridge, self.mgmt.v4, self.mgmt.v6, True),
-            (self.frontend.name, self.frontend.bridge, self.frontend.v4, self.frontend.v6, True),
-            (ANYCAST_NET, None, self.anycast_v4, self.anycast_v6, False),
-            (MEMBER_NET, MEMBER_BRIDGE, self.member_v4, self.member_v6, True),
+            LabNetwork(
+                self.mgmt.name, self.mgmt.bridge, self.mgmt.v4, self.mgmt.v6, True, "management"
+            ),
+            LabNetwork(
+                self.frontend.name,
+                self.frontend.bridge,
+                self.frontend.v4,
+                self.frontend.v6,
+                True,
+                "frontend",
+            ),
+            LabNetwork(ANYCAST_NET, None, self.anycast_v4, self.anycast_v6, False, "anycast"),
+            LabNetwork(MEMBER_NET, MEMBER_BRIDGE, self.member_v4, self.member_v6, True, "member"),
         ]

@@ -434,6 +434,9 @@ class NetSubnet(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("name", name="uq_net_subnet_name"),
         CheckConstraint("ip_version IN (4, 6)", name="ip_version"),
+        CheckConstraint(
+            "role IN ('anycast', 'frontend', 'management', 'member', 'external')", name="role"
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     network_id: Mapped[str] = mapped_column(
@@ -445,6 +448,8 @@ class NetSubnet(Timestamps, Base):
     gateway_ip: Mapped[str | None] = mapped_column(String(64))
     # Addresses handed out start at this host index (below it: gateway and reserved).
     first_host_index: Mapped[int] = mapped_column(Integer, default=10)
+    # What the subnet is for (l3dist.network.models.SUBNET_ROLES), set by the operator.
+    role: Mapped[str] = mapped_column(String(16), default="member", server_default="member")
 
 
 class NetPort(Timestamps, Base):

@@ -6,6 +6,16 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+# What a subnet is for (set by the operator, admin only). An ACTIVE_ACTIVE load balancer's VIP
+# comes only from an anycast pool and its front end only from a front-end subnet; amphorae
+# announce host routes inside the anycast pools and nothing else.
+ROLE_ANYCAST = "anycast"  # anycast VIP pool: addresses live on loopbacks and in routes only
+ROLE_FRONTEND = "frontend"  # provider network the fabric routes VIPs to (the next hops)
+ROLE_MANAGEMENT = "management"  # lb-mgmt-net: agents, BGP sessions, heartbeats
+ROLE_MEMBER = "member"  # tenant networks where members live
+ROLE_EXTERNAL = "external"  # floating-IP pool
+SUBNET_ROLES = (ROLE_ANYCAST, ROLE_FRONTEND, ROLE_MANAGEMENT, ROLE_MEMBER, ROLE_EXTERNAL)
+
 
 @dataclass
 class FixedIP:
@@ -36,6 +46,7 @@ class Subnet:
     ip_version: int
     gateway_ip: str | None = None
     tenant_id: str | None = None
+    role: str = ROLE_MEMBER  # one of SUBNET_ROLES
 
     def contains(self, address: str) -> bool:
         ip = ipaddress.ip_address(address)

@@ -39,7 +39,7 @@ from l3dist.network.exceptions import (
 )
 from l3dist.network.models import FixedIP, Interface, Network, Port, Subnet, VipInfo
 from l3dist_lab import plumbing
-from l3dist_lab.config import MEMBER_BRIDGE, TOR_NS, IPNet, LabConfig
+from l3dist_lab.config import MEMBER_BRIDGE, TOR_NS, LabConfig, LabNetwork
 
 OWNER_AMPHORA = "compute:l3dist-amphora"
 OWNER_VIP = "Octavia"
@@ -157,6 +157,7 @@ class LabNetworkDriver(AbstractNetworkDriver):
                 cidr=row.cidr,
                 ip_version=row.ip_version,
                 gateway_ip=row.gateway_ip,
+                role=row.role,
             )
 
     def get_port(self, port_id: str) -> Port:
@@ -487,37 +488,38 @@ class LabNetworkDriver(AbstractNetworkDriver):
             return [(a.subnet_id, a.ip_address) for a in s.scalars(select(NetIpAllocation))]
 
 
-def _subnet_specs(name: str, v4: IPNet, v6: IPNet, routed: bool) -> list[dict[str, Any]]:
+def _subnet_specs(net: LabNetwork) -> list[dict[str, Any]]:
     return [
         {
-            "id": stable_id(f"{name}-v{v}"),
-            "name": f"{name}-v{v}",
+            "id": stable_id(f"{net.name}-v{v}"),
+            "name": f"{net.name}-v{v}",
             "cidr": str(cidr),
-            "gateway_ip": str(cidr[1]) if routed else None,
+            "gateway_ip": str(cidr[1]) if net.routed else None,
             "first_host_index": FIRST_HOST_INDEX,
+            "role": net.role,
         }
-        for v, cidr in ((4, v4), (6, v6))
+        for v, cidr in net.subnets()
     ]
 
 
 def register_lab_networks(driver: LabNetworkDriver, cfg: LabConfig | None = None) -> None:
     """The lab's networks in the driver's database only (API tests, no kernel), with the ids
     the catalog gives them."""
-    for name, bridge, v4, v6, routed in (cfg or LabConfig()).networks():
+    for net in (cfg or LabConfig()).networks():
         driver.register_network(
-            name, bridge, _subnet_specs(name, v4, v6, routed), network_id=stable_id(name)
+            net.name, net.bridge, _subnet_specs(net), network_id=stable_id(net.name)
         )
 
 
 def build_lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
     """The lab's networks, made through the driver: database rows and bridges in the ToR."""
-    for name, bridge, v4, v6, routed in cfg.networks():
+    for net in cfg.networks():
         driver.ensure_network(
-            name,
-            bridge,
-            _subnet_specs(name, v4, v6, routed),
-            network_id=stable_id(name),
-            bridge_mac=BRIDGE_MACS.get(bridge or ""),
+            net.name,
+            net.bridge,
+            _subnet_specs(net),
+            network_id=stable_id(net.name),
+            bridge_mac=BRIDGE_MACS.get(net.bridge or ""),
         )
 
 
