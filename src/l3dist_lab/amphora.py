@@ -35,9 +35,10 @@ from l3dist.contracts.agent_api import AGENT_PORT
 from l3dist.contracts.agent_config import AgentConfig, BgpSpeakerConfig, HeartbeatConfig
 from l3dist.controller.heartbeat import heartbeat_settings
 from l3dist.network.catalog import stable_id
+from l3dist.network.static import OWNER_FRONTEND, OWNER_MANAGEMENT
 from l3dist_lab import fabric, plumbing
 from l3dist_lab.config import STATE_DIR, LabConfig
-from l3dist_lab.drivers.network import OWNER_FRONTEND, OWNER_MANAGEMENT, haproxy_namespace
+from l3dist_lab.drivers.network import haproxy_namespace
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
 

@@ -25,6 +25,7 @@ from l3dist.common import config
 from l3dist.common.process import ManagedProcess, kill_from_pidfile, kill_group, pid_alive
 from l3dist.db.session import Database, upgrade
 from l3dist.network.catalog import stable_id
+from l3dist.network.static import OWNER_CONTROLLER
 from l3dist_lab import plumbing
 from l3dist_lab.config import (
     CLIENT_NS,
@@ -180,7 +181,7 @@ def up(cfg: LabConfig | None = None) -> None:
             None,
             None,
             CONTROLLER_DEVICE,
-            network_lab.OWNER_CONTROLLER,
+            OWNER_CONTROLLER,
             [(stable_id(f"{cfg.mgmt.name}-v4"), controller_ip)],
         )
     plumbing.add_veth(None, HOST_MGMT_IF, TOR_NS, "ctl0", peer_master=cfg.mgmt.bridge)

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import select
 import signal
 import socket
 import subprocess
@@ -234,6 +235,23 @@ def failures(attempts: list[Attempt], start: float, end: float = float("inf")) -
     return sum(1 for a in attempts if not a.ok and start <= a.started < end)
 
 
+READY = "ready"
+
+
+class Ready:
+    """Prints READY on stderr once every connection has had its first answer (or failed), so
+    the caller makes its change only when all of them are established: on a loaded machine
+    the handshakes take longer than any fixed delay."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def one(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            print(READY, file=sys.stderr, flush=True)
+
+
 async def _long_lived(
     vip: str,
     port: int,
@@ -242,6 +260,7 @@ async def _long_lived(
     interval: float,
     timeout: float,
     rtts: list[tuple[float, float]] | None = None,
+    ready: Ready | None = None,
 ) -> tuple[str, str, float]:
     """One keep-alive connection asking every interval for seconds: (first answerer, error,
     when the error happened (wall clock), 0 without one). Each request's round trip goes to
@@ -250,9 +269,18 @@ async def _long_lived(
     request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     await asyncio.sleep(index * 0.003)  # spread the handshakes
     first = ""
+    counted = False
+
+    def answered() -> None:
+        nonlocal counted
+        if ready is not None and not counted:
+            counted = True
+            ready.one()
+
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, port), timeout)
     except (OSError, TimeoutError) as exc:
+        answered()
         return "", f"connect: {type(exc).__name__}", time.time()
     deadline = time.monotonic() + seconds
     try:
@@ -270,6 +298,7 @@ async def _long_lived(
                     length = int(value)
             body = await asyncio.wait_for(reader.readexactly(length), timeout)
             first = first or body.decode(errors="replace").strip()
+            answered()
             if rtts is not None:
                 rtts.append((round(sent_at, 4), round((time.perf_counter() - sent) * 1000, 3)))
             await asyncio.sleep(interval)
@@ -277,6 +306,7 @@ async def _long_lived(
     except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
         return first, type(exc).__name__, time.time()
     finally:
+        answered()
         writer.close()
 
 
@@ -293,10 +323,11 @@ def long_lived(
     ones are also given by their amphora (broken_per_amphora) with when they broke; with_rtts,
     every request's (sent at, round trip in ms) too."""
     rtts: list[tuple[float, float]] | None = [] if with_rtts else None
+    ready = Ready(count)
 
     async def run_all() -> list[tuple[str, str, float]]:
         return await asyncio.gather(
-            *(_long_lived(vip, port, i, seconds, interval, 2.0, rtts) for i in range(count))
+            *(_long_lived(vip, port, i, seconds, interval, 2.0, rtts, ready) for i in range(count))
         )
 
     results = asyncio.run(run_all())
@@ -314,14 +345,25 @@ def long_lived(
 
 
 def start_long_lived(
-    vip: str, count: int, seconds: float, with_rtts: bool = False
+    vip: str, count: int, seconds: float, with_rtts: bool = False, ready_timeout: float = 30
 ) -> subprocess.Popen[str]:
-    """long_lived() in the client namespace, in the background (finish_clients() gives it)."""
+    """long_lived() in the client namespace, in the background (finish_clients() gives it);
+    returns once every connection has had its first answer (or ready_timeout passed)."""
     argv = ["ip", "netns", "exec", CLIENT_NS, sys.executable, "-m", "l3dist_lab.traffic",
             "--vip", vip, "--count", str(count), "--hold-seconds", str(seconds)]  # fmt: skip
     if with_rtts:
         argv.append("--rtts")
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + ready_timeout
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([proc.stderr], [], [], left)
+        if not readable:
+            break
+        line = proc.stderr.readline()
+        if not line or line.strip() == READY:  # ready, or the clients ended
+            break
+    return proc
 
 
 def main() -> None:

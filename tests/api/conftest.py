@@ -23,7 +23,9 @@ from l3dist.common import constants as c
 from l3dist.common.config import ApiConfig
 from l3dist.db import models
 from l3dist.db.session import Database, upgrade
+from l3dist.network.static import StaticNetworkDriver
 from l3dist_lab.catalog import lab_catalog
+from l3dist_lab.drivers.network import register_lab_networks
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -40,6 +42,13 @@ ADMIN = {"X-Project-Id": "admin-project", "X-Roles": "admin"}
 TENANT_A = {"X-Project-Id": "project-a", "X-Roles": "member"}
 TENANT_B = {"X-Project-Id": "project-b", "X-Roles": "member"}
 READER_A = {"X-Project-Id": "project-a", "X-Roles": "reader"}
+
+
+def network_driver(db: Database) -> StaticNetworkDriver:
+    """The production network driver with the lab's networks defined (ids as the catalog's)."""
+    driver = StaticNetworkDriver(db)
+    register_lab_networks(driver)
+    return driver
 
 
 class Api:
@@ -117,7 +126,7 @@ class Api:
 def api(db_url: str) -> Iterator[Api]:
     upgrade(db_url)
     db = Database(db_url)
-    app = create_app(ApiConfig(pagination_max_limit=1000), db, CATALOG)
+    app = create_app(ApiConfig(pagination_max_limit=1000), db, network_driver(db))
     with TestClient(app) as client:
         yield Api(client, db)
     db.engine.dispose()

@@ -33,12 +33,16 @@ def test_create_records_desired_state_and_returns_at_once(api: Api) -> None:
     assert lb["vip_address"] in {
         str(ip) for ip in __import__("ipaddress").ip_network(ANYCAST_V4.cidr)
     }
-    # The front-end subnet defaults to the VIP subnet (spec).
-    assert lb["frontend_subnet_id"] == ANYCAST_V4.id
+    # The VIP subnet is an anycast pool, never a front end: the front end defaults to the
+    # operator's front-end subnet of the VIP's family.
+    assert lb["frontend_subnet_id"] == FRONTEND_V4.id
     with api.db.session() as s:
         row = s.get(models.LoadBalancer, lb["id"])
         assert row is not None and row.vip is not None
         assert row.vip.ip_address == lb["vip_address"]
+        # Reserved by the network driver's IPAM (the one place addresses are handed out).
+        allocation = s.get(models.NetIpAllocation, (ANYCAST_V4.id, lb["vip_address"]))
+        assert allocation is not None and allocation.port_id == row.vip.port_id
 
 
 def test_vip_and_frontend_subnets_are_separate(api: Api) -> None:

@@ -17,7 +17,7 @@ from l3dist.api.app import create_app
 from l3dist.common.config import ApiConfig
 from l3dist.db.session import Database, upgrade
 
-from .conftest import CATALOG
+from .conftest import network_driver
 
 # Schemathesis collects its cases at import time, so the app (on a throwaway SQLite file) is
 # built here and removed by the module fixture below.
@@ -27,7 +27,9 @@ atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 DB_URL = f"sqlite:///{WORKDIR / 'l3dist.db'}"
 upgrade(DB_URL)
 DB = Database(DB_URL)
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ApiConfig(), DB, CATALOG))
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(ApiConfig(), DB, network_driver(DB))
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,16 +16,11 @@ from l3dist.network import exceptions as nx
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.catalog import stable_id
 from l3dist.network.noop import NoopNetworkDriver
+from l3dist.network.static import OWNER_FRONTEND, OWNER_MANAGEMENT
 from l3dist_lab import amphora, fabric, plumbing
 from l3dist_lab.catalog import lab_catalog
 from l3dist_lab.config import TOR_NS, LabConfig
-from l3dist_lab.drivers.network import (
-    OWNER_FRONTEND,
-    OWNER_MANAGEMENT,
-    LabNetworkDriver,
-    bridge_ifname,
-    haproxy_namespace,
-)
+from l3dist_lab.drivers.network import LabNetworkDriver, bridge_ifname, haproxy_namespace
 
 CATALOG = lab_catalog()
 MEMBER_NET = stable_id("member-net")

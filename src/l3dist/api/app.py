@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,18 +49,38 @@ class V20Alias:
         return getattr(self.app, name)
 
 
-def _validation_message(error: dict[str, Any]) -> tuple[str, str]:
-    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-    # Drop the resource envelope ("loadbalancer", ...) so the field name is what the user typed.
-    if len(loc) > 1 and error.get("loc", ("",))[0] == "body":
-        loc = loc[1:]
-    field = ".".join(loc) or "body"
-    kind = error.get("type", "")
+_FIELD_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_:]*$")
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    """The field as the API names it: the location without the request envelope
+    ("loadbalancer") and without pydantic's own steps (union members such as
+    ``lax-or-strict[...]`` or ``function-plain[...]``)."""
+    raw = [p for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    if len(raw) > 1 and error.get("loc", ("",))[0] == "body":
+        raw = raw[1:]
+    parts = [str(p) for p in raw if isinstance(p, int) or _FIELD_PART.match(str(p))]
+    return ".".join(parts) or "body"
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, str]:
+    """One message for the first field in error; a field that fails every member of a union
+    (an address that is neither IPv4 nor IPv6) lists each member's reason once."""
+    if not errors:
+        return "Invalid input", "body"
+    first = errors[0]
+    field = _field_of(first)
+    kind = first.get("type", "")
     if kind == "extra_forbidden":
         return f"Invalid input: unknown field {field}", field
     if kind == "missing":
         return f"Invalid input: {field} is required", field
-    return f"Invalid input for field/attribute {field}: {error.get('msg', 'invalid value')}", field
+    reasons: list[str] = []
+    for error in errors:
+        reason = str(error.get("msg", "invalid value"))
+        if _field_of(error) == field and reason not in reasons:
+            reasons.append(reason)
+    return f"Invalid input for field/attribute {field}: {'; '.join(reasons)}", field
 
 
 def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastAPI:
@@ -77,7 +98,7 @@ def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastA
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        message, field = _validation_message(errors[0] if errors else {})
+        message, field = _validation_message(list(errors))
         return JSONResponse(status_code=400, content=fault(400, message, field))
 
     @app.exception_handler(StarletteHTTPException)

@@ -27,7 +27,8 @@ M = TypeVar("M", bound=Base)
 
 
 class NetworkLookup(Protocol):
-    """The part of the network driver the API needs to validate requests."""
+    """The part of the network driver the API uses: lookups to validate requests, and the VIP
+    reservation (the driver's IPAM is the one place addresses are handed out)."""
 
     @property
     def networks(self) -> dict[str, Network]: ...
@@ -35,6 +36,10 @@ class NetworkLookup(Protocol):
     def get_network(self, network_id: str) -> Network: ...
 
     def get_subnet(self, subnet_id: str) -> Subnet: ...
+
+    def allocate_vip(self, loadbalancer: Any) -> Any: ...
+
+    def deallocate_vip(self, vip: Any) -> None: ...
 
 
 @dataclass

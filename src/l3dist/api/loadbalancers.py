@@ -4,7 +4,10 @@ and the distributor."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import uuid
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -29,10 +32,15 @@ from l3dist.api.errors import bad_request, conflict, not_found
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.db import jobs
-from l3dist.db.models import Distributor, Listener, LoadBalancer, Pool, Vip
+from l3dist.db.models import BgpPeer, Distributor, Listener, LoadBalancer, Member, Pool, Vip
 from l3dist.db.queries import live_amphora_ids
-from l3dist.network.exceptions import NetworkNotFound, SubnetNotFound
-from l3dist.network.models import Subnet
+from l3dist.network.exceptions import (
+    AllocateVIPException,
+    NetworkException,
+    NetworkNotFound,
+    SubnetNotFound,
+)
+from l3dist.network.models import ROLE_ANYCAST, ROLE_FRONTEND, Subnet
 
 router = APIRouter()
 
@@ -193,17 +201,55 @@ def _pick_subnet(
     return None
 
 
-def _allocate_address(session: Session, subnet: Subnet) -> str:
-    """The lowest free host address of the subnet (the network driver's IPAM comes later)."""
-    used = set(session.scalars(select(Vip.ip_address).where(Vip.subnet_id == subnet.id)))
-    network = ipaddress.ip_network(subnet.cidr)
-    for index, address in enumerate(network.hosts()):
-        if index > 65536:
-            break
-        text = str(address)
-        if text != subnet.gateway_ip and text not in used:
-            return text
-    raise conflict(f"vip_subnet_id {subnet.id} has no free address", "vip_subnet_id")
+def _check_role(subnet: Subnet, role: str, field: str, what: str) -> None:
+    if subnet.role != role:
+        raise bad_request(
+            f"{field} {subnet.id} ({subnet.cidr}) is a {subnet.role} subnet: {what} must come "
+            f"from a subnet with role {role}",
+            field,
+        )
+
+
+def _default_frontend(app: AppState, version: int) -> Subnet:
+    """The front end when the request names none: the operator's front-end subnet of the
+    VIP's IP version (the first by name when there are several)."""
+    candidates = sorted(
+        (
+            subnet
+            for network in app.network.networks.values()
+            for subnet in (app.network.get_subnet(s) for s in network.subnets)
+            if subnet.role == ROLE_FRONTEND and subnet.ip_version == version
+        ),
+        key=lambda subnet: subnet.name or subnet.id,
+    )
+    if not candidates:
+        raise bad_request(
+            f"frontend_subnet_id is required: there is no IPv{version} front-end subnet",
+            "frontend_subnet_id",
+        )
+    return candidates[0]
+
+
+def _address_taken(session: Session, address: str) -> str | None:
+    """What else already uses the address (a member of any project, a BGP peer: the
+    router), or None. Other VIPs, ports and gateways are the network driver's IPAM's."""
+    if session.scalar(select(Member.id).where(Member.ip_address == address).limit(1)):
+        return "a member"
+    if session.scalar(select(BgpPeer.id).where(BgpPeer.peer_ip == address).limit(1)):
+        return "a BGP peer (router)"
+    return None
+
+
+def _allocate_vip(app: AppState, lb_id: str, subnet: Subnet, address: str | None) -> Any:
+    """The VIP reserved by the network driver (the one place addresses are handed out); the
+    worker's AllocateVip finds the same reservation."""
+    view = SimpleNamespace(id=lb_id, vip=SimpleNamespace(subnet_id=subnet.id, ip_address=address))
+    try:
+        return app.network.allocate_vip(view)
+    except AllocateVIPException as exc:
+        if address is not None:
+            raise conflict(f"vip_address {address} cannot be used: {exc}", "vip_address") from None
+        raise conflict(f"vip_subnet_id {subnet.id}: {exc}", "vip_subnet_id") from None
 
 
 def _resolve_distributor(session: Session, body: LoadBalancerCreate, topology: str) -> str | None:
@@ -255,18 +301,32 @@ def create_load_balancer(
             f"({vip_subnet.cidr})",
             "vip_address",
         )
-    frontend = (
-        _pick_subnet(
-            app, req.frontend_subnet_id, req.frontend_network_id, vip_subnet.ip_version, "frontend"
-        )
-        or vip_subnet
+    # Every topology's VIP is announced to the fabric: it comes only from an anycast pool.
+    _check_role(
+        vip_subnet,
+        ROLE_ANYCAST,
+        "vip_network_id" if req.vip_network_id and not req.vip_subnet_id else "vip_subnet_id",
+        "a VIP",
     )
-    if frontend.ip_version != vip_subnet.ip_version:
+    frontend = _pick_subnet(
+        app, req.frontend_subnet_id, req.frontend_network_id, vip_subnet.ip_version, "frontend"
+    )
+    if frontend is None:
+        frontend = _default_frontend(app, vip_subnet.ip_version)
+    elif frontend.ip_version != vip_subnet.ip_version:
         raise bad_request(
             f"frontend_subnet_id {frontend.id} is IPv{frontend.ip_version} but the VIP is "
             f"IPv{vip_subnet.ip_version}",
             "frontend_subnet_id",
         )
+    _check_role(
+        frontend,
+        ROLE_FRONTEND,
+        "frontend_network_id"
+        if req.frontend_network_id and not req.frontend_subnet_id
+        else "frontend_subnet_id",
+        "the front end (the next hops)",
+    )
     topology = req.topology or (
         c.TOPOLOGY_ACTIVE_ACTIVE
         if req.amphora_count and req.amphora_count > 1
@@ -276,50 +336,59 @@ def create_load_balancer(
         raise bad_request("amphora_count must be 1 for topology SINGLE", "amphora_count")
     count = req.amphora_count or (2 if topology == c.TOPOLOGY_ACTIVE_ACTIVE else 1)
 
-    for attempt in range(5):
-        try:
-            with app.db.session() as session:
-                distributor_id = _resolve_distributor(session, req, topology)
-                address = (
-                    str(req.vip_address)
-                    if req.vip_address
-                    else _allocate_address(session, vip_subnet)
-                )
-                lb = LoadBalancer(
-                    project_id=project_id,
-                    name=req.name,
-                    description=req.description,
-                    enabled=req.admin_state_up,
-                    provisioning_status=c.PENDING_CREATE,
-                    operating_status=c.OFFLINE,
-                    topology=topology,
-                    amphora_count=count,
-                    provider=req.provider or "amphora",
-                    availability_zone=req.availability_zone,
-                    tags=req.tags,
-                )
-                lb.vip = Vip(
-                    ip_address=address,
-                    subnet_id=vip_subnet.id,
-                    network_id=vip_subnet.network_id,
-                    qos_policy_id=req.vip_qos_policy_id,
-                    octavia_owned=True,
-                    distributor_id=distributor_id,
-                    frontend_subnet_id=frontend.id,
-                    frontend_network_id=frontend.network_id,
-                )
-                session.add(lb)
-                session.flush()
-                jobs.submit(session, jobs.CREATE_LOAD_BALANCER, lb.id)
-                return {"loadbalancer": to_dict(lb)}
-        except IntegrityError:
-            if req.vip_address is not None:
+    requested = str(req.vip_address) if req.vip_address is not None else None
+    with app.db.session() as session:
+        distributor_id = _resolve_distributor(session, req, topology)
+        if requested is not None and (holder := _address_taken(session, requested)):
+            raise conflict(f"vip_address {requested} is in use by {holder}", "vip_address")
+    lb_id = str(uuid.uuid4())
+    vip = _allocate_vip(app, lb_id, vip_subnet, requested)
+    try:
+        with app.db.session() as session:
+            if requested is None and (holder := _address_taken(session, vip.ip_address)):
                 raise conflict(
-                    f"vip_address {req.vip_address} is already in use", "vip_address"
-                ) from None
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+                    f"vip_subnet_id {vip_subnet.id}: the next free address {vip.ip_address} "
+                    f"is in use by {holder}; give vip_address",
+                    "vip_address",
+                )
+            lb = LoadBalancer(
+                id=lb_id,
+                project_id=project_id,
+                name=req.name,
+                description=req.description,
+                enabled=req.admin_state_up,
+                provisioning_status=c.PENDING_CREATE,
+                operating_status=c.OFFLINE,
+                topology=topology,
+                amphora_count=count,
+                provider=req.provider or "amphora",
+                availability_zone=req.availability_zone,
+                tags=req.tags,
+            )
+            lb.vip = Vip(
+                ip_address=vip.ip_address,
+                port_id=vip.port_id,
+                subnet_id=vip_subnet.id,
+                network_id=vip_subnet.network_id,
+                qos_policy_id=req.vip_qos_policy_id,
+                octavia_owned=True,
+                distributor_id=distributor_id,
+                frontend_subnet_id=frontend.id,
+                frontend_network_id=frontend.network_id,
+            )
+            session.add(lb)
+            session.flush()
+            jobs.submit(session, jobs.CREATE_LOAD_BALANCER, lb.id)
+            return {"loadbalancer": to_dict(lb)}
+    except BaseException as exc:
+        # Nothing half-made: the reservation goes with the refused load balancer.
+        with contextlib.suppress(NetworkException):
+            app.network.deallocate_vip(vip)
+        if isinstance(exc, IntegrityError):
+            raise conflict(
+                f"vip_address {vip.ip_address} is already in use", "vip_address"
+            ) from None
+        raise
 
 
 ReadRoutes(
