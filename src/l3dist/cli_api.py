@@ -1,5 +1,6 @@
 """``l3dist loadbalancer|listener|pool|member|healthmonitor|distributor|bgp-peer|bgp-speaker|amphora
-create|list|show|set|delete``: the REST API from the shell, shaped like ``openstack loadbalancer``.
+|amphora-host create|list|show|set|delete``: the REST API from the shell, shaped like
+``openstack loadbalancer``.
 
 Commands are generated from one table of resources and their options. Objects are named by id
 or by name (a name must match exactly one object). Output is a table, or JSON with ``-f json``.
@@ -54,6 +55,7 @@ class Resource:
     creatable: bool = True
     extra: tuple[str, ...] = ()
     toggles: bool = True  # --enable / --disable
+    toggle_field: str = "admin_state_up"  # the API field --enable / --disable set
     delete_flags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -166,6 +168,14 @@ RESOURCES: dict[str, Resource] = {
              Opt("--ip-version", "ip_version", click.Choice(["4", "6"]), True, on_set=False),
              Opt("--local-as", "local_as", int, True)),
             toggles=False, extra=("add-peer", "remove-peer"),
+        ),
+        Resource(
+            "amphora-host", "/v2/octavia/amphora-hosts", "amphora_host", "amphora_hosts",
+            ("id", "name", "status", "enabled", "management_address", "amphora_id"),
+            (NAME,
+             Opt("--token-ttl", "token_ttl", int, on_set=False,
+                 help="seconds the enrollment token is valid (default 3600)")),
+            toggle_field="enabled", extra=("enroll",),
         ),
         Resource(
             "amphora", "/v2/octavia/amphorae", "amphora", "amphorae",
@@ -296,7 +306,7 @@ def _body(client: ApiClient, resource: Resource, values: dict[str, Any], creatin
         else:
             body[head] = value
     if resource.toggles and values.get("admin_state_up") is not None:
-        body["admin_state_up"] = values["admin_state_up"]
+        body[resource.toggle_field] = values["admin_state_up"]
     return body
 
 
@@ -369,7 +379,12 @@ def build_group(resource: Resource) -> click.Group:
             obj = result[resource.key]
             if wait:
                 obj = wait_done(client, resource, f"{path(client, parent_ref)}/{obj['id']}")
+            if "enrollment_token" in result:  # shown once: the host's agent enrolls with it
+                obj = {**obj, "enrollment_token": result["enrollment_token"]}
             output(obj, fmt)
+
+        if "enroll" in resource.extra:  # an amphora host is created to be enrolled
+            group.add_command(create_cmd, "enroll")
 
         if creator_arg:
             label = "LOADBALANCER" if creator_arg == "loadbalancer_id" else "POOL"

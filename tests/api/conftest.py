@@ -139,9 +139,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, db: Database) -> None:
+    def __init__(self, url: str, db: Database, ca_dir: Path) -> None:
         self.url = url
         self.db = db
+        self.ca_dir = ca_dir
 
     def settle(self) -> None:
         """The worker's part: PENDING_CREATE/UPDATE -> ACTIVE."""
@@ -176,7 +177,12 @@ def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     config = tmp_path / "l3dist.toml"
     config.write_text('[network]\ndriver = "lab"\n')  # the lab's networks, in the database
-    env = {**os.environ, "L3DIST_DATABASE_URL": db_url, "L3DIST_CONFIG": str(config)}
+    env = {
+        **os.environ,
+        "L3DIST_DATABASE_URL": db_url,
+        "L3DIST_CONFIG": str(config),
+        "L3DIST_CA_DIR": str(tmp_path / "ca"),  # made on the first enrollment
+    }
     proc = subprocess.Popen(
         [str(BIN / "l3dist"), "api", "--port", str(port)],
         env=env,
@@ -197,7 +203,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
             assert time.monotonic() < deadline, "l3dist api did not start"
             time.sleep(0.1)
         db = Database(db_url)
-        yield Server(url, db)
+        yield Server(url, db, tmp_path / "ca")
         db.engine.dispose()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -103,7 +103,7 @@ def test_upgrade_from_empty_builds_the_spec_model(db_url: str) -> None:
             assert normalized(str(found[name]["type"])) == type_name, (table, name)
             assert found[name]["nullable"] is nullable, (table, name)
     assert not VRRP_COLUMNS & {c["name"] for c in inspector.get_columns("amphora")}
-    assert session.current_revision(db_url) == "0006"
+    assert session.current_revision(db_url) == "0007"
     assert {"worker_job", "logbooks", "flowdetails", "atomdetails"} <= tables
 
 
@@ -119,7 +119,7 @@ def test_db_upgrade_command_is_idempotent(db_url: str, tmp_path: Path) -> None:
             [l3dist, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr
-    assert session.current_revision(db_url) == "0006"
+    assert session.current_revision(db_url) == "0007"
 
 
 @pytest.mark.parametrize("bad_asn", [0, 4294967296])

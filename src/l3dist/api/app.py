@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from l3dist import __version__
 from l3dist.api import (
+    amphora_hosts,
     amphorae,
     distributors,
     healthmonitors,
@@ -22,6 +23,7 @@ from l3dist.api import (
 )
 from l3dist.api.common import AppState, NetworkLookup
 from l3dist.api.errors import ApiError, fault
+from l3dist.certificates import LocalCA
 from l3dist.common.config import ApiConfig
 from l3dist.db.session import Database
 
@@ -83,13 +85,15 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, str]:
     return f"Invalid input for field/attribute {field}: {'; '.join(reasons)}", field
 
 
-def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastAPI:
+def create_app(
+    config: ApiConfig, db: Database, network: NetworkLookup, ca: LocalCA | None = None
+) -> FastAPI:
     app = FastAPI(
         title="l3dist API",
         version=__version__,
         description="Octavia v2 style load balancer API with L3 active-active distributors.",
     )
-    app.state.l3dist = AppState(config=config, db=db, network=network)
+    app.state.l3dist = AppState(config=config, db=db, network=network, ca=ca)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -141,6 +145,7 @@ def create_app(config: ApiConfig, db: Database, network: NetworkLookup) -> FastA
         healthmonitors,
         distributors,
         amphorae,
+        amphora_hosts,
         networks,
     ):
         app.include_router(module.router)
@@ -155,4 +160,6 @@ def app_from_config() -> FastAPI:
 
     cfg = config_module.load()
     db = Database(cfg.database.url)
-    return create_app(cfg.api, db, drivers.load(cfg.network.driver, db))
+    return create_app(
+        cfg.api, db, drivers.load(cfg.network.driver, db), LocalCA(cfg.certificates.ca_dir)
+    )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from l3dist.api.context import RequestContext, context_from_request
 from l3dist.api.errors import conflict, forbidden, immutable, not_found
 from l3dist.api.query import ListSpec, paginate, select_fields
+from l3dist.certificates import LocalCA
 from l3dist.common import constants as c
 from l3dist.common.config import ApiConfig
 from l3dist.db.models import Base, LoadBalancer
@@ -47,6 +48,8 @@ class AppState:
     config: ApiConfig
     db: Database
     network: NetworkLookup
+    # The controller's CA (signs enrolling hosts' certificates); None: no enrollment here.
+    ca: LocalCA | None = None
 
 
 class Body(BaseModel):

@@ -17,10 +17,11 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from l3dist.common.files import write_atomic
@@ -119,17 +120,22 @@ class LocalCA:
     def _issue(self, common_name: str, client: bool) -> bytes:
         """A certificate for common_name (also its DNS name), signed by the CA: PEM of the
         certificate followed by its new private key."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        return self._sign(key.public_key(), common_name, client).public_bytes(
+            serialization.Encoding.PEM
+        ) + _key_pem(key)
+
+    def _sign(self, public_key: Any, common_name: str, client: bool) -> x509.Certificate:
         ca_key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), None)
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
         ca_cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
-        key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
-        cert = (
+        return (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + CERT_VALIDITY)
@@ -138,7 +144,30 @@ class LocalCA:
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        return cert.public_bytes(serialization.Encoding.PEM) + _key_pem(key)
+
+    def sign_host(self, csr_pem: bytes, host_id: str) -> x509.Certificate:
+        """An enrolling host's server certificate for its own key (the key never leaves the
+        host): named by host_id, the controller's choice whatever the request's subject says.
+
+        Raises ValueError for anything but a well-formed request, signed by its own key, for
+        an EC P-256 (or larger) or RSA (2048 bits or more) key."""
+        self.ensure()
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError:
+            raise ValueError("csr_pem is not a PEM certificate signing request") from None
+        if not csr.is_signature_valid:
+            raise ValueError("csr_pem is not signed by its own key")
+        key = csr.public_key()
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.key_size < 256:
+                raise ValueError("csr_pem: EC keys of at least 256 bits only")
+        elif isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < 2048:
+                raise ValueError("csr_pem: RSA keys of at least 2048 bits only")
+        else:
+            raise ValueError("csr_pem: EC or RSA keys only")
+        return self._sign(key, host_id, client=False)
 
     def issue_amphora(self, amphora_id: str) -> AmphoraCertificates:
         """The amphora's server certificate, named by its id (the controller checks that name)."""

@@ -492,6 +492,43 @@ class NetIpAllocation(Base):
     port: Mapped[NetPort] = relationship(back_populates="fixed_ips")
 
 
+# -- the amphora host pool (the hosts compute driver) -------------------------------------------
+
+
+class AmphoraHost(Timestamps, Base):
+    """A pre-provisioned host (VM or bare metal) running the l3dist agent, in the pool the
+    ``hosts`` compute driver takes amphorae from.
+
+    Invariants: ``token_hash`` is set only while the host waits for enrollment (one use, until
+    ``token_expires_at``); a host holds at most one amphora (``amphora_id`` unique) and only
+    while ALLOCATED; ``enabled`` False keeps a host out of new claims whatever its status."""
+
+    __tablename__ = "amphora_host"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_amphora_host_name"),
+        UniqueConstraint("amphora_id", name="uq_amphora_host_amphora_id"),
+        UniqueConstraint("token_hash", name="uq_amphora_host_token_hash"),
+        CheckConstraint(
+            "status IN ('PENDING_ENROLLMENT', 'AVAILABLE', 'ALLOCATED', 'UNREACHABLE')",
+            name="status",
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="PENDING_ENROLLMENT")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    management_address: Mapped[str | None] = mapped_column(String(64))
+    agent_port: Mapped[int] = mapped_column(Integer, default=9443)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    enrolled_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    certificate_serial: Mapped[str | None] = mapped_column(String(64))
+    amphora_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("amphora.id", ondelete="SET NULL")
+    )
+
+
 # -- the controller worker's job queue ---------------------------------------------------------
 
 
