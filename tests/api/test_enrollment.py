@@ -47,7 +47,7 @@ def agent_config(tmp_path: Path, server: Server, name: str, address: str) -> Pat
         f'hostname = "{name}"\n'
         f'tls_dir = "{tmp_path / name / "tls"}"\n'
         f'state_dir = "{tmp_path / name / "state"}"\n'
-        f'[management]\naddress = "{address}"\n'
+        f'[management]\ninterface = "eth0"\naddresses = ["{address}/24"]\n'
         '[frontend]\nparent_interface = "eth1"\n'
     )
     return path

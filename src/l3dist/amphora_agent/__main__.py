@@ -4,6 +4,8 @@
   wrote its config drive (``python -m l3dist.amphora_agent`` does the same).
 - ``l3dist-agent enroll --config /etc/l3dist/agent.toml --token TOKEN [--controller URL]``
   joins a host to the controller's amphora host pool (see ``enroll``).
+- ``l3dist-agent run [--config /etc/l3dist/agent.toml]`` runs the agent of an enrolled host:
+  idle until the controller assigns it an amphora (see ``host``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,39 @@ def run(argv: list[str]) -> None:
         log_level="warning",
         timeout_graceful_shutdown=5,
         # Mutual TLS: only clients with a certificate from the controller's CA get an answer.
-        **server_context_args(cfg.tls.client_ca, cfg.tls.server_pem),  # type: ignore[arg-type]
+        **server_context_args(cfg.tls.client_ca, cfg.tls.server_pem, cfg.tls.server_key),  # type: ignore[arg-type]
     )
+
+
+def run_host(argv: list[str]) -> int:
+    import uvicorn
+
+    from l3dist.amphora_agent.api import create_app
+    from l3dist.amphora_agent.host import HostAgent, NotEnrolled
+    from l3dist.certificates import server_context_args
+
+    parser = argparse.ArgumentParser(
+        prog="l3dist-agent run", description="run the agent of an enrolled amphora host"
+    )
+    parser.add_argument("--config", type=Path, default=host_config.DEFAULT_PATH)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        cfg = host_config.load(args.config)
+        host = HostAgent(cfg)
+    except (OSError, ValueError, NotEnrolled) as exc:
+        print(f"l3dist-agent: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(host),
+        host=str(cfg.management.address),
+        port=cfg.bind_port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        # Mutual TLS with the certificate of the enrollment: only the controller is answered.
+        **server_context_args(cfg.ca_path, cfg.cert_path, cfg.key_path),  # type: ignore[arg-type]
+    )
+    return 0
 
 
 def enroll(argv: list[str]) -> int:
@@ -71,6 +104,8 @@ def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["enroll"]:
         sys.exit(enroll(argv[1:]))
+    if argv[:1] == ["run"]:
+        sys.exit(run_host(argv[1:]))
     run(argv)
 
 

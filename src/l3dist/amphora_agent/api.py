@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import astuple
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -18,11 +18,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from l3dist.amphora_agent import flow_rescue
+from l3dist.amphora_agent.host import ConfigDriveAgent
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
 from l3dist.contracts.agent_api import (
+    AMPHORA_PATH,
+    FRONTEND_PATH,
+    AmphoraAssignment,
     AmphoraId,
     DrainAmphora,
     FlowRescueBody,
+    FrontendPlug,
     IPAddress,
     LoadBalancerId,
     PeerId,
@@ -31,21 +36,51 @@ from l3dist.contracts.agent_api import (
 )
 
 
+class AgentProvider(Protocol):
+    """What the API serves: the amphora's service, and the host calls (host.py)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def current(self) -> AgentService: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def assign(self, assignment: AmphoraAssignment) -> dict[str, Any]: ...
+
+    def reset(self) -> dict[str, Any]: ...
+
+    def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]: ...
+
+
 def _field_of(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
     return ".".join(loc) or "body"
 
 
-def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
+def create_app(provider: AgentProvider | AgentService, manage_lifecycle: bool = True) -> FastAPI:
+    """The agent API over a provider: an amphora's one service (config drive), or an amphora
+    host whose service exists once the controller assigned it an amphora (every amphora call
+    is then 409 until it has)."""
+    if isinstance(provider, AgentService):
+        provider = ConfigDriveAgent(provider)
+    agent: AgentProvider = provider
+
+    def service() -> AgentService:
+        return agent.current()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
-            await run_in_threadpool(service.start)
+            await run_in_threadpool(agent.start)
         try:
             yield
         finally:
             if manage_lifecycle:
-                await run_in_threadpool(service.stop)
+                await run_in_threadpool(agent.stop)
 
     app = FastAPI(title="l3dist amphora agent", version="1.0", lifespan=lifespan)
 
@@ -68,26 +103,42 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.get("/1.0/info")
     def info() -> dict[str, Any]:
-        return service.info()
+        return agent.info()
+
+    @app.put(AMPHORA_PATH)
+    def assign_amphora(body: AmphoraAssignment) -> dict[str, Any]:
+        return agent.assign(body)
+
+    @app.get(AMPHORA_PATH)
+    def host_amphora() -> dict[str, Any]:
+        return agent.state()
+
+    @app.delete(AMPHORA_PATH)
+    def reset_amphora() -> dict[str, Any]:
+        return agent.reset()
+
+    @app.put(FRONTEND_PATH)
+    def plug_frontend(body: FrontendPlug) -> dict[str, Any]:
+        return agent.plug_frontend(body)
 
     @app.post("/1.0/plug/vip/{vip}", status_code=202)
     def plug_vip(vip: IPAddress, response: Response) -> dict[str, Any]:
-        created = service.plug_vip(str(vip))
+        created = service().plug_vip(str(vip))
         response.status_code = 202 if created else 200
         return {"message": "OK", "details": f"VIP {vip} plugged on loopback"}
 
     @app.delete("/1.0/plug/vip/{vip}", status_code=204)
     def unplug_vip(vip: IPAddress) -> Response:
-        service.unplug_vip(str(vip))
+        service().unplug_vip(str(vip))
         return Response(status_code=204)
 
     @app.post("/1.0/distributor/amphorae", status_code=201)
     def register_amphora(body: RegisterAmphora) -> dict[str, Any]:
-        reg = service.register(
+        reg = service().register(
             Registration(body.amphora_id, str(body.vip_ip), str(body.nexthop_ip), body.peer_id)
         )
         return {
-            "registration": service.list_registrations(
+            "registration": service().list_registrations(
                 reg.amphora_id, reg.vip_ip, reg.nexthop_ip, reg.peer_id
             )[0]
         }
@@ -99,14 +150,14 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
         nexthop_ip: Annotated[IPAddress, Query()],
         peer_id: Annotated[PeerId | None, Query()] = None,
     ) -> Response:
-        service.unregister(Registration(amphora_id, str(vip_ip), str(nexthop_ip), peer_id))
+        service().unregister(Registration(amphora_id, str(vip_ip), str(nexthop_ip), peer_id))
         return Response(status_code=204)
 
     @app.post("/1.0/distributor/amphorae/{amphora_id}/drain", status_code=202)
     def drain_amphora(amphora_id: AmphoraId, body: DrainAmphora) -> dict[str, Any]:
         reg = Registration(amphora_id, str(body.vip_ip), str(body.nexthop_ip), body.peer_id)
-        service.drain(reg)
-        return {"registration": service.list_registrations(*astuple(reg))[0]}
+        service().drain(reg)
+        return {"registration": service().list_registrations(*astuple(reg))[0]}
 
     @app.get("/1.0/distributor/amphorae")
     def list_amphorae(
@@ -116,7 +167,7 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
         peer_id: Annotated[PeerId | None, Query()] = None,
     ) -> dict[str, Any]:
         return {
-            "amphorae": service.list_registrations(
+            "amphorae": service().list_registrations(
                 amphora_id,
                 str(vip_ip) if vip_ip else None,
                 str(nexthop_ip) if nexthop_ip else None,
@@ -126,8 +177,10 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.post("/1.0/distributor/vips", status_code=201)
     def register_vip(body: RegisterVip) -> dict[str, Any]:
-        route = service.register_vip(VipRoute(str(body.vip_ip), str(body.nexthop_ip), body.peer_id))
-        return {"vip": service.list_vip_routes(*astuple(route))[0]}
+        route = service().register_vip(
+            VipRoute(str(body.vip_ip), str(body.nexthop_ip), body.peer_id)
+        )
+        return {"vip": service().list_vip_routes(*astuple(route))[0]}
 
     @app.delete("/1.0/distributor/vips/{vip_ip}", status_code=204)
     def unregister_vip(
@@ -135,7 +188,7 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
         nexthop_ip: Annotated[IPAddress, Query()],
         peer_id: Annotated[PeerId | None, Query()] = None,
     ) -> Response:
-        service.unregister_vip(VipRoute(str(vip_ip), str(nexthop_ip), peer_id))
+        service().unregister_vip(VipRoute(str(vip_ip), str(nexthop_ip), peer_id))
         return Response(status_code=204)
 
     @app.get("/1.0/distributor/vips")
@@ -145,7 +198,7 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
         peer_id: Annotated[PeerId | None, Query()] = None,
     ) -> dict[str, Any]:
         return {
-            "vips": service.list_vip_routes(
+            "vips": service().list_vip_routes(
                 str(vip_ip) if vip_ip else None, str(nexthop_ip) if nexthop_ip else None, peer_id
             )
         }
@@ -155,7 +208,7 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
         """Octavia's upload-config call: the HAProxy configuration, checked, then a hitless
         reload (202 when it changed, 200 when it was already in force)."""
         body = (await request.body()).decode("utf-8", errors="strict")
-        changed = await run_in_threadpool(service.put_haproxy, load_balancer_id, body)
+        changed = await run_in_threadpool(service().put_haproxy, load_balancer_id, body)
         return JSONResponse(
             status_code=202 if changed else 200,
             content={"message": "OK", "details": "configuration in force"},
@@ -163,16 +216,16 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.get("/1.0/loadbalancer/{load_balancer_id}/haproxy")
     def get_haproxy(load_balancer_id: LoadBalancerId) -> Response:
-        return PlainTextResponse(service.get_haproxy(load_balancer_id))
+        return PlainTextResponse(service().get_haproxy(load_balancer_id))
 
     @app.delete("/1.0/loadbalancer/{load_balancer_id}/haproxy", status_code=204)
     def delete_haproxy(load_balancer_id: LoadBalancerId) -> Response:
-        service.delete_haproxy(load_balancer_id)
+        service().delete_haproxy(load_balancer_id)
         return Response(status_code=204)
 
     @app.put("/1.0/distributor/flow-rescue")
     def set_flow_rescue(body: FlowRescueBody) -> dict[str, Any]:
-        return service.set_rescue(
+        return service().set_rescue(
             flow_rescue.RescueConfig(
                 peers=[str(p) for p in body.peers],
                 router_macs=[m.lower() for m in body.router_macs],
@@ -181,15 +234,15 @@ def create_app(service: AgentService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.get("/1.0/distributor/flow-rescue")
     def get_flow_rescue() -> dict[str, Any]:
-        return service.rescue_status()
+        return service().rescue_status()
 
     @app.delete("/1.0/distributor/flow-rescue", status_code=204)
     def delete_flow_rescue() -> Response:
-        service.clear_rescue()
+        service().clear_rescue()
         return Response(status_code=204)
 
     @app.get("/1.0/distributor/bgp")
     def bgp_status() -> dict[str, Any]:
-        return service.bgp_status()
+        return service().bgp_status()
 
     return app

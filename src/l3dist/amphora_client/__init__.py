@@ -7,7 +7,13 @@ from typing import Any
 
 import httpx
 
-from l3dist.contracts.agent_api import AGENT_PORT
+from l3dist.contracts.agent_api import (
+    AGENT_PORT,
+    AMPHORA_PATH,
+    FRONTEND_PATH,
+    AmphoraAssignment,
+    FrontendPlug,
+)
 
 
 class AgentClientError(Exception):
@@ -166,3 +172,18 @@ class AgentClient:
 
     def clear_flow_rescue(self) -> None:
         self._call("DELETE", "/1.0/distributor/flow-rescue")
+
+    # -- host mode (the hosts compute driver) ----------------------------------------------
+
+    def assign_amphora(self, assignment: AmphoraAssignment) -> dict[str, Any]:
+        body = assignment.model_dump(mode="json", context={"secrets": True})
+        return dict(self._call("PUT", AMPHORA_PATH, json=body))
+
+    def host_amphora(self) -> dict[str, Any]:
+        return dict(self._call("GET", AMPHORA_PATH))
+
+    def reset_amphora(self) -> dict[str, Any]:
+        return dict(self._call("DELETE", AMPHORA_PATH) or {})
+
+    def plug_frontend(self, plug: FrontendPlug) -> dict[str, Any]:
+        return dict(self._call("PUT", FRONTEND_PATH, json=plug.model_dump(mode="json")) or {})

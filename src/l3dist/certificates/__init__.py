@@ -217,12 +217,14 @@ def client_context(directory: Path) -> ssl.SSLContext:
     return context
 
 
-def server_context_args(ca_file: Path, server_pem: Path) -> dict[str, object]:
-    """uvicorn's TLS settings for an agent: its certificate, and client certificates required
-    and checked against the controller's CA."""
+def server_context_args(
+    ca_file: Path, server_pem: Path, server_key: Path | None = None
+) -> dict[str, object]:
+    """uvicorn's TLS settings for an agent: its certificate (and key, in the same file unless
+    given apart), and client certificates required and checked against the controller's CA."""
     return {
         "ssl_certfile": str(server_pem),
-        "ssl_keyfile": str(server_pem),
+        "ssl_keyfile": str(server_key or server_pem),
         "ssl_ca_certs": str(ca_file),
         "ssl_cert_reqs": ssl.CERT_REQUIRED,
     }

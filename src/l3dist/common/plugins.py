@@ -3,7 +3,7 @@
 Every driver family has its group, so a third party adds a driver by installing a package that
 declares an entry point, without touching l3dist:
 
-- ``l3dist.compute_drivers``: factory(db) -> AbstractComputeDriver
+- ``l3dist.compute_drivers``: factory(db, config) -> AbstractComputeDriver
 - ``l3dist.network_drivers``: factory(db) -> AbstractNetworkDriver
 - ``l3dist.distributor_drivers``: factory() -> AbstractDistributorDriver (bound to the
   controller's services by the worker)

@@ -10,6 +10,10 @@ from l3dist.certificates import AmphoraCertificates
 from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig
 
 
+class ComputeBuildError(Exception):
+    """build() could not make the amphora (nothing is left behind); the message says why."""
+
+
 @dataclass(frozen=True)
 class BuiltAmphora:
     compute_id: str

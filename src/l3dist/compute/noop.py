@@ -31,6 +31,6 @@ class NoopComputeDriver(AbstractComputeDriver):
             self.amphorae.pop(compute_id, None)
 
 
-def from_database(db: object) -> NoopComputeDriver:
+def from_database(db: object, config: object) -> NoopComputeDriver:
     """The entry point's factory: the noop driver keeps nothing in the database."""
     return NoopComputeDriver()

@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from l3dist.contracts.agent_config import BgpConfig, HeartbeatConfig, ListenerCheckConfig
+
 AGENT_PORT = 9443
 # HAProxy adds this response header with the amphora's id (which amphora answered).
 AMPHORA_HEADER = "X-L3dist-Amphora"
@@ -62,3 +64,38 @@ class DrainAmphora(BaseModel):
     vip_ip: IPAddress
     nexthop_ip: IPAddress
     peer_id: PeerId | None = None
+
+
+# -- host mode: an enrolled amphora host, given its amphora by the hosts compute driver --------
+
+AMPHORA_PATH = "/1.0/amphora"  # PUT: become this amphora; GET: what this host is; DELETE: reset
+FRONTEND_PATH = "/1.0/plug/frontend"  # PUT: make the reserved front-end port real
+
+
+class AmphoraAssignment(BaseModel):
+    """``PUT /1.0/amphora``: what an idle host becomes (the hosts compute driver's build).
+
+    The same assignment again is a no-op (a resumed flow repeats it); another amphora_id while
+    one is assigned is refused with 409 (the controller resets a host before reusing it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amphora_id: AmphoraId
+    bgp: BgpConfig  # speaker driver, router id, speakers and their peers (passwords included)
+    anycast_prefixes: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    heartbeat: HeartbeatConfig | None = None
+    listener_check: ListenerCheckConfig = Field(default_factory=ListenerCheckConfig)
+
+
+class FrontendPlug(BaseModel):
+    """``PUT /1.0/plug/frontend``: the front-end port the network driver reserved, made real by
+    the agent: ``fe0`` off the host's front-end interface (macvlan, the port's MAC) in the
+    amphora-haproxy namespace, with the port's addresses (the first: the next hop) and a
+    default route to each gateway. The same port again is a no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+    mac_address: MacAddress
+    mtu: Annotated[int, Field(ge=576, le=9216)] = 1500
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = Field(
+        min_length=1, max_length=8
+    )
+    gateways: list[IPAddress] = Field(default_factory=list, max_length=8)

@@ -129,7 +129,8 @@ class TlsConfig(StrictModel):
     its own certificate and key (server.pem), both files of the config drive."""
 
     client_ca: Path
-    server_pem: Path
+    server_pem: Path  # the certificate, and its key too unless server_key names another file
+    server_key: Path | None = None
 
 
 class HeartbeatConfig(StrictModel):

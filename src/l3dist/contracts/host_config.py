@@ -13,8 +13,9 @@ through the agent API. Every key, with its default:
     tls_dir = "/etc/l3dist/agent-tls"  # key.pem (made here, 0600), cert.pem, ca.pem, host.json
     haproxy_namespace = "amphora-haproxy"
 
-    [management]                       # where the controller reaches this agent
-    address = "10.0.0.17"
+    [management]                       # lb-mgmt-net: the agent API, BGP, heartbeats
+    interface = "ens3"
+    addresses = ["10.0.0.17/24", "fd00:0:0:1::17/64"]  # the first is where the API listens
 
     [frontend]                         # the provider network the fabric routes VIPs to
     parent_interface = "ens4"          # fe0 is made off it (macvlan) inside haproxy_namespace
@@ -39,7 +40,15 @@ class _Strict(BaseModel):
 
 
 class HostManagement(_Strict):
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    interface: IfName
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = Field(
+        min_length=1, max_length=4
+    )
+
+    @property
+    def address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """Where the controller reaches the agent (the first address)."""
+        return self.addresses[0].ip
 
 
 class HostFrontend(_Strict):

@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from l3dist.amphora_client import AgentClient
 from l3dist.certificates import LocalCA, client_context
 from l3dist.compute.base import AbstractComputeDriver
+from l3dist.contracts.agent_api import AGENT_PORT
 from l3dist.contracts.agent_config import HeartbeatConfig
+from l3dist.db.models import Amphora, AmphoraHost
 from l3dist.db.session import Database
 from l3dist.network.base import AbstractNetworkDriver
 
@@ -34,6 +38,17 @@ class Services:
     def agent(
         self, amphora_id: str, lb_network_ip: str | None, timeout: float = 10.0
     ) -> AgentClient:
-        """A client of the amphora's agent (mutual TLS, the agent's name checked)."""
+        """A client of the amphora's agent (mutual TLS, the agent's name checked). The name
+        is its compute id: the amphora id for a made amphora, the host id for an enrolled
+        host (whose certificate was issued to it then), whose agent port is the host's."""
+        name, port = amphora_id, AGENT_PORT
+        with self.db.session() as session:
+            compute_id = session.scalar(select(Amphora.compute_id).where(Amphora.id == amphora_id))
+            if compute_id:
+                name = compute_id
+                host_port = session.scalar(
+                    select(AmphoraHost.agent_port).where(AmphoraHost.id == compute_id)
+                )
+                port = host_port or port
         context = client_context(self.ca.directory)
-        return AgentClient(amphora_id, str(lb_network_ip), context, timeout=timeout)
+        return AgentClient(name, str(lb_network_ip), context, timeout=timeout, port=port)

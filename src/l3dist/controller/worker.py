@@ -43,7 +43,7 @@ def services_from_config(config: Config, db: Database) -> Services:
     ctl = config.controller
     compute: AbstractComputeDriver = plugins.load(
         plugins.COMPUTE, ctl.compute_driver, "compute driver"
-    )(db)
+    )(db, config)
     distributor: AbstractDistributorDriver = plugins.load(
         plugins.DISTRIBUTOR, ctl.distributor_driver, "distributor driver"
     )()

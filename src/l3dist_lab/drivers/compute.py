@@ -38,6 +38,6 @@ class LabComputeDriver(AbstractComputeDriver):
         lab_amphora.delete(compute_id)
 
 
-def from_database(db: object) -> LabComputeDriver:
+def from_database(db: object, config: object) -> LabComputeDriver:
     """The entry point's factory: lab amphorae keep their state in the lab's own files."""
     return LabComputeDriver()
