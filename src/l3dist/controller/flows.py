@@ -120,6 +120,7 @@ def _plug_and_configure(services: Services, prefix: str) -> Flow:
     """Front-end port and VIP (network driver), the agent told, HAProxy configured."""
     return linear_flow.Flow(f"{prefix}-plug").add(
         t.PlugVip(services, f"{prefix}-plug-vip"),
+        t.AgentPlugFrontend(services, f"{prefix}-agent-plug-frontend"),
         t.AgentPlugVip(services, f"{prefix}-agent-plug-vip"),
         t.PushHaproxyConfig(services, f"{prefix}-haproxy"),
     )

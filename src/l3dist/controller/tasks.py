@@ -4,6 +4,7 @@ was running when its worker died) and undoes its own work in revert()."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from sqlalchemy import delete, select
 from taskflow import task
 
 from l3dist.common import constants as c
+from l3dist.contracts.agent_api import FrontendPlug
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
 from l3dist.db.models import (
@@ -196,6 +198,42 @@ def _unplug_vip(services: Services, loadbalancer_id: str, amphora_ids: list[str]
 class UnplugVip(ServiceTask):
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
         _unplug_vip(self.services, loadbalancer_id, amphora_ids)
+
+
+class AgentPlugFrontend(ServiceTask):
+    """Tell each agent the front-end port the network driver reserved (MAC, MTU, addresses with
+    their prefix lengths, gateways): on an amphora host the agent makes it (fe0 in the
+    amphora-haproxy namespace); where the network driver wired it already, the agent finds
+    it there. Runs before the VIP is plugged, so the next hop exists before any route."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=True) as session:
+            targets = [
+                (a.id, a.lb_network_ip, a.frontend_port_id) for a in _amphorae(session, amphora_ids)
+            ]
+        network = self.services.network
+
+        def plug(target: tuple[str, str | None, str | None]) -> None:
+            amphora_id, address, port_id = target
+            if port_id is None:
+                return
+            port = network.get_port(port_id)
+            net = network.get_network(port.network_id)
+            addresses, gateways = [], []
+            for fixed in port.fixed_ips:
+                subnet = network.get_subnet(fixed.subnet_id)
+                prefixlen = ipaddress.ip_network(subnet.cidr).prefixlen
+                addresses.append(ipaddress.ip_interface(f"{fixed.ip_address}/{prefixlen}"))
+                if subnet.gateway_ip:
+                    gateways.append(ipaddress.ip_address(subnet.gateway_ip))
+            assert port.mac_address is not None
+            plugged = FrontendPlug(
+                mac_address=port.mac_address, mtu=net.mtu, addresses=addresses, gateways=gateways
+            )
+            with self.services.agent(amphora_id, address) as client:
+                client.plug_frontend(plugged)
+
+        _each(plug, targets)
 
 
 class AgentPlugVip(ServiceTask):
