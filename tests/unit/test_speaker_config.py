@@ -253,3 +253,21 @@ def test_exabgp_driver_withdraws_without_the_check(tmp_path: Path) -> None:
     assert driver._withdraw(Route("8.8.8.8/32", "198.18.1.11", "p1")).startswith(
         "neighbor 198.18.0.1 withdraw route 8.8.8.8/32"
     )
+
+
+def test_frr_config_filters_what_amphorae_may_send() -> None:
+    """The router's layer: host routes inside the anycast pools only, on both peer groups, a
+    cap on routes per session, and the pre-policy copy tests read; IPv6 keeps prefer-global."""
+    conf = frr_config(LabConfig(max_prefixes=50))
+    assert "ip prefix-list ANYCAST4 seq 10 permit 198.18.100.0/24 ge 32 le 32\n" in conf
+    assert "ipv6 prefix-list ANYCAST6 seq 10 permit fd00:198:18:100::/64 ge 128 le 128\n" in conf
+    v4 = conf.split("address-family ipv4 unicast")[1].split("exit-address-family")[0]
+    v6 = conf.split("address-family ipv6 unicast")[1].split("exit-address-family")[0]
+    assert "  neighbor AMPHORAE4 prefix-list ANYCAST4 in\n" in v4
+    assert "  neighbor AMPHORAE4 maximum-prefix 50 force\n" in v4
+    assert "  neighbor AMPHORAE4 soft-reconfiguration inbound\n" in v4
+    assert "  neighbor AMPHORAE6 prefix-list ANYCAST6 in\n" in v6
+    assert "  neighbor AMPHORAE6 route-map AMPHORAE6-IN in\n" in v6
+    assert "  neighbor AMPHORAE6 maximum-prefix 50 force\n" in v6
+    assert "  neighbor AMPHORAE6 soft-reconfiguration inbound\n" in v6
+    assert "ANYCAST6" not in v4 and "ANYCAST4" not in v6
