@@ -58,10 +58,14 @@ def frr_config(cfg: LabConfig) -> str:
     """FRR configuration of the ToR: listen-range peer groups, multipath, BFD, optional MD5,
     and the operator's last layer of route safety: each amphora peer group accepts only host
     routes (/32, /128) inside the anycast pools (an inbound prefix-list in each address
-    family) and at most ``max_prefixes`` routes per session (counted before the prefix-list,
-    ``force``). ``soft-reconfiguration inbound`` keeps what each amphora sent before policy,
-    so a test can tell the speaker's own filter from the router's
-    (``show bgp ... neighbors PEER received-routes``)."""
+    family) and a session that has more than ``max_prefixes`` accepted routes is reset.
+    Measured on FRR 8.4: the cap counts accepted routes only (``force``, meant to count the
+    filtered ones too, did not trip with 201 filtered routes), and a dynamic (listen-range)
+    neighbour reset by it is made again when the speaker reconnects, so a flooding amphora
+    flaps its own session, never the others'. ``soft-reconfiguration inbound`` keeps what each
+    amphora sent before policy, so a test can tell the speaker's own filter from the router's
+    (``show bgp ... neighbors PEER received-routes``); it is a testing aid, an operator's
+    router need not hold rejected routes."""
     password = f" neighbor {{pg}} password {cfg.bgp_password}\n" if cfg.bgp_password else ""
     groups = ""
     for pg in ("AMPHORAE4", "AMPHORAE6"):
@@ -108,7 +112,7 @@ router bgp {cfg.tor_asn}
   neighbor AMPHORAE4 activate
   neighbor AMPHORAE4 soft-reconfiguration inbound
   neighbor AMPHORAE4 prefix-list ANYCAST4 in
-  neighbor AMPHORAE4 maximum-prefix {cfg.max_prefixes} force
+  neighbor AMPHORAE4 maximum-prefix {cfg.max_prefixes}
   maximum-paths 64
  exit-address-family
  !
@@ -117,7 +121,7 @@ router bgp {cfg.tor_asn}
   neighbor AMPHORAE6 soft-reconfiguration inbound
   neighbor AMPHORAE6 prefix-list ANYCAST6 in
   neighbor AMPHORAE6 route-map AMPHORAE6-IN in
-  neighbor AMPHORAE6 maximum-prefix {cfg.max_prefixes} force
+  neighbor AMPHORAE6 maximum-prefix {cfg.max_prefixes}
   maximum-paths 64
  exit-address-family
 exit

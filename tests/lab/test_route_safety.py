@@ -329,3 +329,42 @@ def test_the_tor_drops_foreign_routes_a_speaker_sends_past_its_own_filter(
             ),
             "the speaker back to its own routes",
         )
+
+
+# -- the router's cap on routes per session ---------------------------------------------------
+
+
+def test_a_session_sending_more_routes_than_the_cap_is_reset_alone(
+    lab: LabConfig, fib: FibWatcher
+) -> None:
+    """An amphora that floods pool host routes (each one acceptable) past the ToR's
+    maximum-prefix loses its session and so its routes; a well-behaved amphora announcing the
+    same VIP keeps its next hop in the ToR's FIB throughout."""
+    vip = lab.vip(6, 0x60)
+    prefix = host_prefix(vip)
+    good, flooder = amphora.create(lab, "bird"), amphora.create(lab, "exabgp")
+    try:
+        for amp in (good, flooder):
+            vips.announce(amp, vip)
+        both = {good.frontend_ip6, flooder.frontend_ip6}
+        fib.wait_until(prefix, lambda hops: both <= hops, timeout=30)
+        since = len(fib.history)
+        driver, _ = direct_driver(flooder)
+        assert isinstance(driver, ExaBgpDriver)
+        flood = [
+            f"neighbor {driver._peer_ip('tor-v6')} announce route {lab.anycast(6)[0x1000 + i]}/128"
+            f" next-hop {flooder.frontend_ip6} origin igp"
+            for i in range(lab.max_prefixes + 1)
+        ]
+        fd = os.open(driver.fifo_path, os.O_WRONLY)
+        try:
+            os.write(fd, ("\n".join(flood) + "\n").encode())
+        finally:
+            os.close(fd)
+        fib.wait_until(prefix, lacks(flooder.frontend_ip6), timeout=15)
+        changes = [c for c in fib.history[since:] if c.prefix == prefix]
+        assert changes and all(good.frontend_ip6 in c.nexthops for c in changes), changes
+        assert len(fabric.bgp_routes(6)) <= lab.max_prefixes + 2, "the cap did not hold"
+    finally:
+        for amp in (good, flooder):
+            amphora.delete(amp.id)

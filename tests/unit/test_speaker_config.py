@@ -264,10 +264,10 @@ def test_frr_config_filters_what_amphorae_may_send() -> None:
     v4 = conf.split("address-family ipv4 unicast")[1].split("exit-address-family")[0]
     v6 = conf.split("address-family ipv6 unicast")[1].split("exit-address-family")[0]
     assert "  neighbor AMPHORAE4 prefix-list ANYCAST4 in\n" in v4
-    assert "  neighbor AMPHORAE4 maximum-prefix 50 force\n" in v4
+    assert "  neighbor AMPHORAE4 maximum-prefix 50\n" in v4
     assert "  neighbor AMPHORAE4 soft-reconfiguration inbound\n" in v4
     assert "  neighbor AMPHORAE6 prefix-list ANYCAST6 in\n" in v6
     assert "  neighbor AMPHORAE6 route-map AMPHORAE6-IN in\n" in v6
-    assert "  neighbor AMPHORAE6 maximum-prefix 50 force\n" in v6
+    assert "  neighbor AMPHORAE6 maximum-prefix 50\n" in v6
     assert "  neighbor AMPHORAE6 soft-reconfiguration inbound\n" in v6
     assert "ANYCAST6" not in v4 and "ANYCAST4" not in v6
