@@ -32,7 +32,12 @@ from l3dist.common import config as controller_config
 from l3dist.common.process import ManagedProcess, kill_group
 from l3dist.contracts import agent_config
 from l3dist.contracts.agent_api import AGENT_PORT
-from l3dist.contracts.agent_config import AgentConfig, BgpSpeakerConfig, HeartbeatConfig
+from l3dist.contracts.agent_config import (
+    AgentConfig,
+    BgpSpeakerConfig,
+    HeartbeatConfig,
+    IPNetwork,
+)
 from l3dist.controller.heartbeat import heartbeat_settings
 from l3dist.network.catalog import stable_id
 from l3dist.network.static import OWNER_FRONTEND, OWNER_MANAGEMENT
@@ -147,6 +152,7 @@ def create(
     frontend: bool = True,
     certificates: AmphoraCertificates | None = None,
     heartbeat: HeartbeatConfig | None = None,
+    anycast_prefixes: list[IPNetwork] | None = None,
 ) -> LabAmphora:
     """Create an amphora: namespaces, its management and front-end ports (made by the lab network
     driver, addresses from its IPAM), config drive, then start its agent.
@@ -154,8 +160,13 @@ def create(
     frontend=False leaves the front-end port to the network driver's plug_vip (the controller's
     flows); the agent then reads it from the kernel. Without certificates (a lab amphora made by
     hand), the configured local CA issues them, as the controller does; heartbeats go where the
-    configuration says (the health manager)."""
+    configuration says (the health manager). anycast_prefixes are the pools it may announce in
+    (the controller passes its network driver's anycast subnets); None, for an amphora made by
+    hand, means the lab's anycast pools; an empty list, an amphora that announces nothing."""
     cfg = cfg or LabConfig()
+    prefixes = (
+        [cfg.anycast_v4, cfg.anycast_v6] if anycast_prefixes is None else list(anycast_prefixes)
+    )
     driver = fabric.network_driver()
     amphora_id = amphora_id or str(uuid.uuid4())
     mgmt_ns = f"l3d-amp-{amphora_id.replace('-', '')[:8]}"
@@ -227,6 +238,7 @@ def create(
                     mode="json", context={"secrets": True}
                 ),
                 "state_dir": str(amp.dir / "agent"),
+                "anycast_prefixes": [str(p) for p in prefixes],
                 "bgp": {
                     "driver": speaker_driver,
                     "router_id": amp.mgmt_ip4,

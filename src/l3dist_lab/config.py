@@ -105,6 +105,9 @@ class LabConfig:
     hold_time: int = 3
     bfd_interval_ms: int = 100
     bfd_multiplier: int = 3
+    # The ToR's cap on routes one amphora session may send (route safety: a speaker that
+    # floods routes loses its session instead of filling the router's tables).
+    max_prefixes: int = 200
 
     def anycast(self, version: int) -> IPNet:
         return self.anycast_v4 if version == 4 else self.anycast_v6

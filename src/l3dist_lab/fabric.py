@@ -56,7 +56,17 @@ TOR_SYSCTLS = {
 
 
 def frr_config(cfg: LabConfig) -> str:
-    """FRR configuration of the ToR: listen-range peer groups, multipath, BFD, optional MD5."""
+    """FRR configuration of the ToR: listen-range peer groups, multipath, BFD, optional MD5,
+    and the operator's last layer of route safety: each amphora peer group accepts only host
+    routes (/32, /128) inside the anycast pools (an inbound prefix-list in each address
+    family) and a session that has more than ``max_prefixes`` accepted routes is reset.
+    Measured on FRR 8.4: the cap counts accepted routes only (``force``, meant to count the
+    filtered ones too, did not trip with 201 filtered routes), and a dynamic (listen-range)
+    neighbour reset by it is made again when the speaker reconnects, so a flooding amphora
+    flaps its own session, never the others'. ``soft-reconfiguration inbound`` keeps what each
+    amphora sent before policy, so a test can tell the speaker's own filter from the router's
+    (``show bgp ... neighbors PEER received-routes``); it is a testing aid, an operator's
+    router need not hold rejected routes."""
     password = f" neighbor {{pg}} password {cfg.bgp_password}\n" if cfg.bgp_password else ""
     groups = ""
     for pg in ("AMPHORAE4", "AMPHORAE6"):
@@ -84,6 +94,9 @@ bfd
  exit
 exit
 !
+ip prefix-list ANYCAST4 seq 10 permit {cfg.anycast_v4} ge 32 le 32
+ipv6 prefix-list ANYCAST6 seq 10 permit {cfg.anycast_v6} ge 128 le 128
+!
 route-map AMPHORAE6-IN permit 10
  set ipv6 next-hop prefer-global
 exit
@@ -98,12 +111,18 @@ router bgp {cfg.tor_asn}
  !
  address-family ipv4 unicast
   neighbor AMPHORAE4 activate
+  neighbor AMPHORAE4 soft-reconfiguration inbound
+  neighbor AMPHORAE4 prefix-list ANYCAST4 in
+  neighbor AMPHORAE4 maximum-prefix {cfg.max_prefixes}
   maximum-paths 64
  exit-address-family
  !
  address-family ipv6 unicast
   neighbor AMPHORAE6 activate
+  neighbor AMPHORAE6 soft-reconfiguration inbound
+  neighbor AMPHORAE6 prefix-list ANYCAST6 in
   neighbor AMPHORAE6 route-map AMPHORAE6-IN in
+  neighbor AMPHORAE6 maximum-prefix {cfg.max_prefixes}
   maximum-paths 64
  exit-address-family
 exit
@@ -325,6 +344,46 @@ def bgp_sessions() -> list[Session]:
             received += int(af.get("acceptedPrefixCounter", 0))
         sessions.append(Session(peer, info["bgpState"], info.get("remoteAs"), received))
     return sorted(sessions, key=lambda s: (ipaddress.ip_address(s.peer).version, s.peer))
+
+
+def _family(version: int) -> str:
+    return "ipv4 unicast" if version == 4 else "ipv6 unicast"
+
+
+def received_routes(peer: str) -> list[str]:
+    """What an amphora session sent the ToR, before the ToR's inbound policy (its adj-RIB-in,
+    kept by ``soft-reconfiguration inbound``): the speaker's own export, unfiltered by us."""
+    version = ipaddress.ip_address(peer).version
+    data = vtysh_json(f"show bgp {_family(version)} neighbors {peer} received-routes json")
+    return sorted(data.get("receivedRoutes", {}), key=ipaddress.ip_network)
+
+
+def bgp_routes(version: int) -> dict[str, list[str]]:
+    """The ToR's BGP table (after its inbound policy): every prefix with its paths' peers."""
+    data = vtysh_json(f"show bgp {_family(version)} json")
+    return {
+        prefix: sorted(str(p.get("peerId", "")) for p in paths)
+        for prefix, paths in data.get("routes", {}).items()
+    }
+
+
+def kernel_bgp_routes(version: int) -> list[str]:
+    """Every route zebra installed from BGP in the ToR's kernel FIB (any prefix)."""
+    out = subprocess.run(
+        ["ip", "-n", TOR_NS, "-j", f"-{version}", "route", "show", "proto", "bgp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    routes = []
+    for route in json.loads(out or "[]"):
+        dst = route.get("dst", "")
+        if dst == "default":
+            dst = "0.0.0.0/0" if version == 4 else "::/0"
+        routes.append(
+            str(ipaddress.ip_network(dst if "/" in dst else f"{dst}/{32 if version == 4 else 128}"))
+        )
+    return sorted(routes, key=ipaddress.ip_network)
 
 
 def bfd_peers() -> dict[str, str]:

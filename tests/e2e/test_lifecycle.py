@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from l3dist.bgp.base import host_prefix
+from l3dist.contracts import agent_config
 from l3dist.db.models import NetIpAllocation, NetPort
 from l3dist.db.session import Database
 from l3dist_lab import amphora, fabric, plumbing
@@ -56,6 +57,13 @@ def test_traffic_crosses_every_amphora_and_member(
     assert result["failures"] == 0, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
+
+    # Route safety: the controller wrote the network driver's anycast subnets into every
+    # amphora's config drive (the pools its agent and speaker limit announcements to).
+    lab = LabConfig()
+    for amp in amps:
+        drive = agent_config.load(amphora.get(amp["id"]).config_drive)
+        assert drive.anycast_prefixes == [lab.anycast_v4, lab.anycast_v6], drive.anycast_prefixes
 
     # Flow rescue on every amphora: the others as peers, the distributor's router MAC in use.
     router_mac = BRIDGE_MACS[LabConfig().frontend.bridge]

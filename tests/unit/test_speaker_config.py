@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from l3dist.bgp.base import Route
+from l3dist.bgp.base import Route, RouteRefused
 from l3dist.bgp.bird import BirdDriver
 from l3dist.bgp.exabgp import ExaBgpDriver
 from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile, BgpSpeakerConfig
@@ -86,6 +88,7 @@ def bgp(md5: bool = True, ttl_hops: int = 1) -> BgpConfig:
 
 
 LOCAL = {4: "198.18.0.11", 6: "fd00::b"}
+POOLS = [ipaddress.ip_network("198.18.100.0/24"), ipaddress.ip_network("fd00:100::/64")]
 ROUTES = frozenset(
     {
         Route("198.18.100.10/32", "198.18.1.11", "p1"),
@@ -94,8 +97,16 @@ ROUTES = frozenset(
 )
 
 
+def bird(config: BgpConfig, tmp_path: Path, pools: list[Any] | None = None) -> BirdDriver:
+    return BirdDriver(config, LOCAL, tmp_path, anycast_prefixes=POOLS if pools is None else pools)
+
+
+def exabgp(config: BgpConfig, tmp_path: Path, pools: list[Any] | None = None) -> ExaBgpDriver:
+    return ExaBgpDriver(config, LOCAL, tmp_path, anycast_prefixes=POOLS if pools is None else pools)
+
+
 def test_bird_config_sets_next_hop_origin_md5_gtsm_and_timers(tmp_path: Path) -> None:
-    driver = BirdDriver(bgp(ttl_hops=2), LOCAL, tmp_path)
+    driver = bird(bgp(ttl_hops=2), tmp_path)
     main = driver.main_config()
     assert "local 198.18.0.11 as 64512;" in main
     assert "neighbor 198.18.0.1 as 65000;" in main
@@ -109,20 +120,20 @@ def test_bird_config_sets_next_hop_origin_md5_gtsm_and_timers(tmp_path: Path) ->
     routes = driver.routes_config(ROUTES)
     assert "route 198.18.100.10/32 blackhole;" in routes
     assert "route fd00:100::a/128 blackhole;" in routes
-    p1_filter = routes.split("filter export_p_p1")[1].split("filter ")[0]
-    assert "bgp_next_hop = 198.18.1.11;" in p1_filter
-    assert "bgp_origin = ORIGIN_IGP;" in p1_filter
-    assert "fd00" not in p1_filter  # each peer gets only its own routes
+    p1_routes = routes.split("function routes_p_p1()")[1].split("function ")[0]
+    assert "bgp_next_hop = 198.18.1.11;" in p1_routes
+    assert "bgp_origin = ORIGIN_IGP;" in p1_routes
+    assert "fd00" not in p1_routes  # each peer gets only its own routes
 
 
 def test_bird_config_without_optional_settings(tmp_path: Path) -> None:
-    main = BirdDriver(bgp(md5=False), LOCAL, tmp_path).main_config()
+    main = bird(bgp(md5=False), tmp_path).main_config()
     assert "password" not in main
     assert "multihop" not in main
 
 
 def test_exabgp_config_and_commands(tmp_path: Path) -> None:
-    driver = ExaBgpDriver(bgp(ttl_hops=1), LOCAL, tmp_path)
+    driver = exabgp(bgp(ttl_hops=1), tmp_path)
     conf = driver.config()
     assert "passive false;" in conf
     assert 'md5-password "pw";' in conf
@@ -144,3 +155,119 @@ def test_frr_config_has_listen_ranges_multipath_and_password() -> None:
     assert "neighbor AMPHORAE4 password pw" in conf
     assert "set ipv6 next-hop prefer-global" in conf
     assert "password" not in frr_config(LabConfig())
+
+
+# -- route safety (issue 14): the speaker's own export policy ---------------------------------
+
+
+def test_bird_export_filters_admit_only_host_routes_inside_the_pools(tmp_path: Path) -> None:
+    """The guard is in the main configuration (written from the config drive's prefixes), so
+    the routes file, rewritten on every change, cannot widen it."""
+    main = bird(bgp(), tmp_path, [*POOLS, ipaddress.ip_network("203.0.113.0/28")]).main_config()
+    assert (
+        "filter export_p_p1 {\n"
+        "  # Route safety: only host routes inside the anycast prefixes ever leave here.\n"
+        "  if ! (net ~ [ 198.18.100.0/24{32,32}, 203.0.113.0/28{32,32} ]) then reject;\n"
+        "  if routes_p_p1() then accept;\n"
+        "  reject;\n"
+        "}\n"
+    ) in main
+    assert (
+        "filter export_p_p6 {\n"
+        "  # Route safety: only host routes inside the anycast prefixes ever leave here.\n"
+        "  if ! (net ~ [ fd00:100::/64{128,128} ]) then reject;\n"
+        "  if routes_p_p6() then accept;\n"
+        "  reject;\n"
+        "}\n"
+    ) in main
+    assert main.index("include ") < main.index("filter export_p_p1") < main.index("protocol bgp")
+    assert "export filter export_p_p1;" in main and "export filter export_p_p6;" in main
+    assert "export all" not in main and "export where" not in main
+
+
+def test_bird_routes_file_defines_no_filter(tmp_path: Path) -> None:
+    """A foreign route in the routes file is only a route: the export decision is not there."""
+    foreign = frozenset({Route("8.8.8.8/32", "198.18.1.11", "p1"), Route("0.0.0.0/0", "x", "p1")})
+    routes = bird(bgp(), tmp_path).routes_config(ROUTES | foreign)
+    assert "filter" not in routes and "accept" not in routes
+    assert "function routes_p_p1()\n{\n" in routes and "  return false;\n}\n" in routes
+
+
+def test_bird_without_pools_of_a_family_exports_nothing_of_it(tmp_path: Path) -> None:
+    main = bird(bgp(), tmp_path, [POOLS[0]]).main_config()
+    p6 = main.split("filter export_p_p6 {")[1].split("}")[0]
+    assert "reject;  # no IPv6 anycast prefix: nothing to send" in p6
+    assert "accept" not in p6
+    nothing = bird(bgp(), tmp_path, []).main_config()
+    assert nothing.count("reject;  # no IPv") == 2 and "then accept" not in nothing
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/bird"), reason="BIRD 2 is not installed")
+def test_bird_accepts_the_generated_configuration(tmp_path: Path) -> None:
+    import subprocess
+
+    driver = bird(bgp(), tmp_path)
+    driver._write(ROUTES | {Route("8.8.8.8/32", "198.18.1.11", "p1")})
+    parsed = subprocess.run(
+        ["/usr/sbin/bird", "-p", "-c", str(driver.conf_path)], capture_output=True, text=True
+    )
+    assert parsed.returncode == 0, parsed.stderr
+
+
+FOREIGN = [
+    pytest.param("8.8.8.8/32", id="foreign-v4"),
+    pytest.param("0.0.0.0/0", id="default-v4"),
+    pytest.param("::/0", id="default-v6"),
+    pytest.param("198.18.100.0/24", id="pool-aggregate"),
+    pytest.param("198.18.100.0/25", id="inside-pool-not-host"),
+    pytest.param("198.18.3.10/32", id="member-subnet"),
+    pytest.param("2001:db8::1/128", id="foreign-v6"),
+    pytest.param("fe80::1/128", id="link-local-v6"),
+]
+
+
+@pytest.mark.parametrize("prefix", FOREIGN)
+def test_exabgp_driver_refuses_to_announce_a_foreign_route(tmp_path: Path, prefix: str) -> None:
+    driver = exabgp(bgp(), tmp_path)
+    peer = "p6" if ":" in prefix else "p1"
+    route = Route(prefix, "fd00:1::b" if peer == "p6" else "198.18.1.11", peer)
+    with pytest.raises(RouteRefused, match="refusing to announce"):
+        driver._announce(route)
+    # A change with a refused route sends nothing, not even its good routes (the whole set is
+    # refused before the FIFO is opened: there is none here, that would be another error).
+    with pytest.raises(RouteRefused):
+        driver.apply(ROUTES | {route})
+    assert driver.routes == frozenset()
+
+
+def test_exabgp_driver_without_pools_announces_nothing(tmp_path: Path) -> None:
+    driver = exabgp(bgp(), tmp_path, [])
+    for route in ROUTES:
+        with pytest.raises(RouteRefused, match=r"prefixes \(none\)"):
+            driver._announce(route)
+
+
+def test_exabgp_driver_withdraws_without_the_check(tmp_path: Path) -> None:
+    """A withdraw can only remove a route: it is never refused."""
+    driver = exabgp(bgp(), tmp_path)
+    assert driver._withdraw(Route("8.8.8.8/32", "198.18.1.11", "p1")).startswith(
+        "neighbor 198.18.0.1 withdraw route 8.8.8.8/32"
+    )
+
+
+def test_frr_config_filters_what_amphorae_may_send() -> None:
+    """The router's layer: host routes inside the anycast pools only, on both peer groups, a
+    cap on routes per session, and the pre-policy copy tests read; IPv6 keeps prefer-global."""
+    conf = frr_config(LabConfig(max_prefixes=50))
+    assert "ip prefix-list ANYCAST4 seq 10 permit 198.18.100.0/24 ge 32 le 32\n" in conf
+    assert "ipv6 prefix-list ANYCAST6 seq 10 permit fd00:198:18:100::/64 ge 128 le 128\n" in conf
+    v4 = conf.split("address-family ipv4 unicast")[1].split("exit-address-family")[0]
+    v6 = conf.split("address-family ipv6 unicast")[1].split("exit-address-family")[0]
+    assert "  neighbor AMPHORAE4 prefix-list ANYCAST4 in\n" in v4
+    assert "  neighbor AMPHORAE4 maximum-prefix 50\n" in v4
+    assert "  neighbor AMPHORAE4 soft-reconfiguration inbound\n" in v4
+    assert "  neighbor AMPHORAE6 prefix-list ANYCAST6 in\n" in v6
+    assert "  neighbor AMPHORAE6 route-map AMPHORAE6-IN in\n" in v6
+    assert "  neighbor AMPHORAE6 maximum-prefix 50\n" in v6
+    assert "  neighbor AMPHORAE6 soft-reconfiguration inbound\n" in v6
+    assert "ANYCAST6" not in v4 and "ANYCAST4" not in v6

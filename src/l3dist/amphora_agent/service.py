@@ -3,6 +3,11 @@
 All changes are serialized by one lock, validated before anything changes, persisted atomically,
 then pushed to the speaker; if the speaker refuses, the previous state is restored. The persisted
 state lets a restarted agent announce again what it announced before, with no new API call.
+
+Route safety (issue 14): a registration whose VIP is not inside the config drive's anycast
+prefixes, or is never a host route (unspecified, loopback, multicast, link-local), is refused
+with 403 before anything else is looked at; nothing outside them is ever held, persisted or
+handed to the speaker, whoever the caller is.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from l3dist.amphora_agent import flow_rescue
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
 from l3dist.amphora_agent.listener_check import ListenerChecker
+from l3dist.bgp import policy
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
 from l3dist.common.files import write_atomic
@@ -88,7 +94,9 @@ class AgentService:
         # The peers whose MAC is known: owner learning works with them (one copy per packet).
         self.rescue_peer_macs: dict[str, str] = {}
         local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
-        self.speaker: SpeakerDriver = make_driver(config.bgp, local, config.state_dir / "bgp")
+        self.speaker: SpeakerDriver = make_driver(
+            config.bgp, local, config.state_dir / "bgp", config.anycast_prefixes
+        )
         self.haproxy = HaproxyService(
             config.haproxy_namespace, config.amphora_id, config.state_dir / "haproxy"
         )
@@ -114,11 +122,25 @@ class AgentService:
         except FileNotFoundError:
             return
         self.vips = set(data.get("vips", []))
-        self.registrations = {Registration(**r) for r in data.get("registrations", [])}
-        self.draining = {Registration(**r) for r in data.get("draining", [])}
-        self.vip_routes = {VipRoute(**r) for r in data.get("vip_routes", [])}
+        self.registrations = self._allowed(
+            {Registration(**r) for r in data.get("registrations", [])}
+        )
+        self.draining = {Registration(**r) for r in data.get("draining", [])} & self.registrations
+        self.vip_routes = self._allowed({VipRoute(**r) for r in data.get("vip_routes", [])})
         rescue = data.get("rescue")
         self.rescue = flow_rescue.RescueConfig(**rescue) if rescue else None
+
+    def _allowed(self, entries: set[Any]) -> set[Any]:
+        """Persisted registrations the config drive's anycast prefixes allow; any other (state
+        from before the limit) is dropped with a warning, never announced."""
+        kept = set()
+        for entry in entries:
+            reason = policy.refusal(entry.vip_ip, self.config.anycast_prefixes)
+            if reason is None:
+                kept.add(entry)
+            else:
+                log.warning("dropping persisted %s: %s", entry, reason)
+        return kept
 
     def _save(self) -> None:
         data = {
@@ -436,8 +458,12 @@ class AgentService:
     # -- extended amphora API -----------------------------------------------------------------
 
     def _validate(self, reg: Registration | VipRoute) -> None:
-        """What Register Amphora and Register VIP both need: families that match, a next hop
-        on the front-end subnet (the router reaches it there), a known peer of that family."""
+        """What Register Amphora and Register VIP both need: a VIP this amphora may announce
+        at all (route safety: 403, checked first), families that match, a next hop on the
+        front-end subnet (the router reaches it there), a known peer of that family."""
+        refused = policy.refusal(reg.vip_ip, self.config.anycast_prefixes)
+        if refused is not None:
+            raise AgentError(403, refused, "vip_ip")
         vip = ipaddress.ip_address(reg.vip_ip)
         nexthop = ipaddress.ip_address(reg.nexthop_ip)
         if nexthop.version != vip.version:

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from l3dist.bgp import policy
 from l3dist.common import plugins
 from l3dist.common.process import ManagedProcess
-from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile, IPNetwork
 
 
 @dataclass(frozen=True, order=True)
@@ -51,16 +52,39 @@ def host_prefix(ip: str) -> str:
     return f"{address}/{address.max_prefixlen}"
 
 
+class RouteRefused(ValueError):
+    """A route outside the amphora's anycast prefixes (or not a host route) reached a driver."""
+
+
 class SpeakerDriver(ABC):
-    """A supervised BGP daemon announcing VIP routes."""
+    """A supervised BGP daemon announcing VIP routes.
+
+    Invariant (route safety): whatever routes it is handed, a driver makes its daemon send only
+    host routes inside ``anycast_prefixes`` (``policy.exportable``), enforced by the daemon's
+    own policy where it has one (BIRD's export filter) or where the driver writes the announce
+    (ExaBGP). The agent checks first; this is the layer that holds when the agent is wrong.
+    """
 
     name: str = "abstract"
 
-    def __init__(self, bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        bgp: BgpConfig,
+        local_addresses: dict[int, str],
+        workdir: Path,
+        *,
+        anycast_prefixes: list[IPNetwork],
+    ) -> None:
         self.bgp = bgp
         self.local_addresses = local_addresses
         self.workdir = workdir
+        self.anycast_prefixes = sorted(
+            set(anycast_prefixes), key=lambda p: (p.version, int(p.network_address), p.prefixlen)
+        )
         self.routes: frozenset[Route] = frozenset()
+
+    def exportable(self, route: Route) -> bool:
+        return policy.exportable(route.prefix, self.anycast_prefixes)
 
     def local_address(self, peer: BgpPeerProfile) -> str:
         try:
@@ -102,8 +126,20 @@ class SpeakerDriver(ABC):
             proc.stop()
 
 
-def make_driver(bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> SpeakerDriver:
-    """The driver the config drive names, from the ``l3dist.speaker_drivers`` entry points."""
+def make_driver(
+    bgp: BgpConfig,
+    local_addresses: dict[int, str],
+    workdir: Path,
+    anycast_prefixes: list[IPNetwork],
+) -> SpeakerDriver:
+    """The driver the config drive names, from the ``l3dist.speaker_drivers`` entry points.
+
+    The anycast prefixes go to the factory as a required keyword (not inside ``BgpConfig``):
+    they are the amphora's, one field of the config drive that the agent's own check reads too,
+    so there is one copy that cannot disagree with itself; and a driver that does not know the
+    limit fails to load instead of announcing without it."""
     factory = plugins.load(plugins.SPEAKER, bgp.driver, "BGP speaker driver")
-    driver: SpeakerDriver = factory(bgp, local_addresses, workdir)
+    driver: SpeakerDriver = factory(
+        bgp, local_addresses, workdir, anycast_prefixes=list(anycast_prefixes)
+    )
     return driver

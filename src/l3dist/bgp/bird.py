@@ -1,9 +1,15 @@
 """BIRD 2 speaker driver (the default).
 
-Routes live in an included file: static blackhole routes for the VIPs and, per peer, an export
-filter that sets the next hop (the front-end IP) and origin. A change rewrites that file and runs
-``birdc configure`` (~3 ms); BIRD re-exports without resetting sessions. Because the routes are
-part of BIRD's own configuration, a restarted BIRD announces them again by itself.
+Routes live in an included file: static blackhole routes for the VIPs and, per peer, a function
+that sets the next hop (the front-end IP) and origin of its routes. A change rewrites that file
+and runs ``birdc configure`` (~3 ms); BIRD re-exports without resetting sessions. Because the
+routes are part of BIRD's own configuration, a restarted BIRD announces them again by itself.
+
+Route safety: each peer's export filter lives in the main configuration, written once at start
+from the amphora's anycast prefixes, not in the routes file. It rejects anything that is not a
+host route (/32, /128) inside those prefixes before it asks the routes file's function, so no
+content of the routes file (a bug, a foreign VIP) can make BIRD send a default route, an
+aggregate or a foreign prefix.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from l3dist.bgp import policy
 from l3dist.bgp.base import PeerStatus, Route, SpeakerDriver
 from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
-from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile, IPNetwork
 
 BIRD = shutil.which("bird") or "/usr/sbin/bird"
 BIRDC = shutil.which("birdc") or "/usr/sbin/birdc"
@@ -26,6 +33,12 @@ def protocol_name(peer_id: str) -> str:
     return "p_" + re.sub(r"[^A-Za-z0-9]", "_", peer_id)
 
 
+def _route_function(peer_id: str) -> str:
+    """The routes file's function for a peer: sets next hop and origin of the peer's routes
+    and says whether the route is one of them."""
+    return "routes_" + protocol_name(peer_id)
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -33,8 +46,15 @@ def _quote(value: str) -> str:
 class BirdDriver(SpeakerDriver):
     name = "bird"
 
-    def __init__(self, bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> None:
-        super().__init__(bgp, local_addresses, workdir)
+    def __init__(
+        self,
+        bgp: BgpConfig,
+        local_addresses: dict[int, str],
+        workdir: Path,
+        *,
+        anycast_prefixes: list[IPNetwork],
+    ) -> None:
+        super().__init__(bgp, local_addresses, workdir, anycast_prefixes=anycast_prefixes)
         self.conf_path = workdir / "bird.conf"
         self.routes_path = workdir / "bird-routes.conf"
         self.socket_path = workdir / "bird.ctl"
@@ -88,6 +108,33 @@ class BirdDriver(SpeakerDriver):
         ]
         return "\n".join(lines) + "\n"
 
+    def anycast_set(self, version: int) -> str | None:
+        """The BIRD prefix set of the host routes inside the anycast prefixes of one IP
+        version (``[ 198.18.100.0/24{32,32} ]``); None when there is none."""
+        pools = policy.by_version(self.anycast_prefixes, version)
+        if not pools:
+            return None
+        bits = 32 if version == 4 else 128
+        return "[ " + ", ".join(f"{p}{{{bits},{bits}}}" for p in pools) + " ]"
+
+    def export_filter(self, peer: BgpPeerProfile) -> str:
+        """The peer's export filter: the route-safety guard, then the routes file's choice."""
+        name = protocol_name(peer.id)
+        pools = self.anycast_set(peer.ip_version)
+        lines = [
+            f"filter export_{name} {{",
+            "  # Route safety: only host routes inside the anycast prefixes ever leave here.",
+        ]
+        if pools is None:
+            lines.append(f"  reject;  # no IPv{peer.ip_version} anycast prefix: nothing to send")
+        else:
+            lines += [
+                f"  if ! (net ~ {pools}) then reject;",
+                f"  if {_route_function(peer.id)}() then accept;",
+                "  reject;",
+            ]
+        return "\n".join([*lines, "}"]) + "\n"
+
     def main_config(self) -> str:
         parts = [
             f"router id {self.bgp.router_id};",
@@ -96,6 +143,7 @@ class BirdDriver(SpeakerDriver):
             "protocol bfd { }",
             f"include {_quote(str(self.routes_path))};",
         ]
+        parts += [self.export_filter(peer) for _, peer in self.bgp.peers()]
         parts += [self._peer_block(peer) for _, peer in self.bgp.peers()]
         return "\n".join(parts) + "\n"
 
@@ -115,10 +163,10 @@ class BirdDriver(SpeakerDriver):
                     f"  if net = {route.prefix} then {{\n"
                     f"    bgp_next_hop = {route.nexthop};\n"
                     "    bgp_origin = ORIGIN_IGP;\n"
-                    "    accept;\n"
+                    "    return true;\n"
                     "  }\n"
                 )
-            parts.append(f"filter export_{protocol_name(peer.id)} {{\n{body}  reject;\n}}\n")
+            parts.append(f"function {_route_function(peer.id)}()\n{{\n{body}  return false;\n}}\n")
         return "".join(parts)
 
     def _write(self, routes: frozenset[Route]) -> None:

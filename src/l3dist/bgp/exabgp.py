@@ -5,6 +5,11 @@ Routes go through ExaBGP's process API (1-2 ms to the wire): the agent writes ``
 keeps an Adj-RIB-Out so a session that comes back gets the routes again; a restarted ExaBGP gets
 them re-sent by ``restarted()``. ExaBGP has no BFD and no separate keepalive setting (it is a third
 of the hold time).
+
+Route safety: ExaBGP has no export policy of its own, so the driver holds the line where it
+writes the command: ``_announce`` refuses (``RouteRefused``) any route that is not a host route
+inside the amphora's anycast prefixes, and a change is sent only once every command of it was
+built, so a refused change sends nothing at all.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from l3dist.bgp.base import PeerStatus, Route, SpeakerDriver
+from l3dist.bgp.base import PeerStatus, Route, RouteRefused, SpeakerDriver
 from l3dist.common.files import write_atomic
 from l3dist.common.process import ManagedProcess
-from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile
+from l3dist.contracts.agent_config import BgpConfig, BgpPeerProfile, IPNetwork
 
 EXABGP_ENV = {
     # Several ExaBGP instances on one host (lab notes, trap 4).
@@ -37,8 +42,15 @@ EXABGP_ENV = {
 class ExaBgpDriver(SpeakerDriver):
     name = "exabgp"
 
-    def __init__(self, bgp: BgpConfig, local_addresses: dict[int, str], workdir: Path) -> None:
-        super().__init__(bgp, local_addresses, workdir)
+    def __init__(
+        self,
+        bgp: BgpConfig,
+        local_addresses: dict[int, str],
+        workdir: Path,
+        *,
+        anycast_prefixes: list[IPNetwork],
+    ) -> None:
+        super().__init__(bgp, local_addresses, workdir, anycast_prefixes=anycast_prefixes)
         self.conf_path = workdir / "exabgp.conf"
         self.fifo_path = workdir / "exabgp.cmd"
         self.status_path = workdir / "exabgp-status.json"
@@ -94,6 +106,13 @@ class ExaBgpDriver(SpeakerDriver):
         return str(peer.peer_ip)
 
     def _announce(self, route: Route) -> str:
+        """The announce command; the one place a route can leave for ExaBGP (route safety)."""
+        if not self.exportable(route):
+            allowed = ", ".join(map(str, self.anycast_prefixes)) or "none"
+            raise RouteRefused(
+                f"refusing to announce {route.prefix}: not a host route inside the anycast "
+                f"prefixes ({allowed})"
+            )
         return (
             f"neighbor {self._peer_ip(route.peer_id)} announce route {route.prefix} "
             f"next-hop {route.nexthop} origin igp"

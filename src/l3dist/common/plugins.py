@@ -7,8 +7,9 @@ declares an entry point, without touching l3dist:
 - ``l3dist.network_drivers``: factory(db) -> AbstractNetworkDriver
 - ``l3dist.distributor_drivers``: factory() -> AbstractDistributorDriver (bound to the
   controller's services by the worker)
-- ``l3dist.speaker_drivers``: factory(bgp config, local addresses, work directory) ->
-  SpeakerDriver (loaded by the amphora agent)
+- ``l3dist.speaker_drivers``: factory(bgp config, local addresses, work directory, *,
+  anycast_prefixes) -> SpeakerDriver (loaded by the amphora agent; it must send only host
+  routes inside anycast_prefixes)
 - ``l3dist.cli_plugins``: register(typer app) adds commands to ``l3dist``
 
 The configuration names the driver; no family has a default that is not a production driver.

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from l3dist.certificates import AmphoraCertificates
-from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig
+from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig, IPNetwork
 
 
 class ComputeBuildError(Exception):
@@ -29,10 +29,13 @@ class AbstractComputeDriver(ABC):
         speaker_driver: str,
         certificates: AmphoraCertificates,
         heartbeat: HeartbeatConfig,
+        anycast_prefixes: list[IPNetwork],
     ) -> BuiltAmphora:
         """Create and boot an amphora whose config drive carries the BGP speakers, its TLS
-        certificates (the agent's own, and the CA of the controller's client certificate) and
-        where to send its heartbeats."""
+        certificates (the agent's own, and the CA of the controller's client certificate),
+        where to send its heartbeats, and the anycast pools it may announce host routes inside
+        (``AgentConfig.anycast_prefixes``: written as given, an empty list makes an amphora
+        that announces nothing)."""
 
     @abstractmethod
     def delete(self, compute_id: str) -> None:

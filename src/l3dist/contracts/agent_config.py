@@ -26,6 +26,7 @@ from l3dist.common.files import write_atomic
 
 ASN = Annotated[int, Field(ge=1, le=4294967295)]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class StrictModel(BaseModel):
@@ -170,6 +171,11 @@ class AgentConfig(StrictModel):
     tls: TlsConfig
     heartbeat: HeartbeatConfig | None = None
     listener_check: ListenerCheckConfig = Field(default_factory=ListenerCheckConfig)
+    # The pools this amphora may announce host routes inside (route safety, issue 14): the
+    # CIDRs of the network driver's anycast subnets, filled by the controller side, never by
+    # an API caller. The agent refuses any VIP outside them and the speaker's own export
+    # policy carries the same list. Empty: this amphora announces nothing.
+    anycast_prefixes: list[IPNetwork] = Field(default_factory=list)
 
     @property
     def bind_host(self) -> str:

@@ -16,6 +16,7 @@ from taskflow import task
 
 from l3dist.common import constants as c
 from l3dist.contracts.agent_api import FrontendPlug
+from l3dist.contracts.agent_config import IPNetwork
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
 from l3dist.db.models import (
@@ -33,7 +34,9 @@ from l3dist.db.models import (
 from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
+from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.exceptions import NetworkException
+from l3dist.network.models import ROLE_ANYCAST
 
 log = logging.getLogger(__name__)
 AMPHORA_NAMESPACE = uuid.UUID("0b7c7a3e-52f4-4d0e-8d8e-6a1f1f2c9a10")
@@ -348,15 +351,32 @@ class CreateAmphoraInDB(ServiceTask):
                 amp.load_balancer_id = None
 
 
+def anycast_prefixes(network: AbstractNetworkDriver) -> list[IPNetwork]:
+    """The CIDRs of every subnet the network driver knows with the anycast role: the only pools
+    an amphora may announce host routes inside (route safety). They come from the operator's
+    network definitions, never from an API caller; sorted, so every amphora of a cluster gets
+    the same list."""
+    prefixes: set[IPNetwork] = set()
+    for net in network.networks.values():
+        for subnet_id in net.subnets:
+            subnet = network.get_subnet(subnet_id)
+            if subnet.role == ROLE_ANYCAST:
+                prefixes.add(ipaddress.ip_network(subnet.cidr))
+    return sorted(prefixes, key=lambda p: (p.version, p))
+
+
 class ComputeCreate(ServiceTask):
-    """Build the amphora (its config drive carries the distributor's BGP speakers); the compute
-    driver returns once its agent answers."""
+    """Build the amphora (its config drive carries the distributor's BGP speakers and the
+    anycast pools it may announce in); the compute driver returns once its agent answers."""
 
     def execute(self, loadbalancer_id: str, amphora_id: str) -> None:
         with self.services.db.session(writer=True) as session:
             lb = session.get(LoadBalancer, loadbalancer_id)
             assert lb is not None and lb.vip is not None
             speakers = speaker_configs(session, lb.vip.distributor_id)
+        prefixes = anycast_prefixes(self.services.network)
+        if not prefixes:
+            log.warning("no anycast subnet: amphora %s will announce nothing", amphora_id)
         compute = self.services.compute
         # Whatever a crashed attempt left (even a half-made amphora) goes first; absent is fine.
         compute.delete(amphora_id)
@@ -368,6 +388,7 @@ class ComputeCreate(ServiceTask):
             self.services.speaker_driver,
             certificates,
             self.services.heartbeat,
+            prefixes,
         )
         with self.services.db.session(writer=True) as session:
             amp = session.get(Amphora, amphora_id)

@@ -54,7 +54,7 @@ def run(speaker_driver: str = "bird", runs: int = 20, version: int = 4) -> dict[
             # The direct path: a driver attached to the measured amphora's running speaker.
             drive = agent_config.load(measured.config_drive)
             local: dict[int, str] = {a.version: str(a.ip) for a in drive.management.addresses}
-            direct = make_driver(drive.bgp, local, drive.state_dir / "bgp")
+            direct = make_driver(drive.bgp, local, drive.state_dir / "bgp", drive.anycast_prefixes)
             peer_id = next(p.id for s, p in drive.bgp.peers() if s.ip_version == version)
             route = Route(prefix, nexthop, peer_id)
             direct.routes = frozenset()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from l3dist.certificates import AmphoraCertificates
 from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
-from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig
+from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig, IPNetwork
 from l3dist_lab import amphora as lab_amphora
 from l3dist_lab.config import LabConfig
 
@@ -22,6 +22,7 @@ class LabComputeDriver(AbstractComputeDriver):
         speaker_driver: str,
         certificates: AmphoraCertificates,
         heartbeat: HeartbeatConfig,
+        anycast_prefixes: list[IPNetwork],
     ) -> BuiltAmphora:
         amp = lab_amphora.create(
             self.cfg,
@@ -31,6 +32,7 @@ class LabComputeDriver(AbstractComputeDriver):
             frontend=False,
             certificates=certificates,
             heartbeat=heartbeat,
+            anycast_prefixes=anycast_prefixes,
         )
         return BuiltAmphora(compute_id=amp.id, lb_network_ip=amp.mgmt_ip4)
 
