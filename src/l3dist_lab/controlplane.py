@@ -55,9 +55,7 @@ def controller_config(cfg: LabConfig, **sections: dict[str, Any]) -> str:
     settings: dict[str, dict[str, Any]] = {
         "network": {"driver": "lab"},
         "controller": {"compute_driver": "lab"},
-        "health": {
-            "controller_ip_port_list": [f"{cfg.mgmt.host(4, cfg.controller_host_index)}:5555"]
-        },
+        "health": {"controller_ip_port_list": [f"{management_address(cfg)}:5555"]},
     }
     for name, values in sections.items():
         settings.setdefault(name, {}).update(values)
@@ -65,6 +63,11 @@ def controller_config(cfg: LabConfig, **sections: dict[str, Any]) -> str:
         f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
         for name, values in settings.items()
     )
+
+
+def management_address(cfg: LabConfig) -> str:
+    """The controller's address on lb-mgmt-net (the lab host's own port on the network)."""
+    return cfg.mgmt.host(4, cfg.controller_host_index)
 
 
 def free_port() -> int:
@@ -77,14 +80,21 @@ class ControlPlane:
     """API and worker processes; call() talks to the API as the admin (no-auth headers)."""
 
     def __init__(
-        self, state_dir: Path, database_url: str | None = None, cfg: LabConfig | None = None
+        self,
+        state_dir: Path,
+        database_url: str | None = None,
+        cfg: LabConfig | None = None,
+        api_host: str = "127.0.0.1",
     ) -> None:
+        """api_host: where the API listens; the lab's controller address on lb-mgmt-net
+        (``management_address``) lets the lab's hosts reach it to enroll."""
         self.state_dir = state_dir
         self.config_path = state_dir / "l3dist.toml"
         self.lab = cfg or LabConfig()
         self.database_url = database_url or f"sqlite:///{state_dir / 'l3dist.db'}"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_host = api_host
+        self.url = f"http://{api_host}:{self.port}"
         self.env = {
             **os.environ,
             "L3DIST_DATABASE_URL": self.database_url,
@@ -101,7 +111,7 @@ class ControlPlane:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.config_path.exists():  # a test may have written its own
             self.config_path.write_text(controller_config(self.lab))
-        self._spawn("api", [L3DIST, "api", "--port", str(self.port)])
+        self._spawn("api", [L3DIST, "api", "--host", self.api_host, "--port", str(self.port)])
         self.start_worker()
         self._spawn("health", [L3DIST, "health"])
         deadline = time.monotonic() + timeout

@@ -118,7 +118,7 @@ def create(cfg: LabConfig, index: int, controller_url: str) -> LabHost:
 def enroll(host: LabHost, token: str) -> str:
     """The operator's step on the host: ``l3dist-agent enroll`` with the token; its host id."""
     argv = plumbing.netns_exec_argv(
-        host.namespace, [AGENT, "enroll", "--config", str(host.config_path), "--token", token]
+        host.namespace, [AGENT, "enroll", "--config", str(host.config_path), f"--token={token}"]
     )
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:

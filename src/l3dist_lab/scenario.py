@@ -45,6 +45,27 @@ def lab_distributor(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[s
     return dict(plane.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"])
 
 
+def define_networks(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[str, str]:
+    """The lab's networks defined through the admin API, as an operator defines a site's own
+    (the static network driver): the subnet ids by name (``anycast-net-v4``)."""
+    ids: dict[str, str] = {}
+    for net in (cfg or LabConfig()).networks():
+        network = plane.call("POST", "/v2.0/networks", {"network": {"name": net.name}}, expect=201)[
+            "network"
+        ]
+        for version, cidr in net.subnets():
+            body = {
+                "name": f"{net.name}-v{version}",
+                "network_id": network["id"],
+                "cidr": str(cidr),
+                "role": net.role,
+                "gateway_ip": str(cidr[1]) if net.routed else None,  # the router's address
+            }
+            subnet = plane.call("POST", "/v2.0/subnets", {"subnet": body}, expect=201)["subnet"]
+            ids[body["name"]] = subnet["id"]
+    return ids
+
+
 def lb_path(lb: dict[str, Any]) -> str:
     return f"/v2/lbaas/loadbalancers/{lb['id']}"
 
@@ -55,12 +76,18 @@ def amphorae_of(plane: ControlPlane, lb_id: str) -> list[dict[str, Any]]:
 
 
 def create_lb(
-    plane: ControlPlane, distributor_id: str, count: int, ip_version: int = 4
+    plane: ControlPlane,
+    distributor_id: str,
+    count: int,
+    ip_version: int = 4,
+    subnets: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An ACTIVE_ACTIVE load balancer with `count` amphorae, waited for (ACTIVE); its VIP and
-    front end (the next hops) of the IP version."""
-    vip_subnet = stable_id(f"anycast-net-v{ip_version}")
-    frontend_subnet = stable_id(f"{LabConfig().frontend.name}-v{ip_version}")
+    front end (the next hops) of the IP version. subnets: ids by name (``define_networks``);
+    default: the ids the lab's network driver gives them."""
+    vip_name, frontend_name = f"anycast-net-v{ip_version}", f"frontend-net-v{ip_version}"
+    vip_subnet = subnets[vip_name] if subnets else stable_id(vip_name)
+    frontend_subnet = subnets[frontend_name] if subnets else stable_id(frontend_name)
     lb = plane.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
         "name": "web", "vip_subnet_id": vip_subnet, "frontend_subnet_id": frontend_subnet,
         "topology": "ACTIVE_ACTIVE", "amphora_count": count,

@@ -55,7 +55,7 @@ def agent_config(tmp_path: Path, server: Server, name: str, address: str) -> Pat
 
 def agent_enroll(config: Path, token: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "l3dist-agent"), "enroll", "--config", str(config), "--token", token],
+        [str(BIN / "l3dist-agent"), "enroll", "--config", str(config), f"--token={token}"],
         capture_output=True,
         text=True,
         timeout=60,

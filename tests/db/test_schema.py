@@ -149,3 +149,16 @@ def test_migrations_build_exactly_the_models(db_url: str) -> None:
     engine.dispose()
     taskflow = {"logbooks", "flowdetails", "atomdetails"}
     assert [d for d in diffs if not (d[0] == "remove_table" and d[1].name in taskflow)] == []
+
+
+def test_processes_started_together_upgrade_a_fresh_database_once(db_url: str) -> None:
+    """API, worker and health manager started at once each upgrade the schema: one does, the
+    others wait and find it current (without the lock, 3 of 4 failed on both databases)."""
+    code = f"from l3dist.db.session import upgrade; upgrade({db_url!r})"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert session.current_revision(db_url) == "0007"

@@ -1,0 +1,165 @@
+"""The operator's path (issue 13): the lab only simulates the datacenter (router, networks,
+five racked hosts); l3dist runs on it as on real hosts. The API, worker and health manager are
+separate processes on PostgreSQL with a production configuration (``static`` network driver,
+``hosts`` compute driver); the networks are defined through the admin API; each host's agent
+enrolls with a one-time token and runs ``l3dist-agent run`` with only its agent.toml.
+
+Proved here: a load balancer on 3 of the 5 hosts carries traffic through the router; scale-out
+takes a fourth; more amphorae than free hosts is ERROR with the reason and nothing held; delete
+returns every host clean (no route at the router, no namespace, VIP, HAProxy or nft table on
+the host); and no controller process ever imported a lab module (their import logs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from l3dist.bgp.base import host_prefix
+from l3dist.db.models import WorkerJob
+from l3dist.db.session import Database
+from l3dist_lab import fabric, hosts, member, plumbing, scenario
+from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import controller_config, environment, management_address
+from l3dist_lab.traffic import run_clients
+from tests.conftest import database_url
+
+from .conftest import Controller, lb_path, wait_until
+
+HOSTS = 5
+
+
+@dataclass
+class Site:
+    ctl: Controller
+    subnets: dict[str, str]
+    distributor: dict[str, Any]
+    hosts: list[hosts.LabHost]
+
+
+@pytest.fixture(scope="module")
+def site(lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    work = tmp_path_factory.mktemp("hosts")
+    cfg = LabConfig()
+    lab_db = f"sqlite:///{work / 'lab.db'}"  # the lab's own records (its member servers)
+    racked: list[hosts.LabHost] = []
+    with (
+        database_url("postgresql", work) as product_db,
+        environment(L3DIST_DATABASE_URL=lab_db, L3DIST_CA_DIR=str(work / "lab-ca")),
+    ):
+        fabric.down()
+        fabric.up(cfg)
+        ctl = Controller(work / "control", product_db, cfg, api_host=management_address(cfg))
+        ctl.config_path.parent.mkdir(parents=True, exist_ok=True)
+        ctl.config_path.write_text(
+            controller_config(
+                cfg,
+                network={"driver": "static"},
+                controller={"compute_driver": "hosts"},
+            )
+        )
+        # Every module each controller process imports goes to its log: checked below.
+        ctl.env["PYTHONPROFILEIMPORTTIME"] = "1"
+        try:
+            ctl.members = [member.add("m1"), member.add("m2")]
+            ctl.start()
+            subnets = scenario.define_networks(ctl, cfg)
+            distributor = scenario.lab_distributor(ctl, cfg)
+            for index in range(1, HOSTS + 1):
+                host = hosts.create(cfg, index, ctl.url)
+                racked.append(host)
+                added = ctl.call(
+                    "POST", "/v2/octavia/amphora-hosts",
+                    {"amphora_host": {"name": host.name}}, expect=201,
+                )  # fmt: skip
+                hosts.enroll(host, added["enrollment_token"])
+                hosts.start_agent(host)
+            yield Site(ctl, subnets, distributor, racked)
+        finally:
+            ctl.stop()
+            for host in racked:
+                hosts.delete(host)
+            fabric.down()
+
+
+def pool(ctl: Controller) -> dict[str, dict[str, Any]]:
+    return {h["name"]: h for h in ctl.call("GET", "/v2/octavia/amphora-hosts")["amphora_hosts"]}
+
+
+def host_is_clean(host: hosts.LabHost) -> list[str]:
+    """What a reset host still holds (nothing, when clean)."""
+    left = []
+    if host.haproxy_namespace in plumbing.list_namespaces():
+        left.append(f"namespace {host.haproxy_namespace}")
+    daemons = [
+        Path(f"/proc/{pid}/comm").read_text().strip()
+        for pid in plumbing.namespace_pids(host.namespace)
+    ]
+    left += [f"process {name}" for name in daemons if name in ("haproxy", "bird", "exabgp")]
+    return left
+
+
+def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
+    ctl = site.ctl
+    assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}
+
+    lb = scenario.create_lb(ctl, site.distributor["id"], 3, subnets=site.subnets)
+    lb = scenario.add_web_service(ctl, lb, ctl.members)
+    amphorae = {a["id"]: a for a in scenario.amphorae_of(ctl, lb["id"])}
+    held = {h["amphora_id"]: h for h in pool(ctl).values() if h["status"] == "ALLOCATED"}
+    assert set(held) == set(amphorae)  # one host per amphora, three of the five
+    for amphora_id, amp in amphorae.items():
+        assert amp["compute_id"] == held[amphora_id]["id"]
+        assert amp["lb_network_ip"] == held[amphora_id]["management_address"]
+    assert scenario.wait_for_ecmp(ctl, lb, 3) == {a["frontend_ip"] for a in amphorae.values()}
+    result = run_clients(lb["vip_address"], 300)
+    assert result["failures"] == 0, result
+    assert set(result["per_amphora"]) == set(amphorae), result
+    assert set(result["per_member"]) == {"m1", "m2"}, result
+
+    # Scale-out takes a fourth host.
+    ctl.call("PUT", lb_path(lb), {"loadbalancer": {"amphora_count": 4}})
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    scenario.wait_for_ecmp(ctl, lb, 4)
+    assert sum(h["status"] == "ALLOCATED" for h in pool(ctl).values()) == 4
+
+    # More amphorae than free hosts: ERROR, and the one free host is not left claimed.
+    greedy = ctl.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": site.subnets["anycast-net-v4"], "topology": "ACTIVE_ACTIVE",
+        "amphora_count": 2, "distributor_id": site.distributor["id"]}}, expect=201,
+    )["loadbalancer"]  # fmt: skip
+    wait_until(
+        lambda: ctl.call("GET", lb_path(greedy))["loadbalancer"]["provisioning_status"] == "ERROR",
+        90,
+        "the load balancer that found no host in ERROR",
+    )
+    with Database(ctl.database_url).session() as session:
+        errors = session.scalars(
+            select(WorkerJob.error).where(WorkerJob.target_id == greedy["id"])
+        ).all()
+    assert any("no free amphora host" in (e or "") for e in errors), errors
+    assert [h["status"] for h in pool(ctl).values()].count("AVAILABLE") == 1
+    ctl.call("DELETE", lb_path(greedy), expect=204)
+
+    # Delete returns every host clean.
+    scenario.delete_lb(ctl, lb)
+    wait_until(lambda: fabric.fib_nexthops(host_prefix(lb["vip_address"])) == [], 30)
+    wait_until(
+        lambda: {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"},
+        60,
+        "every host back in the pool",
+    )
+    assert all(h["amphora_id"] is None for h in pool(ctl).values())
+    for host in site.hosts:
+        assert host_is_clean(host) == [], host.name
+
+    # The controller's processes never imported the lab (their import-time logs).
+    for name in ("api", "worker", "health"):
+        log = ctl.log_path(name).read_text()
+        assert "import time:" in log  # the check can see imports
+        assert "l3dist_lab" not in log, f"{name} imported a lab module"
