@@ -169,6 +169,11 @@ def load_plugins() -> None:
         plugin.load()(app)
 
 
+def core_commands() -> set[str]:
+    commands = {(c.name or c.callback.__name__) for c in app.registered_commands if c.callback}
+    return commands | {g.name for g in app.registered_groups if g.name}
+
+
 def main() -> None:
     """Console script: API resource commands go to cli_api (click), the rest to this typer app
     with its plugins."""
@@ -179,5 +184,8 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in cli_api.RESOURCES:
         cli_api.cli(prog_name="l3dist")
     else:
-        load_plugins()
+        # The control plane's own commands run without any plugin loaded: a controller
+        # process never imports what it does not need (the lab's, say).
+        if len(sys.argv) < 2 or sys.argv[1] not in core_commands():
+            load_plugins()
         app()

@@ -138,11 +138,16 @@ def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
         90,
         "the load balancer that found no host in ERROR",
     )
-    with Database(ctl.database_url).session() as session:
-        errors = session.scalars(
-            select(WorkerJob.error).where(WorkerJob.target_id == greedy["id"])
-        ).all()
-    assert any("no free amphora host" in (e or "") for e in errors), errors
+
+    def job_errors() -> list[str]:
+        with Database(ctl.database_url).session() as session:
+            rows = session.scalars(
+                select(WorkerJob.error).where(WorkerJob.target_id == greedy["id"])
+            ).all()
+        return [e for e in rows if e]
+
+    wait_until(lambda: bool(job_errors()), 30, "the failed job's error recorded")
+    assert any("no free amphora host" in e for e in job_errors()), job_errors()
     assert [h["status"] for h in pool(ctl).values()].count("AVAILABLE") == 1
     ctl.call("DELETE", lb_path(greedy), expect=204)
 
