@@ -12,6 +12,11 @@ the host); and no controller process ever imported a lab module (their import lo
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +25,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from l3dist.amphora_client import AgentClient
 from l3dist.bgp.base import host_prefix
+from l3dist.certificates import client_context
 from l3dist.db.models import WorkerJob
 from l3dist.db.session import Database
 from l3dist_lab import fabric, hosts, member, plumbing, scenario
-from l3dist_lab.config import LabConfig
+from l3dist_lab.config import TOR_NS, LabConfig
 from l3dist_lab.controlplane import controller_config, environment, management_address
+from l3dist_lab.fib import FibWatcher
 from l3dist_lab.traffic import run_clients
 from tests.conftest import database_url
 
@@ -168,3 +176,81 @@ def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
         log = ctl.log_path(name).read_text()
         assert "import time:" in log  # the check can see imports
         assert "l3dist_lab" not in log, f"{name} imported a lab module"
+
+
+def _signal_host(host: hosts.LabHost, sig: signal.Signals) -> int:
+    count = 0
+    for ns in (host.namespace, host.haproxy_namespace):
+        if ns in plumbing.list_namespaces():
+            for pid in plumbing.namespace_pids(ns):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                    count += 1
+    return count
+
+
+def _management_link(host: hosts.LabHost, up: bool) -> None:
+    """The host's cable to lb-mgmt-net, as the router's side of it."""
+    state = "up" if up else "down"
+    subprocess.run(["ip", "-n", TOR_NS, "link", "set", f"{host.name}m", state], check=True)
+
+
+def _agent_state(ctl: Controller, host_id: str, address: str) -> dict[str, Any]:
+    context = client_context(ctl.state_dir / "ca")
+    with AgentClient(host_id, address, context, timeout=5) as client:
+        return client.host_amphora()
+
+
+def test_a_host_failed_over_never_announces_again(site: Site) -> None:
+    """A host frozen past its failover, and one cut off from the management network past
+    it, are replaced from the pool; thawed and reconnected, their BGP sessions come back but
+    they announce nothing (fenced), and they are not offered again."""
+    ctl = site.ctl
+    lb = scenario.create_lb(ctl, site.distributor["id"], 3, subnets=site.subnets)
+    lb = scenario.add_web_service(ctl, lb, ctl.members)
+    scenario.wait_for_ecmp(ctl, lb, 3)
+    by_id = {h.host_id: h for h in site.hosts}
+    amps = scenario.amphorae_of(ctl, lb["id"])
+    frozen, cut = (by_id[a["compute_id"]] for a in amps[:2])
+    old = {a["id"]: a for a in amps[:2]}
+    old_hops = {a["frontend_ip"] for a in old.values()}
+    prefix = host_prefix(lb["vip_address"])
+    with FibWatcher() as fib:
+        assert _signal_host(frozen, signal.SIGSTOP) >= 3
+        _management_link(cut, up=False)
+        try:
+
+            def replaced() -> bool:
+                shown = ctl.call("GET", lb_path(lb))["loadbalancer"]
+                ids = {a["id"] for a in scenario.amphorae_of(ctl, lb["id"])}
+                return not ids & set(old) and shown["provisioning_status"] == "ACTIVE"
+
+            wait_until(replaced, 120, "both replaced from the pool, load balancer ACTIVE")
+            hops = scenario.wait_for_ecmp(ctl, lb, 3)
+            assert not hops & old_hops
+        finally:
+            _signal_host(frozen, signal.SIGCONT)
+            _management_link(cut, up=True)
+        back = len(fib.history)
+        # Their sessions re-establish by themselves (the ToR sees both again) ...
+        wait_until(
+            lambda: (
+                {frozen.mgmt_ip4, cut.mgmt_ip4}
+                <= {s.peer for s in fabric.bgp_sessions() if s.state == "Established"}
+            ),
+            30,
+            "the returned hosts' BGP sessions Established again",
+        )
+        time.sleep(3)  # ... and whatever they would announce has had time to arrive
+        returned = [c for c in fib.history[back:] if c.prefix == prefix and c.nexthops & old_hops]
+    assert returned == [], "a failed-over host announced its old VIP again"
+    assert set(fabric.fib_nexthops(prefix)) == hops
+    for host in (frozen, cut):
+        assert host.host_id is not None
+        state = _agent_state(ctl, host.host_id, host.mgmt_ip4)
+        assert state["fenced"], state  # it withdrew everything for good
+    statuses = {h["name"]: h["status"] for h in pool(ctl).values()}
+    assert statuses[frozen.name] == statuses[cut.name] == "UNREACHABLE"  # not offered again
+    result = run_clients(lb["vip_address"], 200)
+    assert result["failures"] == 0, result
+    scenario.delete_lb(ctl, lb)

@@ -22,12 +22,14 @@ class HeartbeatSender:
         config: HeartbeatConfig,
         statuses: Callable[[], tuple[dict[str, str], dict[str, str]]],
         rescue_packets: Callable[[], dict[str, int]] = dict,
+        fenced: Callable[[], bool] = lambda: False,
     ) -> None:
         self.amphora_id = amphora_id
         self.config = config
         self.key = config.key.get_secret_value().encode()
         self.statuses = statuses
         self.rescue_packets = rescue_packets
+        self.fenced = fenced
         self.sequence = SequenceCounter()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -50,6 +52,7 @@ class HeartbeatSender:
                 "listeners": listeners,
                 "pools": pools,
                 "flow_rescue": self.rescue_packets(),
+                "fenced": self.fenced(),
             }
         )
         datagram = encode(heartbeat, self.key)

@@ -108,6 +108,7 @@ class HostAgent:
             "frontend": frontend.namespace_exists(ns)
             and frontend.link_mac(ns, FRONTEND_IFNAME) is not None,
             "state": self.assignment_path.exists(),
+            "fenced": self.service.fenced if self.service else None,
         }
 
     def assign(self, assignment: AmphoraAssignment) -> dict[str, Any]:
@@ -164,6 +165,7 @@ class HostAgent:
                 else None,
                 "listener_check": assignment.listener_check.model_dump(mode="json"),
                 "anycast_prefixes": [str(p) for p in assignment.anycast_prefixes],
+                "fence_after": assignment.fence_after,
             }
         )
 

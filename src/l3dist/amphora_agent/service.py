@@ -27,6 +27,7 @@ from typing import Any
 
 from l3dist import __version__
 from l3dist.amphora_agent import flow_rescue
+from l3dist.amphora_agent.fencing import FenceWatch
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
 from l3dist.amphora_agent.listener_check import ListenerChecker
@@ -108,9 +109,20 @@ class AgentService:
         )
         self.heartbeats = (
             HeartbeatSender(
-                config.amphora_id, config.heartbeat, self.listener_status, self.rescue_packets
+                config.amphora_id,
+                config.heartbeat,
+                self.listener_status,
+                self.rescue_packets,
+                lambda: self.fenced is not None,
             )
             if config.heartbeat
+            else None
+        )
+        # Why this amphora fenced itself (fencing.py); None: not fenced.
+        self.fenced: str | None = None
+        self.fence_watch = (
+            FenceWatch(config.fence_after, self._sessions_up, self.fence)
+            if config.fence_after
             else None
         )
 
@@ -172,10 +184,14 @@ class AgentService:
         self.listener_check.start()
         if self.heartbeats:
             self.heartbeats.start()
+        if self.fence_watch:
+            self.fence_watch.start()
         log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
 
     def stop(self) -> None:
         """Stop the daemons; the speaker's sessions close, so the fabric withdraws our routes."""
+        if self.fence_watch:
+            self.fence_watch.stop()
         if self.heartbeats:
             self.heartbeats.stop()
         self.listener_check.stop()
@@ -214,10 +230,26 @@ class AgentService:
             for peer_id in self._peers_for(reg)
         )
 
+    def _sessions_up(self) -> bool:
+        return any(peer.established for peer in self.speaker.peer_status())
+
+    def fence(self, reason: str) -> None:
+        """Withdraw every route for good (this amphora may have been failed over)."""
+        with self.lock:
+            if self.fenced is not None:
+                return
+            self.fenced = reason
+            log.warning("amphora %s fenced: %s; every route withdrawn", self.config.amphora_id,
+                        reason)  # fmt: skip
+            self.speaker.apply(self.routes())
+
     def routes(self) -> frozenset[Route]:
         """What the speaker announces: registrations, except drained ones, and none while the
         listeners are down (an amphora that cannot serve must not attract flows); the routes
-        of Register VIP always (their endpoints are not this amphora)."""
+        of Register VIP always (their endpoints are not this amphora). Nothing at all once
+        fenced."""
+        if self.fenced is not None:
+            return frozenset()
         if not self.listener_check.healthy:
             return self.routes_for(self.vip_routes)
         return self._desired_routes()
@@ -461,6 +493,8 @@ class AgentService:
         """What Register Amphora and Register VIP both need: a VIP this amphora may announce
         at all (route safety: 403, checked first), families that match, a next hop on the
         front-end subnet (the router reaches it there), a known peer of that family."""
+        if self.fenced is not None:
+            raise AgentError(409, f"amphora {self.config.amphora_id} is fenced: {self.fenced}")
         refused = policy.refusal(reg.vip_ip, self.config.anycast_prefixes)
         if refused is not None:
             raise AgentError(403, refused, "vip_ip")
@@ -687,4 +721,5 @@ class AgentService:
             "haproxy_running": self.haproxy.process.alive(),
             "listener_check": self.listener_check.status(),
             "vips": sorted(self.vips),
+            "fenced": self.fenced,
         }

@@ -41,6 +41,9 @@ from l3dist.db.models import AmphoraHost
 from l3dist.db.session import Database
 
 log = logging.getLogger(__name__)
+# A host that does not answer a reset within this is left UNREACHABLE (a frozen or cut-off
+# host must not hold up the failover that replaced it; it fenced itself anyway).
+RESET_TIMEOUT = 10.0
 ROUTER_ID_NAMESPACE = uuid.UUID("5d0c3b8e-7f5c-4f0b-9a43-0d7f2b1c6e21")
 
 
@@ -59,9 +62,12 @@ def router_id(host: AmphoraHost) -> str:
 
 
 class HostsComputeDriver(AbstractComputeDriver):
-    def __init__(self, db: Database, ca_dir: Any, timeout: float = 30.0) -> None:
+    def __init__(
+        self, db: Database, ca_dir: Any, fence_after: float | None, timeout: float = 30.0
+    ) -> None:
         self.db = db
         self.ca_dir = ca_dir
+        self.fence_after = fence_after  # the agents fence themselves after this (fencing.py)
         self.timeout = timeout
 
     def _context(self) -> ssl.SSLContext:
@@ -99,6 +105,7 @@ class HostsComputeDriver(AbstractComputeDriver):
                 bgp=bgp,
                 anycast_prefixes=anycast_prefixes,
                 heartbeat=heartbeat,
+                fence_after=self.fence_after,
             )
             try:
                 with self._client(host_id, address, port) as client:
@@ -135,7 +142,9 @@ class HostsComputeDriver(AbstractComputeDriver):
         status = hosts.UNREACHABLE
         if address:
             try:
-                with self._client(host_id, address, port) as client:
+                with AgentClient(
+                    host_id, address, self._context(), timeout=RESET_TIMEOUT, port=port
+                ) as client:
                     client.reset_amphora()
                     if client.host_amphora().get("amphora_id") is None:
                         status = hosts.AVAILABLE
@@ -147,4 +156,5 @@ class HostsComputeDriver(AbstractComputeDriver):
 
 def from_database(db: Database, config: Config) -> HostsComputeDriver:
     """The entry point's factory."""
-    return HostsComputeDriver(db, config.certificates.ca_dir)
+    # A host fences itself whenever the health manager could have failed it over.
+    return HostsComputeDriver(db, config.certificates.ca_dir, config.health.heartbeat_timeout)

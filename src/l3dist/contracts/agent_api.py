@@ -84,6 +84,9 @@ class AmphoraAssignment(BaseModel):
     anycast_prefixes: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     heartbeat: HeartbeatConfig | None = None
     listener_check: ListenerCheckConfig = Field(default_factory=ListenerCheckConfig)
+    # The agent fences itself after a freeze or a loss of every BGP session this long (the
+    # health manager's heartbeat timeout): see l3dist.amphora_agent.fencing.
+    fence_after: Annotated[float, Field(gt=0, le=3600)] | None = None
 
 
 class FrontendPlug(BaseModel):

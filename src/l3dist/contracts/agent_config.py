@@ -176,6 +176,10 @@ class AgentConfig(StrictModel):
     # an API caller. The agent refuses any VIP outside them and the speaker's own export
     # policy carries the same list. Empty: this amphora announces nothing.
     anycast_prefixes: list[IPNetwork] = Field(default_factory=list)
+    # Fencing (amphora hosts): withdraw everything for good after a freeze or a loss of every
+    # BGP session this long (the health manager's heartbeat timeout). None: no fencing (an
+    # amphora the compute driver really deletes).
+    fence_after: Annotated[float, Field(gt=0, le=3600)] | None = None
 
     @property
     def bind_host(self) -> str:

@@ -53,6 +53,8 @@ class Heartbeat(BaseModel):
     )
     # flow-rescue totals of the amphora (its agent's counters: flows, packets), when rescue is on
     flow_rescue: dict[RescuePacketKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    # the amphora fenced itself (it may have been failed over): the manager treats it as dead
+    fenced: bool = False
 
 
 def sign(payload: bytes, key: bytes) -> bytes:

@@ -167,6 +167,10 @@ class HealthManager:
         amphora_id = heartbeat.amphora_id
         now = utcnow()
         self.reports[amphora_id] = (time.monotonic(), heartbeat)
+        if heartbeat.fenced:
+            # It withdrew everything for good: as good as dead (it goes stale, is failed over).
+            log.warning("amphora %s is fenced: not refreshed", amphora_id)
+            return
         try:
             with self.db.session(writer=True) as session:
                 amphora = session.get(Amphora, amphora_id)
