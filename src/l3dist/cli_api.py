@@ -41,6 +41,11 @@ class Opt:
     resolve: str | None = None  # resource whose name-or-id this option takes
     help: str = ""
 
+    @property
+    def param(self) -> str:
+        """The click parameter's name (the API field as an identifier)."""
+        return self.api.replace(".", "_").replace(":", "_")
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -56,6 +61,7 @@ class Resource:
     extra: tuple[str, ...] = ()
     toggles: bool = True  # --enable / --disable
     toggle_field: str = "admin_state_up"  # the API field --enable / --disable set
+    settable: bool = True  # a set command (PUT)
     delete_flags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -168,6 +174,28 @@ RESOURCES: dict[str, Resource] = {
              Opt("--ip-version", "ip_version", click.Choice(["4", "6"]), True, on_set=False),
              Opt("--local-as", "local_as", int, True)),
             toggles=False, extra=("add-peer", "remove-peer"),
+        ),
+        Resource(
+            "network", "/v2/networks", "network", "networks",
+            ("id", "name", "subnets", "mtu", "router:external"),
+            (NAME, Opt("--mtu", "mtu", int, help="MTU (default 1500)"),
+             Opt("--external/--internal", "router:external", bool,
+                 help="a floating-IP (external) network")),
+            toggles=False, settable=False,
+        ),
+        Resource(
+            "subnet", "/v2/subnets", "subnet", "subnets",
+            ("id", "name", "network_id", "cidr", "gateway_ip", "role"),
+            (NAME,
+             Opt("--network", "network_id", required=True, resolve="network"),
+             Opt("--cidr", "cidr", required=True),
+             Opt("--role", "role", click.Choice(["anycast", "frontend", "management", "member",
+                                                 "external"]), help="what it is for"),
+             Opt("--gateway-ip", "gateway_ip",
+                 help="the router's address (default: the first; 'none': no gateway)"),
+             Opt("--allocation-start-index", "allocation_start_index", int,
+                 help="first host index l3dist hands out (default 100)")),
+            toggles=False, settable=False,
         ),
         Resource(
             "amphora-host", "/v2/octavia/amphora-hosts", "amphora_host", "amphora_hosts",
@@ -287,7 +315,7 @@ def _body(client: ApiClient, resource: Resource, values: dict[str, Any], creatin
           ) -> dict[str, Any]:  # fmt: skip
     body: dict[str, Any] = {}
     for opt in resource.options:
-        value = values.get(opt.api.replace(".", "_"))
+        value = values.get(opt.param)
         if (
             value in (None, ())
             or (creating and not opt.on_create)
@@ -300,6 +328,8 @@ def _body(client: ApiClient, resource: Resource, values: dict[str, Any], creatin
                      else client.find(target, value)["id"])  # fmt: skip
         if opt.api == "ip_version":
             value = int(str(value))
+        if opt.api == "gateway_ip" and value == "none":
+            value = None
         head, _, tail = opt.api.partition(".")
         if tail:
             body.setdefault(head, {})[tail] = value
@@ -316,7 +346,7 @@ def _options(resource: Resource, creating: bool) -> Callable[[Any], Any]:
             if (creating and not opt.on_create) or (not creating and not opt.on_set):
                 continue
             # default None: a flag not given is not sent (a --x/--no-x flag would be False).
-            fn = click.option(opt.flag, opt.api.replace(".", "_"), type=opt.type,
+            fn = click.option(opt.flag, opt.param, type=opt.type,
                               required=opt.required and creating, multiple=opt.multiple,
                               default=() if opt.multiple else None,
                               help=opt.help or None)(fn)  # fmt: skip
@@ -390,7 +420,6 @@ def build_group(resource: Resource) -> click.Group:
             label = "LOADBALANCER" if creator_arg == "loadbalancer_id" else "POOL"
             create_cmd = click.argument("owner_ref", metavar=label)(create_cmd)
 
-        @group.command("set", help=f"Change a {resource.cli}.")
         @FORMAT
         @WAIT
         @maybe_parent
@@ -410,6 +439,9 @@ def build_group(resource: Resource) -> click.Group:
                 wait_done(client, resource, f"{path(client, parent_ref)}/{obj['id']}")
                 result = client.call("GET", f"{path(client, parent_ref)}/{obj['id']}")
             output(result[resource.key], fmt)
+
+        if resource.settable:
+            group.command("set", help=f"Change a {resource.cli}.")(set_cmd)
 
         @group.command("delete", help=f"Delete a {resource.cli}.")
         @WAIT

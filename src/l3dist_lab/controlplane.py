@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import httpx
 
-from l3dist_lab import fabric
+from l3dist_lab import fabric, hosts
 from l3dist_lab.config import LabConfig
 
 L3DIST = str(Path(sys.executable).with_name("l3dist"))
@@ -195,23 +195,38 @@ class ControlPlane:
 
 
 @contextlib.contextmanager
-def private_lab(cfg: LabConfig, prefix: str) -> Iterator[ControlPlane]:
+def private_lab(cfg: LabConfig, prefix: str, operator_site: bool = False) -> Iterator[ControlPlane]:
     """The lab built, with a control plane (not started yet) on a private state directory
     (SQLite, CA, heartbeat key) that this process uses too. On exit the control plane's
-    processes stop, the lab goes down and the state directory is removed."""
+    processes stop, the lab goes down and the state directory is removed.
+
+    operator_site: the control plane runs as on an operator's site (``static`` network and
+    ``hosts`` compute drivers, its API on the lab's management network so hosts can enroll,
+    its own database): the lab's own records (its member servers) stay in a database of the
+    lab's, and the networks are the operator's to define through the API."""
     if fabric.is_up():
         raise RuntimeError("a lab is already running; `l3dist lab down` first")
     state = Path(tempfile.mkdtemp(prefix=prefix))
-    plane = ControlPlane(state)
+    api_host = management_address(cfg) if operator_site else "127.0.0.1"
+    plane = ControlPlane(state, cfg=cfg, api_host=api_host)
+    if operator_site:
+        plane.config_path.write_text(
+            controller_config(
+                cfg, network={"driver": "static"}, controller={"compute_driver": "hosts"}
+            )
+        )
+    lab_database = f"sqlite:///{state / 'lab.db'}" if operator_site else plane.database_url
     try:
         with environment(
-            L3DIST_DATABASE_URL=plane.database_url, L3DIST_CA_DIR=plane.env["L3DIST_CA_DIR"]
+            L3DIST_DATABASE_URL=lab_database, L3DIST_CA_DIR=plane.env["L3DIST_CA_DIR"]
         ):
             try:
                 fabric.up(cfg)
                 yield plane
             finally:
                 plane.stop()
+                for host in hosts.list_hosts():
+                    hosts.delete(host)
                 fabric.down()
     finally:
         shutil.rmtree(state, ignore_errors=True)

@@ -1,11 +1,16 @@
-"""``l3dist demo``: an ACTIVE_ACTIVE load balancer built the way an operator builds one.
+"""``l3dist demo``: ACTIVE_ACTIVE load balancers built the way an operator builds them.
 
-On the embedded lab (ToR with FRR, member servers), the demo starts the controller (REST API and
-worker, SQLite and a local CA in a private state directory), then uses the ``l3dist`` CLI only:
-BGP peer profiles and speakers, an L3_BGP distributor, a load balancer with 3 amphorae, an HTTP
-listener, a pool of two members. It shows the ToR's ECMP route for the VIP and client traffic per
-amphora and per member, scales out to 4 amphorae under a client loop, and deletes everything;
-the lab, the processes and the state directory are gone at the end.
+The lab simulates a datacenter: a router (FRR) with its networks, member servers, and racked
+amphora hosts. The demo starts the controller as an operator runs it on a site (REST API,
+worker and health manager; the ``static`` network and ``hosts`` compute drivers; SQLite and a
+local CA in a private state directory), then uses the ``l3dist`` CLI only: the site's networks
+with their roles, BGP peer profiles and speakers, an L3_BGP distributor, the hosts enrolled
+with one-time tokens (each host's agent runs ``l3dist-agent enroll`` and ``l3dist-agent run``),
+a load balancer with an IPv4 VIP and one with an IPv6 VIP (3 amphorae each, an HTTP listener,
+a pool of two members). It shows the router's ECMP routes and client traffic per amphora and
+per member, scales the IPv4 one out to 4 amphorae under a client loop, and deletes everything:
+the hosts go back to the pool clean; the lab, the processes and the state directory are gone
+at the end.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ import json
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from l3dist.bgp.base import host_prefix
-from l3dist.network.catalog import stable_id
-from l3dist_lab import fabric, member, traffic
+from l3dist_lab import fabric, hosts, member, traffic
 from l3dist_lab.config import LabConfig
 from l3dist_lab.controlplane import L3DIST, ControlPlane, private_lab
 
@@ -32,6 +37,8 @@ class Demo:
         self.connections = connections
         self.console = console
         self.amphorae = amphorae
+        # One host per amphora: the IPv4 load balancer scaled out by one, the IPv6 one.
+        self.hosts = 2 * amphorae + 1
         self.plane: ControlPlane | None = None
 
     def say(self, text: str) -> None:
@@ -87,7 +94,7 @@ class Demo:
         self.say(
             f"[bold]Lab[/bold]: ToR (FRR, AS {self.cfg.tor_asn}, BGP multipath), member servers"
         )
-        with private_lab(self.cfg, "l3dist-demo-") as self.plane:
+        with private_lab(self.cfg, "l3dist-demo-", operator_site=True) as self.plane:
             try:
                 return self._run()
             finally:
@@ -98,7 +105,18 @@ class Demo:
         assert plane is not None
         members = [member.add("m1"), member.add("m2")]
         plane.start()
-        self.say(f"[bold]Controller[/bold]: API {plane.url}, worker (SQLite in {plane.state_dir})")
+        self.say(f"[bold]Controller[/bold]: API {plane.url}, worker, health manager (static "
+                 f"network and hosts compute drivers, SQLite in {plane.state_dir})")  # fmt: skip
+
+        self.say("[bold]The site's networks[/bold], each subnet with its role")
+        for net in cfg.networks():
+            self.cli("network", "create", "--name", net.name)
+            for version, cidr in net.subnets():
+                gateway = [] if net.routed else ["--gateway-ip", "none"]
+                self.cli("subnet", "create", "--name", f"{net.name}-v{version}",
+                         "--network", net.name, "--cidr", str(cidr), "--role", net.role,
+                         *gateway)  # fmt: skip
+        subnets = {s["name"]: s["id"] for s in self.cli("subnet", "list")}
 
         self.say("[bold]The fabric's BGP peer profiles and the distributor[/bold]")
         speakers = []
@@ -113,23 +131,13 @@ class Demo:
             speakers += ["--bgp-speaker", f"amphora-v{version}"]
         self.cli("distributor", "create", "--name", "fabric", *speakers)
 
-        self.say(f"[bold]A load balancer with {self.amphorae} amphorae[/bold]")
+        self.enroll_hosts()
+
+        self.say(f"[bold]A load balancer with {self.amphorae} amphorae, IPv4 VIP[/bold]")
         started = time.monotonic()
-        lb = self.cli("loadbalancer", "create", "--name", "web",
-                      "--vip-subnet-id", stable_id("anycast-net-v4"),
-                      "--frontend-subnet-id", stable_id("frontend-net-v4"),
-                      "--topology", "ACTIVE_ACTIVE", "--amphora-count", str(self.amphorae),
-                      "--distributor", "fabric", "--wait")  # fmt: skip
-        lb_active = time.monotonic() - started
+        lb = self.web_service("web", subnets, 4, members)
+        lb_active = lb["active_after"]
         vip = lb["vip_address"]
-        self.cli("listener", "create", "web", "--name", "http", "--protocol", "HTTP",
-                 "--protocol-port", "80", "--wait")  # fmt: skip
-        pool = self.cli("pool", "create", "--name", "members", "--listener", "http",
-                        "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN",
-                        "--wait")  # fmt: skip
-        for m in members:
-            self.cli("member", "create", pool["id"], "--name", m.name, "--address", m.ip4,
-                     "--protocol-port", str(m.port), "--wait")  # fmt: skip
         names = self.wait_for_ecmp(vip, self.amphorae)
         carrying = time.monotonic() - started
         self.say(f"VIP {vip}: ACTIVE after {lb_active:.1f} s, carrying traffic after "
@@ -138,13 +146,22 @@ class Demo:
         before = traffic.run_clients(vip, self.connections)
         self.traffic_table(f"{self.connections} new connections to {vip}:80", before, names)
 
+        self.say(f"[bold]A load balancer with {self.amphorae} amphorae, IPv6 VIP[/bold]")
+        lb6 = self.web_service("web6", subnets, 6, members)
+        vip6 = lb6["vip_address"]
+        names6 = self.wait_for_ecmp(vip6, self.amphorae, lb6["id"])
+        hops6 = self.route_table(vip6, names6)
+        traffic6 = traffic.run_clients(vip6, self.connections)
+        self.traffic_table(f"{self.connections} new connections to [{vip6}]:80", traffic6,
+                           names6)  # fmt: skip
+
         self.say(f"[bold]Scale out to {self.amphorae + 1} amphorae[/bold] under a client loop")
         with traffic.ClientLoop(vip) as clients:
             time.sleep(1)
             asked = time.time()
             self.cli("loadbalancer", "set", "web", "--amphora-count", str(self.amphorae + 1),
                      "--wait")  # fmt: skip
-            names = self.wait_for_ecmp(vip, self.amphorae + 1)
+            names = self.wait_for_ecmp(vip, self.amphorae + 1, lb["id"])
             done = time.time()
             time.sleep(1)
             attempts = clients.stop()
@@ -155,8 +172,10 @@ class Demo:
         after = traffic.run_clients(vip, self.connections)
         self.traffic_table(f"After scale-out: {self.connections} new connections", after, names)
 
-        self.say("[bold]Delete[/bold] (withdrawn first, then torn down)")
+        self.say("[bold]Delete[/bold] (withdrawn first, then the hosts reset)")
         self.cli("loadbalancer", "delete", "web", "--cascade", "--wait")
+        self.cli("loadbalancer", "delete", "web6", "--cascade", "--wait")
+        pool = self.wait_for_pool()
         return {
             "vip": vip,
             "amphorae": self.amphorae,
@@ -166,6 +185,13 @@ class Demo:
             "per_amphora": before["per_amphora"],
             "per_member": before["per_member"],
             "failures": before["failures"],
+            "ipv6": {
+                "vip": vip6,
+                "ecmp_nexthops": hops6,
+                "per_amphora": traffic6["per_amphora"],
+                "per_member": traffic6["per_member"],
+                "failures": traffic6["failures"],
+            },
             "scale_out": {
                 "seconds": round(done - asked, 2),
                 "ecmp_nexthops": hops_after,
@@ -176,15 +202,73 @@ class Demo:
                 "loop_failed_after": traffic.failures(attempts, done),
             },
             "route_after_delete": fabric.fib_nexthops(host_prefix(vip)),
+            "route_after_delete_ipv6": fabric.fib_nexthops(host_prefix(vip6)),
+            "hosts_after_delete": pool,
         }
 
-    def wait_for_ecmp(self, vip: str, count: int, timeout: float = 60) -> dict[str, str]:
-        """Until the ToR routes the VIP to the front ends of exactly `count` amphorae; returns
-        their front-end IPs by amphora id."""
+    def enroll_hosts(self) -> None:
+        """The operator's step per host: a one-time token from the API, the host's agent
+        enrolls with it (its key stays on the host), then runs."""
+        assert self.plane is not None
+        self.say(f"[bold]{self.hosts} amphora hosts[/bold] racked, each enrolled once")
+        racked = [hosts.create(self.cfg, i, self.plane.url) for i in range(1, self.hosts + 1)]
+        for host in racked:
+            added = self.cli("amphora-host", "enroll", "--name", host.name)
+            self.say(f"[cyan]{host.name}# l3dist-agent enroll --token=...[/cyan]")
+            hosts.enroll(host, added["enrollment_token"])
+        with ThreadPoolExecutor(len(racked)) as workers:
+            list(workers.map(hosts.start_agent, racked))
+        listed = self.cli("amphora-host", "list")
+        if self.console:
+            table = Table(title="amphora hosts")
+            for column in ("name", "status", "management_address"):
+                table.add_column(column)
+            for row in listed:
+                table.add_row(row["name"], row["status"], row["management_address"])
+            self.console.print(table)
+
+    def web_service(
+        self, name: str, subnets: dict[str, str], version: int, members: list[member.LabMember]
+    ) -> dict[str, Any]:
+        started = time.monotonic()
+        lb = self.cli("loadbalancer", "create", "--name", name,
+                      "--vip-subnet-id", subnets[f"anycast-net-v{version}"],
+                      "--frontend-subnet-id", subnets[f"frontend-net-v{version}"],
+                      "--topology", "ACTIVE_ACTIVE", "--amphora-count", str(self.amphorae),
+                      "--distributor", "fabric", "--wait")  # fmt: skip
+        active_after = time.monotonic() - started
+        self.cli("listener", "create", name, "--name", f"{name}-http", "--protocol", "HTTP",
+                 "--protocol-port", "80", "--wait")  # fmt: skip
+        pool = self.cli("pool", "create", "--name", f"{name}-members",
+                        "--listener", f"{name}-http", "--protocol", "HTTP",
+                        "--lb-algorithm", "ROUND_ROBIN", "--wait")  # fmt: skip
+        for m in members:
+            self.cli("member", "create", pool["id"], "--name", m.name, "--address", m.ip4,
+                     "--protocol-port", str(m.port), "--wait")  # fmt: skip
+        return {**lb, "active_after": active_after}
+
+    def wait_for_pool(self, timeout: float = 60) -> dict[str, str]:
+        """Until every host is back in the pool; their statuses by name."""
         assert self.plane is not None
         deadline = time.monotonic() + timeout
         while True:
-            amps = [a for a in self.plane.call("GET", "/v2/octavia/amphorae")["amphorae"]
+            rows = self.plane.call("GET", "/v2/octavia/amphora-hosts")["amphora_hosts"]
+            statuses = {h["name"]: h["status"] for h in rows}
+            if set(statuses.values()) == {"AVAILABLE"} or time.monotonic() > deadline:
+                self.say("hosts: " + ", ".join(f"{n} {s}" for n, s in sorted(statuses.items())))
+                return statuses
+            time.sleep(0.2)
+
+    def wait_for_ecmp(
+        self, vip: str, count: int, lb_id: str | None = None, timeout: float = 60
+    ) -> dict[str, str]:
+        """Until the ToR routes the VIP to the front ends of exactly `count` amphorae (of the
+        load balancer lb_id, or of all); returns their front-end IPs by amphora id."""
+        assert self.plane is not None
+        path = "/v2/octavia/amphorae" + (f"?loadbalancer_id={lb_id}" if lb_id else "")
+        deadline = time.monotonic() + timeout
+        while True:
+            amps = [a for a in self.plane.call("GET", path)["amphorae"]
                     if a["status"] == "ALLOCATED"]  # fmt: skip
             ips = {a["frontend_ip"] for a in amps}
             if len(ips) == count and set(fabric.fib_nexthops(host_prefix(vip))) == ips:

@@ -147,3 +147,20 @@ def test_resource_commands(server: Server) -> None:
         == "PENDING_DELETE"
     )
     assert listener["id"]
+
+
+def test_network_and_subnet_commands(server: Server) -> None:
+    """The operator (the no-auth default: admin) defines a site's networks from the shell."""
+    net = l3dist(server, "network", "create", "--name", "pool-x", "--mtu", "9000", "-f", "json")
+    assert net["mtu"] == 9000
+    sub = l3dist(server, "subnet", "create", "--name", "pool-x-v4", "--network", "pool-x",
+                 "--cidr", "198.18.77.0/24", "--role", "anycast", "--gateway-ip", "none",
+                 "-f", "json")  # fmt: skip
+    assert (sub["role"], sub["gateway_ip"], sub["network_id"]) == ("anycast", None, net["id"])
+    assert "pool-x-v4" in {s["name"] for s in l3dist(server, "subnet", "list", "-f", "json")}
+    error = l3dist(server, "subnet", "create", "--name", "bad", "--network", "pool-x",
+                   "--cidr", "198.18.77.128/25", ok=False)  # fmt: skip
+    assert "overlaps" in error and "409" in error
+    l3dist(server, "subnet", "delete", "pool-x-v4")
+    l3dist(server, "network", "delete", "pool-x")
+    assert "pool-x" not in {n["name"] for n in l3dist(server, "network", "list", "-f", "json")}

@@ -1,5 +1,6 @@
-"""`l3dist demo`: the controller started in one command, the load balancer built with the CLI,
-traffic per amphora and per member, a scale-out, and nothing left afterwards."""
+"""`l3dist demo`: the controller started as on an operator's site, networks defined and hosts
+enrolled with the CLI, an IPv4 and an IPv6 load balancer with traffic per amphora and per
+member, a scale-out, and nothing left afterwards."""
 
 from __future__ import annotations
 
@@ -32,7 +33,12 @@ def test_demo_builds_serves_scales_and_cleans_up(lab_prerequisites: None) -> Non
     assert len(demo["scale_out"]["ecmp_nexthops"]) == 4
     assert len(demo["scale_out"]["per_amphora"]) == 4
     assert demo["scale_out"]["loop_failed_after"] == 0
-    assert demo["route_after_delete"] == []
+    assert len(demo["ipv6"]["ecmp_nexthops"]) == 3 and ":" in demo["ipv6"]["vip"]
+    assert len(demo["ipv6"]["per_amphora"]) == 3 and demo["ipv6"]["failures"] == 0
+    assert demo["route_after_delete"] == [] and demo["route_after_delete_ipv6"] == []
+    # The hosts went back to the pool clean (one per amphora, the scale-out's included).
+    assert list(demo["hosts_after_delete"].values()) == ["AVAILABLE"] * 7
     assert plumbing.list_namespaces(PREFIX) == []
     assert set(Path(tempfile.gettempdir()).glob("l3dist-demo-*")) == before
-    assert subprocess.run(["pgrep", "-f", "l3dist (api|worker)"], check=False).returncode == 1
+    for daemon in ("l3dist (api|worker|health)", "l3dist-agent"):
+        assert subprocess.run(["pgrep", "-f", daemon], check=False).returncode == 1, daemon
