@@ -112,6 +112,34 @@ def host_is_clean(host: hosts.LabHost) -> list[str]:
     return left
 
 
+def test_a_tenant_cannot_make_the_router_route_a_foreign_address(site: Site) -> None:
+    """Route safety through the whole control plane (issue 14): hijack attempts by a tenant
+    are refused with the field named, nothing is built, and the router learns nothing."""
+    ctl = site.ctl
+    tenant = {"X-Project-Id": "tenant-a", "X-Roles": "member"}
+    member_ip = ctl.members[0].ip4
+    attempts = [
+        ({"vip_subnet_id": site.subnets["member-net-v4"], "vip_address": "198.18.3.150"},
+         400, "vip_subnet_id"),
+        ({"vip_subnet_id": site.subnets["frontend-net-v4"], "vip_address": "198.18.1.77"},
+         400, "vip_subnet_id"),
+        ({"vip_subnet_id": site.subnets["lb-mgmt-net-v4"], "vip_address": "198.18.0.1"},
+         400, "vip_subnet_id"),
+        ({"vip_subnet_id": site.subnets["anycast-net-v4"],
+          "frontend_subnet_id": site.subnets["member-net-v4"]}, 400, "frontend_subnet_id"),
+    ]  # fmt: skip
+    for fields, status, field in attempts:
+        body = {"loadbalancer": {**fields, "topology": "ACTIVE_ACTIVE", "amphora_count": 2,
+                                 "distributor_id": site.distributor["id"]}}  # fmt: skip
+        response = ctl.http.post("/v2/lbaas/loadbalancers", json=body, headers=tenant)
+        assert response.status_code == status, response.text
+        assert response.json()["field"] == field, response.text
+    assert ctl.call("GET", "/v2/lbaas/loadbalancers")["loadbalancers"] == []
+    assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}  # no host claimed
+    for address in ("198.18.3.150", "198.18.1.77", "198.18.0.1", member_ip):
+        assert fabric.fib_nexthops(host_prefix(address)) == []
+
+
 def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
     ctl = site.ctl
     assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}
