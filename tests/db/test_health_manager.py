@@ -230,3 +230,40 @@ def test_listener_and_pool_status_follow_what_the_amphorae_report(
     assert statuses(db) == (c.DEGRADED, c.DEGRADED)
     report(3, {"L1": "DOWN"}, {"P1": "DOWN"})
     assert statuses(db) == (c.OFFLINE, c.ERROR)
+
+
+def fence_jobs(db: Database) -> list[tuple[str, str, str]]:
+    with db.session(writer=False) as s:
+        return sorted(
+            (j.flow, j.target_id, j.arguments.get("amphora_id", ""))
+            for j in s.scalars(
+                select(WorkerJob).where(WorkerJob.flow.in_((jobs.CLEAR_FENCE, jobs.RESET_HOST)))
+            )
+        )
+
+
+def test_fenced_amphorae_are_cleared_or_their_hosts_reset(
+    manager: HealthManager, db: Database
+) -> None:
+    """A fenced amphora still a member (a router outage, a long session flap, a mass outage
+    the breaker held back) gets its fence cleared, once however often it says so; one whose
+    amphora was replaced gets its host reset; one being failed over is left alone."""
+    age(db, ["a0", "a1", "a3", "a4"])  # a mass outage: failover stopped
+    assert manager.check() == []
+    with db.session() as s:
+        s.merge(AmphoraHealth(amphora_id="a5", last_update=utcnow(), busy=True))  # failing over
+        s.execute(update(Amphora).where(Amphora.id == "a2").values(status=c.DELETED))
+    sent = 0
+    for seq in (1, 2, 3):
+        for amphora_id, host in (("a0", "h0"), ("a1", "h1"), ("a5", "h5"), ("a2", "h2")):
+            send(manager, encode(beat(amphora_id, seq, fenced=True, host_id=host), KEY))
+            sent += 1
+    settle(manager, sent)
+    assert fence_jobs(db) == [
+        (jobs.CLEAR_FENCE, "lb1", "a0"),
+        (jobs.CLEAR_FENCE, "lb1", "a1"),
+        (jobs.RESET_HOST, "h2", ""),
+    ]
+    with db.session(writer=False) as s:
+        assert s.get(Amphora, "a0").status == c.AMPHORA_ALLOCATED  # type: ignore[union-attr]
+        assert s.get(AmphoraHealth, "a5").busy  # type: ignore[union-attr]

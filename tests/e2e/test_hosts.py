@@ -232,7 +232,7 @@ def _agent_state(ctl: Controller, host_id: str, address: str) -> dict[str, Any]:
 def test_a_host_failed_over_never_announces_again(site: Site) -> None:
     """A host frozen past its failover, and one cut off from the management network past
     it, are replaced from the pool; thawed and reconnected, their BGP sessions come back but
-    they announce nothing (fenced), and they are not offered again."""
+    they announce nothing (fenced); the controller resets them and offers them again."""
     ctl = site.ctl
     lb = scenario.create_lb(ctl, site.distributor["id"], 3, subnets=site.subnets)
     lb = scenario.add_web_service(ctl, lb, ctl.members)
@@ -273,12 +273,49 @@ def test_a_host_failed_over_never_announces_again(site: Site) -> None:
         returned = [c for c in fib.history[back:] if c.prefix == prefix and c.nexthops & old_hops]
     assert returned == [], "a failed-over host announced its old VIP again"
     assert set(fabric.fib_nexthops(prefix)) == hops
+    # Heard again (fenced), their amphorae long replaced: the controller resets both hosts,
+    # and they are offered again clean.
+    wait_until(
+        lambda: {pool(ctl)[h.name]["status"] for h in (frozen, cut)} == {"AVAILABLE"},
+        60,
+        "the returned hosts reset and back in the pool",
+    )
     for host in (frozen, cut):
         assert host.host_id is not None
         state = _agent_state(ctl, host.host_id, host.mgmt_ip4)
-        assert state["fenced"], state  # it withdrew everything for good
-    statuses = {h["name"]: h["status"] for h in pool(ctl).values()}
-    assert statuses[frozen.name] == statuses[cut.name] == "UNREACHABLE"  # not offered again
+        assert state["amphora_id"] is None and not state["namespace"], state
+        assert host_is_clean(host) == [], host.name
+    assert not [c for c in fib.history[back:] if c.prefix == prefix and c.nexthops & old_hops]
+    result = run_clients(lb["vip_address"], 200)
+    assert result["failures"] == 0, result
+    scenario.delete_lb(ctl, lb)
+
+
+def test_a_router_outage_fences_and_the_controller_clears_it(site: Site) -> None:
+    """The router's BGP daemon stalls longer than the heartbeat timeout: every amphora loses
+    its sessions and fences itself, but its heartbeats still arrive, so the controller clears
+    the fences (no failover); when the router is back, the same amphorae carry the VIP."""
+    ctl = site.ctl
+    lb = scenario.create_lb(ctl, site.distributor["id"], 2, subnets=site.subnets)
+    lb = scenario.add_web_service(ctl, lb, ctl.members)
+    hops = scenario.wait_for_ecmp(ctl, lb, 2)
+    amps = {a["id"] for a in scenario.amphorae_of(ctl, lb["id"])}
+    bgpd = int(subprocess.run(["cat", f"/var/run/frr/{TOR_NS}/bgpd.pid"], capture_output=True,
+                              text=True, check=True).stdout)  # fmt: skip
+    os.kill(bgpd, signal.SIGSTOP)
+    try:
+        time.sleep(8)  # hold timer 3 s, then fence_after 3 s of no session
+    finally:
+        os.kill(bgpd, signal.SIGCONT)
+    with Database(ctl.database_url).session() as session:
+        cleared = list(
+            session.scalars(select(WorkerJob.arguments).where(WorkerJob.flow == "clear_fence"))
+        )
+    assert {args["amphora_id"] for args in cleared} >= amps  # every amphora had fenced
+    assert scenario.wait_for_ecmp(ctl, lb, 2, timeout=60) == hops
+    assert {a["id"] for a in scenario.amphorae_of(ctl, lb["id"])} == amps  # none failed over
+    for amp in scenario.amphorae_of(ctl, lb["id"]):
+        assert _agent_state(ctl, amp["compute_id"], amp["lb_network_ip"])["fenced"] is None
     result = run_clients(lb["vip_address"], 200)
     assert result["failures"] == 0, result
     scenario.delete_lb(ctl, lb)

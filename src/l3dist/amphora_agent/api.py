@@ -22,6 +22,7 @@ from l3dist.amphora_agent.host import ConfigDriveAgent
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
 from l3dist.contracts.agent_api import (
     AMPHORA_PATH,
+    FENCE_PATH,
     FRONTEND_PATH,
     AmphoraAssignment,
     AmphoraId,
@@ -240,6 +241,14 @@ def create_app(provider: AgentProvider | AgentService, manage_lifecycle: bool = 
     def delete_flow_rescue() -> Response:
         service().clear_rescue()
         return Response(status_code=204)
+
+    @app.get(FENCE_PATH)
+    def get_fence() -> dict[str, Any]:
+        return {"fenced": service().fenced}
+
+    @app.delete(FENCE_PATH)
+    def clear_fence() -> dict[str, Any]:
+        return service().clear_fence()
 
     @app.get("/1.0/distributor/bgp")
     def bgp_status() -> dict[str, Any]:

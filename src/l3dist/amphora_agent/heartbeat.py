@@ -23,6 +23,7 @@ class HeartbeatSender:
         statuses: Callable[[], tuple[dict[str, str], dict[str, str]]],
         rescue_packets: Callable[[], dict[str, int]] = dict,
         fenced: Callable[[], bool] = lambda: False,
+        host_id: str | None = None,
     ) -> None:
         self.amphora_id = amphora_id
         self.config = config
@@ -30,6 +31,7 @@ class HeartbeatSender:
         self.statuses = statuses
         self.rescue_packets = rescue_packets
         self.fenced = fenced
+        self.host_id = host_id
         self.sequence = SequenceCounter()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -53,6 +55,7 @@ class HeartbeatSender:
                 "pools": pools,
                 "flow_rescue": self.rescue_packets(),
                 "fenced": self.fenced(),
+                "host_id": self.host_id,
             }
         )
         datagram = encode(heartbeat, self.key)

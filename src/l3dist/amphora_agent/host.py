@@ -17,6 +17,7 @@ Invariant: at most one amphora per host; another assignment while one is held is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -137,6 +138,10 @@ class HostAgent:
     def _start_amphora(self, assignment: AmphoraAssignment) -> None:
         frontend.ensure_namespace(self.config.haproxy_namespace)
         service = AgentService(self._amphora_config(assignment))
+        # A fence outlives a restart of the agent: only the controller clears it.
+        with contextlib.suppress(FileNotFoundError):
+            service.fenced = self.fence_path.read_text() or "fenced before a restart"
+        service.on_fence = self._keep_fence
         service.start()
         self.assignment, self.service = assignment, service
         log.info("amphora host %s is amphora %s", self.host_id, assignment.amphora_id)
@@ -166,8 +171,19 @@ class HostAgent:
                 "listener_check": assignment.listener_check.model_dump(mode="json"),
                 "anycast_prefixes": [str(p) for p in assignment.anycast_prefixes],
                 "fence_after": assignment.fence_after,
+                "host_id": self.host_id,
             }
         )
+
+    @property
+    def fence_path(self) -> Path:
+        return self.config.state_dir / "fenced"
+
+    def _keep_fence(self, reason: str | None) -> None:
+        if reason is None:
+            self.fence_path.unlink(missing_ok=True)
+        else:
+            write_atomic(self.fence_path, reason, durable=True)
 
     @property
     def amphora_dir(self) -> Path:
@@ -205,6 +221,7 @@ class HostAgent:
         self.assignment = None
         frontend.delete_namespace(self.config.haproxy_namespace)
         shutil.rmtree(self.amphora_dir, ignore_errors=True)
+        self.fence_path.unlink(missing_ok=True)
         self.assignment_path.unlink(missing_ok=True)
         log.info("amphora host %s reset, idle", self.host_id)
 

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -114,17 +114,16 @@ class AgentService:
                 self.listener_status,
                 self.rescue_packets,
                 lambda: self.fenced is not None,
+                config.host_id,
             )
             if config.heartbeat
             else None
         )
-        # Why this amphora fenced itself (fencing.py); None: not fenced.
+        # Why this amphora fenced itself (fencing.py); None: not fenced. on_fence is told of
+        # every change (the host agent keeps it across restarts).
         self.fenced: str | None = None
-        self.fence_watch = (
-            FenceWatch(config.fence_after, self._sessions_up, self.fence)
-            if config.fence_after
-            else None
-        )
+        self.on_fence: Callable[[str | None], None] | None = None
+        self.fence_watch = self._new_fence_watch()
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -230,18 +229,42 @@ class AgentService:
             for peer_id in self._peers_for(reg)
         )
 
+    def _new_fence_watch(self) -> FenceWatch | None:
+        if not self.config.fence_after:
+            return None
+        return FenceWatch(self.config.fence_after, self._sessions_up, self.fence)
+
     def _sessions_up(self) -> bool:
         return any(peer.established for peer in self.speaker.peer_status())
 
     def fence(self, reason: str) -> None:
-        """Withdraw every route for good (this amphora may have been failed over)."""
+        """Withdraw every route until the controller clears the fence (this amphora may have
+        been failed over)."""
         with self.lock:
             if self.fenced is not None:
                 return
             self.fenced = reason
             log.warning("amphora %s fenced: %s; every route withdrawn", self.config.amphora_id,
                         reason)  # fmt: skip
+            if self.on_fence:
+                self.on_fence(reason)
             self.speaker.apply(self.routes())
+
+    def clear_fence(self) -> dict[str, Any]:
+        """The controller says this amphora is still a member: announce again, watch again."""
+        with self.lock:
+            was = self.fenced
+            if was is not None:
+                self.fenced = None
+                if self.on_fence:
+                    self.on_fence(None)
+                self.speaker.apply(self.routes())
+                if self.fence_watch:
+                    self.fence_watch = self._new_fence_watch()
+                    if self.fence_watch:
+                        self.fence_watch.start()
+                log.info("amphora %s: fence cleared by the controller", self.config.amphora_id)
+            return {"fenced": None, "was": was}
 
     def routes(self) -> frozenset[Route]:
         """What the speaker announces: registrations, except drained ones, and none while the

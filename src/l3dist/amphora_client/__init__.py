@@ -10,6 +10,7 @@ import httpx
 from l3dist.contracts.agent_api import (
     AGENT_PORT,
     AMPHORA_PATH,
+    FENCE_PATH,
     FRONTEND_PATH,
     AmphoraAssignment,
     FrontendPlug,
@@ -184,6 +185,9 @@ class AgentClient:
 
     def reset_amphora(self) -> dict[str, Any]:
         return dict(self._call("DELETE", AMPHORA_PATH) or {})
+
+    def clear_fence(self) -> dict[str, Any]:
+        return dict(self._call("DELETE", FENCE_PATH) or {})
 
     def plug_frontend(self, plug: FrontendPlug) -> dict[str, Any]:
         return dict(self._call("PUT", FRONTEND_PATH, json=plug.model_dump(mode="json")) or {})

@@ -70,6 +70,7 @@ class DrainAmphora(BaseModel):
 
 AMPHORA_PATH = "/1.0/amphora"  # PUT: become this amphora; GET: what this host is; DELETE: reset
 FRONTEND_PATH = "/1.0/plug/frontend"  # PUT: make the reserved front-end port real
+FENCE_PATH = "/1.0/fence"  # GET: why the amphora is fenced (or null); DELETE: clear it
 
 
 class AmphoraAssignment(BaseModel):

@@ -180,6 +180,8 @@ class AgentConfig(StrictModel):
     # BGP session this long (the health manager's heartbeat timeout). None: no fencing (an
     # amphora the compute driver really deletes).
     fence_after: Annotated[float, Field(gt=0, le=3600)] | None = None
+    # The enrolled host this amphora runs on (in its heartbeats), None for a booted amphora.
+    host_id: str | None = Field(default=None, min_length=1, max_length=36)
 
     @property
     def bind_host(self) -> str:

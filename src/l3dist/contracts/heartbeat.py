@@ -53,8 +53,11 @@ class Heartbeat(BaseModel):
     )
     # flow-rescue totals of the amphora (its agent's counters: flows, packets), when rescue is on
     flow_rescue: dict[RescuePacketKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    # the amphora fenced itself (it may have been failed over): the manager treats it as dead
+    # the amphora fenced itself (it may have been failed over): the manager either clears the
+    # fence (it is still a member) or resets its host (it was replaced)
     fenced: bool = False
+    # the enrolled host it runs on (hosts compute driver), None for a booted amphora
+    host_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
 
 
 def sign(payload: bytes, key: bytes) -> bytes:

@@ -86,6 +86,15 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
         )
     if flow == jobs.FAILOVER_AMPHORA:
         return failover_amphora(services, p["old"], p["serving"], p.get("drain", False))
+    if flow == jobs.CLEAR_FENCE:
+        return linear_flow.Flow("clear-fence").add(
+            t.Provide("clear-fence-amphora", "amphora_id", arguments["amphora_id"]),
+            t.ClearFence(services, "clear-fence"),
+        )
+    if flow == jobs.RESET_HOST:
+        return linear_flow.Flow("reset-host").add(
+            t.Provide("reset-host-id", "host_id", target_id), t.ResetHost(services, "reset-host")
+        )
     raise ValueError(f"unknown flow {flow}")
 
 

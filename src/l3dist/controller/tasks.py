@@ -430,6 +430,28 @@ class Provide(task.Task):  # type: ignore[misc]
         return self.value
 
 
+class ClearFence(ServiceTask):
+    """The amphora fenced itself but is still a member (its load balancer's failover did not
+    take it): it announces again (fencing.py)."""
+
+    def execute(self, amphora_id: str) -> None:
+        with self.services.db.session(writer=True) as session:
+            amp = session.get(Amphora, amphora_id)
+            if amp is None or amp.status not in c.LIVE_AMPHORA_STATUSES:
+                return  # replaced meanwhile: its host is reset instead
+            target = (amp.id, amp.lb_network_ip)
+        with self.services.agent(*target) as client:
+            client.clear_fence()
+
+
+class ResetHost(ServiceTask):
+    """A host whose amphora was replaced while it was away came back (fenced): reset it, so
+    it is offered again clean."""
+
+    def execute(self, host_id: str) -> None:
+        self.services.compute.delete(host_id)
+
+
 class DeleteAmphorae(ServiceTask):
     """Remove the amphorae (compute) and mark them DELETED."""
 

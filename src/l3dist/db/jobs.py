@@ -26,12 +26,18 @@ APPLY_LOAD_BALANCER = "apply_load_balancer"  # listener/pool/member/monitor chan
 DELETE_LOAD_BALANCER = "delete_load_balancer"
 SCALE_LOAD_BALANCER = "scale_load_balancer"
 FAILOVER_AMPHORA = "failover_amphora"
+# Fencing (amphora hosts): a fenced amphora still a member gets its fence cleared (target: its
+# load balancer); a fenced host whose amphora was replaced is reset (target: the host).
+CLEAR_FENCE = "clear_fence"
+RESET_HOST = "reset_host"
 FLOWS = (
     CREATE_LOAD_BALANCER,
     APPLY_LOAD_BALANCER,
     DELETE_LOAD_BALANCER,
     SCALE_LOAD_BALANCER,
     FAILOVER_AMPHORA,
+    CLEAR_FENCE,
+    RESET_HOST,
 )
 
 

@@ -39,7 +39,15 @@ from l3dist.contracts.heartbeat import (
     decode,
 )
 from l3dist.db import jobs
-from l3dist.db.models import Amphora, AmphoraHealth, Listener, LoadBalancer, Pool, utcnow
+from l3dist.db.models import (
+    Amphora,
+    AmphoraHealth,
+    Listener,
+    LoadBalancer,
+    Pool,
+    WorkerJob,
+    utcnow,
+)
 from l3dist.db.session import Database
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,7 @@ class Counters:
     dropped: dict[str, int] = field(default_factory=dict)
     failovers: int = 0
     breaker_trips: int = 0
+    fence_jobs: int = 0  # clear-fence and reset-host jobs queued for fenced amphorae
 
     def drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -167,16 +176,20 @@ class HealthManager:
         amphora_id = heartbeat.amphora_id
         now = utcnow()
         self.reports[amphora_id] = (time.monotonic(), heartbeat)
-        if heartbeat.fenced:
-            # It withdrew everything for good: as good as dead (it goes stale, is failed over).
-            log.warning("amphora %s is fenced: not refreshed", amphora_id)
-            return
         try:
             with self.db.session(writer=True) as session:
                 amphora = session.get(Amphora, amphora_id)
                 if amphora is None or amphora.status == c.DELETED:
+                    if heartbeat.fenced and heartbeat.host_id:
+                        self._queue(session, jobs.RESET_HOST, heartbeat.host_id)
                     return  # an amphora being deleted, or not ours
                 health = session.get(AmphoraHealth, amphora_id)
+                if heartbeat.fenced:
+                    if (health is not None and health.busy) or amphora.load_balancer_id is None:
+                        return  # being failed over: it stays fenced, its host is reset after
+                    self._queue(
+                        session, jobs.CLEAR_FENCE, amphora.load_balancer_id, amphora_id=amphora_id
+                    )
                 if health is None:
                     session.add(AmphoraHealth(amphora_id=amphora_id, last_update=now, busy=False))
                 else:
@@ -187,6 +200,23 @@ class HealthManager:
                 self._update_statuses(session, heartbeat)
         except IntegrityError:  # another manager added the row first
             pass
+
+    def _queue(self, session: Session, flow: str, target_id: str, **arguments: str) -> None:
+        """Queue a fencing job unless the same one waits or runs (heartbeats come every
+        second; one job is enough)."""
+        waiting = session.scalars(
+            select(WorkerJob.arguments).where(
+                WorkerJob.flow == flow,
+                WorkerJob.target_id == target_id,
+                WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING)),
+            )
+        )
+        if any(all(job.get(k) == v for k, v in arguments.items()) for job in waiting):
+            return
+        jobs.submit(session, flow, target_id, **arguments)
+        self.counters.fence_jobs += 1
+        log.warning("fenced amphora %s: %s queued for %s", arguments.get("amphora_id", ""),
+                    flow, target_id)  # fmt: skip
 
     def _update_statuses(self, session: Session, heartbeat: Heartbeat) -> None:
         """Listener and pool operating status from what every amphora heard lately reports:
