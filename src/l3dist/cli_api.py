@@ -80,7 +80,7 @@ RESOURCES: dict[str, Resource] = {
              Opt("--vip-network-id", "vip_network_id", on_set=False, help="VIP network (id)"),
              Opt("--vip-address", "vip_address", on_set=False, help="VIP address"),
              Opt("--frontend-subnet-id", "frontend_subnet_id", on_set=False,
-                 help="front-end (provider) subnet; default: the VIP subnet"),
+                 help="front-end (provider) subnet; default: the VIP family's front end"),
              Opt("--frontend-network-id", "frontend_network_id", on_set=False),
              Opt("--topology", "topology", click.Choice(["SINGLE", "ACTIVE_ACTIVE"]),
                  on_set=False),
