@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from l3dist.api.app import create_app
+from l3dist.certificates import LocalCA
 from l3dist.common.config import ApiConfig
 from l3dist.db.session import Database, upgrade
 
@@ -28,7 +29,7 @@ DB_URL = f"sqlite:///{WORKDIR / 'l3dist.db'}"
 upgrade(DB_URL)
 DB = Database(DB_URL)
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(ApiConfig(), DB, network_driver(DB))
+    "/openapi.json", create_app(ApiConfig(), DB, network_driver(DB), LocalCA(WORKDIR / "ca"))
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,8 +52,21 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Create or upgrade the schema to revision."""
-    command.upgrade(alembic_config(url), revision)
+    """Create or upgrade the schema to revision, one process at a time: on PostgreSQL under an
+    advisory lock (migrations/env.py), on SQLite (one machine) under a file lock beside the
+    database, so processes started together never run the same migration twice."""
+    path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
+    if not path or path == ":memory:":
+        command.upgrade(alembic_config(url), revision)
+        return
+    lock_path = Path(f"{path}.upgrade-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            command.upgrade(alembic_config(url), revision)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def current_revision(url: str) -> str | None:
