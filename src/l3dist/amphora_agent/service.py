@@ -123,6 +123,7 @@ class AgentService:
         # every change (the host agent keeps it across restarts).
         self.fenced: str | None = None
         self.on_fence: Callable[[str | None], None] | None = None
+        self.fenced_gateways: list[str] = []
         self.fence_watch = self._new_fence_watch()
 
     # -- persistence -----------------------------------------------------------------------
@@ -234,6 +235,13 @@ class AgentService:
             return None
         return FenceWatch(self.config.fence_after, self._sessions_up, self.fence)
 
+    def _frontend_link(self, state: str) -> None:
+        ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
+        result = subprocess.run(["ip", "-n", ns, "link", "set", ifname, state],
+                                capture_output=True, text=True, timeout=10)  # fmt: skip
+        if result.returncode != 0:
+            log.warning("front end %s %s: %s", ifname, state, result.stderr.strip())
+
     def _sessions_up(self) -> bool:
         return any(peer.established for peer in self.speaker.peer_status())
 
@@ -249,6 +257,11 @@ class AgentService:
             if self.on_fence:
                 self.on_fence(reason)
             self.speaker.apply(self.routes())
+            # Its front end too: a replacement may hold the same address (and so the same MAC)
+            # now; a fenced amphora must not answer for it on the segment. (Its default routes
+            # go with the link: kept to be put back if the fence is cleared.)
+            self.fenced_gateways = [str(gw) for gw in self.frontend_gateways()]
+            self._frontend_link("down")
 
     def clear_fence(self) -> dict[str, Any]:
         """The controller says this amphora is still a member: announce again, watch again."""
@@ -258,6 +271,15 @@ class AgentService:
                 self.fenced = None
                 if self.on_fence:
                     self.on_fence(None)
+                self._frontend_link("up")
+                ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
+                for gateway in self.fenced_gateways:
+                    family = f"-{ipaddress.ip_address(gateway).version}"
+                    route = ["route", "replace", "default", "via", gateway, "dev", ifname]
+                    subprocess.run(
+                        ["ip", "-n", ns, family, *route], capture_output=True, timeout=10
+                    )
+                self.announce_frontend()
                 self.speaker.apply(self.routes())
                 if self.fence_watch:
                     self.fence_watch = self._new_fence_watch()
