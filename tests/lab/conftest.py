@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from l3dist.bgp.base import host_prefix
@@ -11,7 +12,7 @@ from l3dist_lab import amphora, fabric, vips
 from l3dist_lab.amphora import LabAmphora
 from l3dist_lab.config import LabConfig
 from l3dist_lab.controlplane import environment
-from l3dist_lab.fib import FibWatcher
+from l3dist_lab.fib import FibWatcher, has
 
 VIP4 = LabConfig().vip(4)
 VIP6 = LabConfig().vip(6)
@@ -59,3 +60,24 @@ def announce_all(amps: list[LabAmphora], fib: FibWatcher) -> None:
     for vip, version in ((VIP4, 4), (VIP6, 6)):
         wanted = {a.frontend_ip(version) for a in amps}
         fib.wait_until(host_prefix(vip), lambda hops, w=wanted: w <= hops, timeout=30)
+
+
+@pytest.fixture(scope="module", params=["bird", "exabgp"])
+def amp(request: pytest.FixtureRequest, lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
+    """One amphora of each speaker announcing the two lab VIPs through its agent."""
+    created = amphora.create(lab, request.param)
+    vips.announce(created, VIP4)
+    vips.announce(created, VIP6)
+    fib.wait_until(host_prefix(VIP4), has(created.frontend_ip4), timeout=30)
+    fib.wait_until(host_prefix(VIP6), has(created.frontend_ip6), timeout=30)
+    try:
+        yield created
+    finally:
+        amphora.delete(created.id)
+
+
+@pytest.fixture
+def http(amp: LabAmphora) -> Iterator[httpx.Client]:
+    """The agent API of ``amp``, with the controller's certificate."""
+    with amp.client() as client:
+        yield client.http

@@ -15,7 +15,7 @@ import pytest
 from l3dist.bgp.base import host_prefix
 from l3dist.common import netlink
 from l3dist.network.catalog import stable_id
-from l3dist_lab import amphora, fabric, plumbing, vips
+from l3dist_lab import fabric, plumbing
 from l3dist_lab.amphora import LabAmphora
 from l3dist_lab.config import CLIENT_NS, LabConfig
 from l3dist_lab.fib import FibWatcher, has, lacks
@@ -24,25 +24,6 @@ from l3dist_lab.traffic import finish_clients, start_long_lived
 from .conftest import VIP4, VIP6
 
 UNPLUGGED_VIP = "198.18.100.20"
-
-
-@pytest.fixture(scope="module", params=["bird", "exabgp"])
-def amp(request: pytest.FixtureRequest, lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
-    created = amphora.create(lab, request.param)
-    vips.announce(created, VIP4)
-    vips.announce(created, VIP6)
-    fib.wait_until(host_prefix(VIP4), has(created.frontend_ip4), timeout=30)
-    fib.wait_until(host_prefix(VIP6), has(created.frontend_ip6), timeout=30)
-    try:
-        yield created
-    finally:
-        amphora.delete(created.id)
-
-
-@pytest.fixture
-def http(amp: LabAmphora) -> Iterator[httpx.Client]:
-    with amp.client() as client:
-        yield client.http
 
 
 def snapshot(amp: LabAmphora, http: httpx.Client) -> dict[str, Any]:

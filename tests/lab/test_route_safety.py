@@ -17,7 +17,7 @@ import ipaddress
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -87,26 +87,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) ->
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
-
-
-@pytest.fixture(scope="module", params=["bird", "exabgp"])
-def amp(request: pytest.FixtureRequest, lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
-    """One amphora announcing the two lab VIPs through its agent (the normal path)."""
-    created = amphora.create(lab, request.param)
-    vips.announce(created, VIP4)
-    vips.announce(created, VIP6)
-    fib.wait_until(host_prefix(VIP4), has(created.frontend_ip4), timeout=30)
-    fib.wait_until(host_prefix(VIP6), has(created.frontend_ip6), timeout=30)
-    try:
-        yield created
-    finally:
-        amphora.delete(created.id)
-
-
-@pytest.fixture
-def http(amp: LabAmphora) -> Iterator[httpx.Client]:
-    with amp.client() as client:
-        yield client.http
 
 
 def agent_state(http: httpx.Client) -> dict[str, Any]:
