@@ -203,7 +203,7 @@ RESOURCES: dict[str, Resource] = {
             (NAME,
              Opt("--token-ttl", "token_ttl", int, on_set=False,
                  help="seconds the enrollment token is valid (default 3600)")),
-            toggle_field="enabled", extra=("enroll",),
+            toggle_field="enabled", extra=("enroll", "reset"),
         ),
         Resource(
             "amphora", "/v2/octavia/amphorae", "amphora", "amphorae",
@@ -479,6 +479,21 @@ def build_group(resource: Resource) -> click.Group:
             client = ApiClient()
             obj = client.find(resource, ref)
             client.call("PUT", f"{resource.path}/{obj['id']}/failover", json={})
+
+    if "reset" in resource.extra:
+
+        @group.command(
+            "reset",
+            help="Reset an amphora host that holds no amphora (admin); it is AVAILABLE again "
+            "once its agent answers clean.",
+        )
+        @FORMAT
+        @click.argument("ref", metavar=resource.cli.upper())
+        def reset_cmd(fmt: str, ref: str) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref)
+            result = client.call("PUT", f"{resource.path}/{obj['id']}/reset", json={})
+            output(result[resource.key], fmt)
 
     if "drain" in resource.extra:
 

@@ -43,7 +43,7 @@ from l3dist.network.catalog import stable_id
 from l3dist.network.static import OWNER_FRONTEND, OWNER_MANAGEMENT
 from l3dist_lab import fabric, plumbing
 from l3dist_lab.config import STATE_DIR, LabConfig
-from l3dist_lab.drivers.network import haproxy_namespace
+from l3dist_lab.networks import haproxy_namespace
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
 

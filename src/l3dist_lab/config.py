@@ -27,6 +27,13 @@ MEMBER_V6 = ipaddress.IPv6Network("fd00:198:18:3::/64")
 ANYCAST_NET = "anycast-net"
 MEMBER_NET = "member-net"
 MEMBER_BRIDGE = "br-member"
+# The ToR's bridge MACs, pinned so they do not change as ports come and go (flow rescue's
+# router MACs name the front end's).
+BRIDGE_MACS = {
+    "br-mgmt": "02:1d:00:00:00:01",
+    "br-fe": "02:1d:00:00:01:01",
+    MEMBER_BRIDGE: "02:1d:00:00:03:01",
+}
 
 
 @dataclass(frozen=True)

@@ -50,11 +50,12 @@ class ControlPlaneError(RuntimeError):
 
 def controller_config(cfg: LabConfig, **sections: dict[str, Any]) -> str:
     """The controller's configuration file for the lab, as an operator writes one for a site:
-    its drivers, and where amphorae send heartbeats (the controller's management address).
+    its drivers (the site's own networks, ``static``; its enrolled hosts, ``hosts``), and where
+    amphorae send heartbeats (the controller's management address).
     ``sections`` add or override settings (``controller={"drain_timeout": 8}``)."""
     settings: dict[str, dict[str, Any]] = {
-        "network": {"driver": "lab"},
-        "controller": {"compute_driver": "lab"},
+        "network": {"driver": "static"},
+        "controller": {"compute_driver": "hosts"},
         "health": {"controller_ip_port_list": [f"{management_address(cfg)}:5555"]},
     }
     for name, values in sections.items():
@@ -195,30 +196,22 @@ class ControlPlane:
 
 
 @contextlib.contextmanager
-def private_lab(cfg: LabConfig, prefix: str, operator_site: bool = False) -> Iterator[ControlPlane]:
+def private_lab(cfg: LabConfig, prefix: str) -> Iterator[ControlPlane]:
     """The lab built, with a control plane (not started yet) on a private state directory
-    (SQLite, CA, heartbeat key) that this process uses too. On exit the control plane's
-    processes stop, the lab goes down and the state directory is removed.
-
-    operator_site: the control plane runs as on an operator's site (``static`` network and
-    ``hosts`` compute drivers, its API on the lab's management network so hosts can enroll,
-    its own database): the lab's own records (its member servers) stay in a database of the
-    lab's, and the networks are the operator's to define through the API."""
+    (SQLite, CA, heartbeat key) that runs as on an operator's site: ``static`` network and
+    ``hosts`` compute drivers, its API on the lab's management network so hosts can enroll, its
+    own database. The lab's own records (its member servers, its amphorae made by hand) are in
+    a database of the lab's, which this process uses. On exit the control plane's processes
+    stop, the lab's hosts and the lab go down and the state directory is removed."""
     if fabric.is_up():
         raise RuntimeError("a lab is already running; `l3dist lab down` first")
     state = Path(tempfile.mkdtemp(prefix=prefix))
-    api_host = management_address(cfg) if operator_site else "127.0.0.1"
-    plane = ControlPlane(state, cfg=cfg, api_host=api_host)
-    if operator_site:
-        plane.config_path.write_text(
-            controller_config(
-                cfg, network={"driver": "static"}, controller={"compute_driver": "hosts"}
-            )
-        )
-    lab_database = f"sqlite:///{state / 'lab.db'}" if operator_site else plane.database_url
+    plane = ControlPlane(state, cfg=cfg, api_host=management_address(cfg))
+    plane.config_path.write_text(controller_config(cfg))
     try:
         with environment(
-            L3DIST_DATABASE_URL=lab_database, L3DIST_CA_DIR=plane.env["L3DIST_CA_DIR"]
+            L3DIST_DATABASE_URL=f"sqlite:///{state / 'lab.db'}",
+            L3DIST_CA_DIR=plane.env["L3DIST_CA_DIR"],
         ):
             try:
                 fabric.up(cfg)

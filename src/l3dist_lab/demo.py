@@ -94,7 +94,7 @@ class Demo:
         self.say(
             f"[bold]Lab[/bold]: ToR (FRR, AS {self.cfg.tor_asn}, BGP multipath), member servers"
         )
-        with private_lab(self.cfg, "l3dist-demo-", operator_site=True) as self.plane:
+        with private_lab(self.cfg, "l3dist-demo-") as self.plane:
             try:
                 return self._run()
             finally:

@@ -26,7 +26,7 @@ from l3dist.common.process import ManagedProcess, kill_from_pidfile, kill_group,
 from l3dist.db.session import Database, upgrade
 from l3dist.network.catalog import stable_id
 from l3dist.network.static import OWNER_CONTROLLER
-from l3dist_lab import plumbing
+from l3dist_lab import networks, plumbing
 from l3dist_lab.config import (
     CLIENT_NS,
     FRR_CONF_DIR,
@@ -37,7 +37,6 @@ from l3dist_lab.config import (
     TOR_NS,
     LabConfig,
 )
-from l3dist_lab.drivers import network as network_lab
 
 CONTROLLER_DEVICE = "l3dist-controller"
 
@@ -177,10 +176,10 @@ def up(cfg: LabConfig | None = None) -> None:
     (STATE_DIR / "lab.json").write_text(json.dumps({"tor_asn": cfg.tor_asn}))
 
     plumbing.create_namespace(TOR_NS, TOR_SYSCTLS)
-    # The cloud's networks (management, front-end, anycast, member) come from the network
-    # driver, as an operator's Neutron would provide them; the ToR is their router.
+    # The site's networks (management, front-end, anycast, member) as its cabling: bridges in
+    # the ToR, their router; the lab's records of them (its members' ports) in its database.
     driver = network_driver(migrate=True)
-    network_lab.build_lab_networks(driver, cfg)
+    networks.build_lab_networks(driver, cfg)
 
     # Client: outside the cloud; reaches the anycast VIPs only through the ToR.
     plumbing.create_namespace(CLIENT_NS)
@@ -263,13 +262,13 @@ def vtysh_json(command: str) -> Any:
 
 
 @functools.cache
-def _driver(url: str) -> network_lab.LabNetworkDriver:
-    return network_lab.LabNetworkDriver(Database(url))
+def _driver(url: str) -> networks.LabNetworks:
+    return networks.LabNetworks(Database(url))
 
 
-def network_driver(migrate: bool = False) -> network_lab.LabNetworkDriver:
-    """The lab network driver on the configured database (the controller's): the lab's
-    networks, ports and addresses are recorded where the controller finds them."""
+def network_driver(migrate: bool = False) -> networks.LabNetworks:
+    """The lab's own networks on the configured database (this process's: the lab's records;
+    a controller on the lab has a database of its own)."""
     url = config.load().database.url
     if migrate:
         upgrade(url)

@@ -61,7 +61,7 @@ class LabHost:
             return None
 
     def agent_process(self) -> ManagedProcess:
-        argv = plumbing.netns_exec_argv(
+        argv = plumbing.netns_enter_argv(
             self.namespace, [AGENT, "run", "--config", str(self.config_path)]
         )
         return ManagedProcess("agent", argv, self.dir, marker=str(self.config_path))
@@ -117,7 +117,7 @@ def create(cfg: LabConfig, index: int, controller_url: str) -> LabHost:
 
 def enroll(host: LabHost, token: str) -> str:
     """The operator's step on the host: ``l3dist-agent enroll`` with the token; its host id."""
-    argv = plumbing.netns_exec_argv(
+    argv = plumbing.netns_enter_argv(
         host.namespace, [AGENT, "enroll", "--config", str(host.config_path), f"--token={token}"]
     )
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -149,6 +149,20 @@ def start_agent(host: LabHost, timeout: float = 20.0) -> None:
 
 def stop_agent(host: LabHost, timeout: float = 15.0) -> None:
     host.agent_process().stop(timeout=timeout)
+
+
+def leftovers(host: LabHost) -> list[str]:
+    """What of an amphora the host still holds (nothing, once reset): its amphora-haproxy
+    namespace, a HAProxy or BGP speaker process."""
+    left = []
+    if host.haproxy_namespace in plumbing.list_namespaces():
+        left.append(f"namespace {host.haproxy_namespace}")
+    for pid in plumbing.namespace_pids(host.namespace):
+        with contextlib.suppress(OSError):
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            if name in ("haproxy", "bird", "exabgp"):
+                left.append(f"process {name}")
+    return left
 
 
 def list_hosts() -> list[LabHost]:

@@ -151,3 +151,12 @@ def link_mac(ns: str | None, ifname: str) -> str | None:
 def netns_exec_argv(ns: str | None, argv: list[str]) -> list[str]:
     """The argv that runs a command inside namespace ns."""
     return argv if ns is None else ["ip", "netns", "exec", ns, *argv]
+
+
+def netns_enter_argv(ns: str, argv: list[str]) -> list[str]:
+    """The argv that runs a command in namespace ns's network stack only, keeping the machine's
+    mounts: a namespace it adds itself (``ip netns add``) is seen by everyone, as on a real
+    host. (``ip netns exec`` gives the command a mount namespace of its own, a slave of the
+    machine's, where such a namespace's bind mount stays private: outside, its file in
+    /run/netns is empty and ``ip netns exec`` into it fails.)"""
+    return ["nsenter", f"--net=/run/netns/{ns}", "--", *argv]

@@ -10,9 +10,8 @@ from typing import Any
 from l3dist.bgp.base import host_prefix
 from l3dist.network.catalog import stable_id
 from l3dist_lab import fabric
-from l3dist_lab.config import LabConfig
+from l3dist_lab.config import BRIDGE_MACS, LabConfig
 from l3dist_lab.controlplane import ADMIN, ControlPlane, ControlPlaneError
-from l3dist_lab.drivers.network import BRIDGE_MACS
 from l3dist_lab.member import LabMember
 
 ANYCAST_V4 = stable_id("anycast-net-v4")

@@ -25,7 +25,7 @@ from l3dist.db import models
 from l3dist.db.session import Database, upgrade
 from l3dist.network.static import StaticNetworkDriver
 from l3dist_lab.catalog import lab_catalog
-from l3dist_lab.drivers.network import register_lab_networks
+from l3dist_lab.networks import register_lab_networks
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -176,7 +176,9 @@ class Server:
 def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     config = tmp_path / "l3dist.toml"
-    config.write_text('[network]\ndriver = "lab"\n')  # the lab's networks, in the database
+    config.write_text('[network]\ndriver = "static"\n')
+    upgrade(db_url)
+    network_driver(Database(db_url)).db.engine.dispose()  # the site's networks defined
     env = {
         **os.environ,
         "L3DIST_DATABASE_URL": db_url,

@@ -168,3 +168,47 @@ def test_hosts_are_admin_only_and_can_be_disabled_and_removed(server: Server) ->
     assert [(h["name"], h["enabled"]) for h in listed] == [("host-5", False)]
     assert l3dist(server, "amphora-host", "delete", "host-5").returncode == 0
     assert host_rows(server) == []
+
+
+def reset_jobs(server: Server) -> list[str]:
+    with server.db.session(writer=False) as session:
+        rows = session.scalars(
+            select(models.WorkerJob.target_id).where(models.WorkerJob.flow == "reset_host")
+        )
+        return list(rows)
+
+
+def test_a_host_out_of_the_pool_can_be_reset_but_not_one_in_use(
+    server: Server, tmp_path: Path
+) -> None:
+    """``l3dist amphora-host reset`` on an UNREACHABLE host queues one reset job (the worker
+    offers it again if its agent answers clean); on a host that holds an amphora, or one not
+    enrolled, it is refused (409, nothing queued); an unknown host is 404."""
+    away, busy, _new = (add_host(server, name) for name in ("away", "busy", "new"))
+    for host, address in ((away, "198.51.100.21"), (busy, "198.51.100.22")):
+        config = agent_config(tmp_path, server, host["name"], address)
+        assert agent_enroll(config, host["enrollment_token"]).returncode == 0
+    with server.db.session() as session:
+        session.add(models.Amphora(id="amphora-1", status="ALLOCATED"))
+        session.flush()
+        session.execute(update(models.AmphoraHost).where(models.AmphoraHost.id == away["id"])
+                        .values(status="UNREACHABLE"))  # fmt: skip
+        session.execute(update(models.AmphoraHost).where(models.AmphoraHost.id == busy["id"])
+                        .values(status="ALLOCATED", amphora_id="amphora-1"))  # fmt: skip
+    done = l3dist(server, "amphora-host", "reset", "away", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "UNREACHABLE"  # until the worker's reset
+    assert l3dist(server, "amphora-host", "reset", "away").returncode == 0  # one job is enough
+    assert reset_jobs(server) == [away["id"]]
+    refused = l3dist(server, "amphora-host", "reset", "busy")
+    assert refused.returncode != 0 and "holds amphora amphora-1" in refused.stderr
+    assert "409" in refused.stderr
+    pending = l3dist(server, "amphora-host", "reset", "new")
+    assert pending.returncode != 0 and "not enrolled" in pending.stderr
+    unknown = httpx.put(server.url + "/v2/octavia/amphora-hosts/nope/reset",
+                        headers={"X-Project-Id": "a", "X-Roles": "admin"})  # fmt: skip
+    assert unknown.status_code == 404, unknown.text
+    tenant = httpx.put(server.url + f"/v2/octavia/amphora-hosts/{away['id']}/reset",
+                       headers={"X-Project-Id": "p", "X-Roles": "member"})  # fmt: skip
+    assert tenant.status_code == 403
+    assert reset_jobs(server) == [away["id"]]

@@ -19,10 +19,12 @@ from sqlalchemy import select, update
 from l3dist.common import constants as c
 from l3dist.common.config import HealthConfig
 from l3dist.contracts.heartbeat import MAX_DATAGRAM, Heartbeat, encode
+from l3dist.db import hosts as host_pool
 from l3dist.db import jobs
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
+    AmphoraHost,
     Listener,
     LoadBalancer,
     Pool,
@@ -267,3 +269,25 @@ def test_fenced_amphorae_are_cleared_or_their_hosts_reset(
     with db.session(writer=False) as s:
         assert s.get(Amphora, "a0").status == c.AMPHORA_ALLOCATED  # type: ignore[union-attr]
         assert s.get(AmphoraHealth, "a5").busy  # type: ignore[union-attr]
+
+
+def test_unreachable_hosts_are_tried_again_once_at_a_time(
+    manager: HealthManager, db: Database
+) -> None:
+    """Every UNREACHABLE host holding nothing gets one reset job (the worker offers it again
+    if its agent answers clean); a retry while that job waits queues nothing more; available
+    and allocated hosts are left alone."""
+    with db.session() as s:
+        for name, status, amphora_id in (
+            ("away-1", host_pool.UNREACHABLE, None),
+            ("away-2", host_pool.UNREACHABLE, None),
+            ("free", host_pool.AVAILABLE, None),
+            ("busy", host_pool.ALLOCATED, "a0"),
+        ):
+            s.add(AmphoraHost(id=name, name=name, status=status, amphora_id=amphora_id))
+    assert sorted(manager.retry_unreachable_hosts()) == ["away-1", "away-2"]
+    assert manager.retry_unreachable_hosts() == []
+    assert fence_jobs(db) == [(jobs.RESET_HOST, "away-1", ""), (jobs.RESET_HOST, "away-2", "")]
+    with db.session() as s:
+        s.execute(update(WorkerJob).values(state=c.JOB_DONE))
+    assert manager.retry_unreachable_hosts() == ["away-1", "away-2"]

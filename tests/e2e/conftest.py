@@ -1,5 +1,8 @@
-"""End-to-end fixtures: the lab fabric with two member servers, and the controller (API and
-worker processes, started by the ``l3dist`` command) on a fresh SQLite or PostgreSQL database."""
+"""End-to-end fixtures: the lab fabric with two member servers, and the controller (API, worker
+and health manager processes, started by the ``l3dist`` command with a production
+configuration: ``static`` network and ``hosts`` compute drivers) on a fresh SQLite or
+PostgreSQL database, on an operator's site: its networks defined through the admin API, the
+fabric's distributor, and HOSTS lab hosts enrolled and running ``l3dist-agent run``."""
 
 from __future__ import annotations
 
@@ -10,10 +13,20 @@ from typing import Any
 
 import pytest
 
-from l3dist_lab import fabric, member, scenario
+from l3dist_lab import fabric, hosts, member, scenario, site
 from l3dist_lab.config import LabConfig
-from l3dist_lab.controlplane import ControlPlane, ControlPlaneError, environment
+from l3dist_lab.controlplane import (
+    ControlPlane,
+    ControlPlaneError,
+    controller_config,
+    environment,
+    management_address,
+)
 from tests.conftest import database_url
+
+# Enough for every test of a module: 3 amphorae, a 4th (scale-out, the replacement of a
+# failover) while the 3 still run, and a spare.
+HOSTS = 5
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:
@@ -24,9 +37,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition
 
 
 class Controller(ControlPlane):
-    """The control plane with the lab's member servers; a wrong status fails the test."""
+    """The control plane with the lab's member servers and the site; a wrong status fails the
+    test."""
 
     members: list[member.LabMember]
+    site: site.Site
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -47,32 +62,45 @@ def controller(
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[Controller]:
-    """API and worker on a fresh database of each kind (the worker's flows, job queue and
-    taskflow persistence run on SQLite and on PostgreSQL)."""
+    """The controller on a fresh database of each kind (the worker's flows, job queue and
+    taskflow persistence run on SQLite and on PostgreSQL). This process keeps the lab's own
+    records (its member servers) in a database of the lab's."""
     work = tmp_path_factory.mktemp("controller")
-    with (
-        database_url(request.param, work) as url,
-        environment(L3DIST_DATABASE_URL=url, L3DIST_CA_DIR=str(work / "ca")),
-    ):
-        yield from _controller(url, work)
+    with database_url(request.param, work) as url:
+        yield from controller_on_site(url, work)
 
 
-def _controller(url: str, work: Path) -> Iterator[Controller]:
-    fabric.down()
-    fabric.up(LabConfig())
-    ctl = Controller(work, url)
-    try:
-        ctl.members = [member.add("m1"), member.add("m2")]
-        ctl.start()
-        yield ctl
-    finally:
-        ctl.stop()
+def controller_on_site(
+    url: str, work: Path, settings: dict[str, dict[str, Any]] | None = None, **env: str
+) -> Iterator[Controller]:
+    """The lab up, the controller on the database url started (settings: configuration
+    sections added to the site's; env: extra variables for its processes) and the site
+    built; all of it gone at the end."""
+    cfg = LabConfig()
+    state = work / "control"
+    state.mkdir(parents=True, exist_ok=True)
+    ctl = Controller(state, url, cfg, api_host=management_address(cfg))
+    ctl.config_path.write_text(controller_config(cfg, **(settings or {})))
+    ctl.env.update(env)
+    lab_db = f"sqlite:///{work / 'lab.db'}"
+    with environment(L3DIST_DATABASE_URL=lab_db, L3DIST_CA_DIR=ctl.env["L3DIST_CA_DIR"]):
         fabric.down()
+        fabric.up(cfg)
+        try:
+            ctl.members = [member.add("m1"), member.add("m2")]
+            ctl.start()
+            ctl.site = site.build(ctl, HOSTS, cfg)
+            yield ctl
+        finally:
+            ctl.stop()
+            for host in hosts.list_hosts():
+                hosts.delete(host)
+            fabric.down()
 
 
 @pytest.fixture(scope="module")
 def distributor(controller: Controller) -> dict[str, Any]:
-    return scenario.lab_distributor(controller)
+    return controller.site.distributor
 
 
 def create_web_lb(
@@ -81,7 +109,8 @@ def create_web_lb(
     """An ACTIVE_ACTIVE load balancer with `count` amphorae (VIP and front end of ip_version), an
     HTTP listener on port 80 and a round-robin pool of the lab's member servers, each step
     waited for (ACTIVE)."""
-    return add_web_service(ctl, scenario.create_lb(ctl, distributor["id"], count, ip_version))
+    lb = scenario.create_lb(ctl, distributor["id"], count, ip_version, ctl.site.subnets)
+    return add_web_service(ctl, lb)
 
 
 def add_web_service(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:
@@ -98,5 +127,3 @@ def wait_for_ecmp(ctl: Controller, lb: dict[str, Any], count: int) -> set[str]:
 amphorae_of = scenario.amphorae_of
 lb_path = scenario.lb_path
 delete_lb = scenario.delete_lb
-ANYCAST_V4 = scenario.ANYCAST_V4
-FRONTEND_V4 = scenario.FRONTEND_V4

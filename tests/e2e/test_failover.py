@@ -1,11 +1,10 @@
-"""A frozen amphora (all its processes stopped, as a hung VM) under a steady client loop: BFD takes
-its next hop out of the ToR's FIB, requests keep succeeding on the others, the health manager
-notices the silent heartbeats and the worker replaces it; the ECMP set is whole again."""
+"""A frozen amphora host (all its processes stopped and its kernel silent, as a hung machine)
+under a steady client loop: BFD takes its next hop out of the ToR's FIB, requests keep
+succeeding on the others, the health manager notices the silent heartbeats and the worker
+replaces it from the pool's spare hosts; the ECMP set is whole again."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import time
 from typing import Any
 
@@ -14,8 +13,7 @@ from sqlalchemy import select
 from l3dist.bgp.base import host_prefix
 from l3dist.db.models import AmphoraHealth
 from l3dist.db.session import Database
-from l3dist_lab import amphora as lab_amphora
-from l3dist_lab import fabric
+from l3dist_lab import fabric, site
 from l3dist_lab.traffic import ClientLoop, failures
 from tests.e2e.conftest import (
     Controller,
@@ -43,12 +41,13 @@ def test_a_frozen_amphora_leaves_the_fib_and_is_replaced(
     amps = amphorae_of(ctl, lb["id"])
     wait_until(lambda: {a["id"] for a in amps} <= heard(db), 10, "heartbeats of every amphora")
     victim = amps[0]
+    frozen = ctl.site.host_of(victim)
     prefix = host_prefix(lb["vip_address"])
     statuses: set[str] = set()
     with ClientLoop(lb["vip_address"]) as clients:
         time.sleep(1)
         frozen_at = time.time()
-        assert lab_amphora.signal_processes(victim["id"], signal.SIGSTOP) >= 3
+        assert site.freeze(frozen) >= 3  # its agent, speaker and HAProxy
         try:
             wait_until(lambda: victim["frontend_ip"] not in fabric.fib_nexthops(prefix), 5,
                        "the frozen amphora out of the FIB")  # fmt: skip
@@ -72,8 +71,7 @@ def test_a_frozen_amphora_leaves_the_fib_and_is_replaced(
             time.sleep(1)
             attempts = clients.stop()
         finally:
-            with contextlib.suppress(FileNotFoundError):  # deleted by the failover already
-                lab_amphora.signal_processes(victim["id"], signal.SIGCONT)
+            site.thaw(frozen)
     assert victim["frontend_ip"] not in hops or victim["frontend_ip"] in {
         a["frontend_ip"] for a in amphorae_of(ctl, lb["id"])
     }

@@ -12,15 +12,12 @@ the host); and no controller process ever imported a lab module (their import lo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,92 +28,37 @@ from l3dist.bgp.base import host_prefix
 from l3dist.certificates import client_context
 from l3dist.db.models import WorkerJob
 from l3dist.db.session import Database
-from l3dist_lab import fabric, hosts, member, plumbing, scenario
-from l3dist_lab.config import TOR_NS, LabConfig
-from l3dist_lab.controlplane import controller_config, environment, management_address
+from l3dist_lab import fabric, hosts, scenario
+from l3dist_lab import site as lab_site
+from l3dist_lab.config import TOR_NS
 from l3dist_lab.fib import FibWatcher
 from l3dist_lab.traffic import run_clients
 from tests.conftest import database_url
 
-from .conftest import Controller, lb_path, wait_until
-
-HOSTS = 5
-
-
-@dataclass
-class Site:
-    ctl: Controller
-    subnets: dict[str, str]
-    distributor: dict[str, Any]
-    hosts: list[hosts.LabHost]
+from .conftest import Controller, controller_on_site, lb_path, wait_until
 
 
 @pytest.fixture(scope="module")
-def site(lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def ctl(lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
     work = tmp_path_factory.mktemp("hosts")
-    cfg = LabConfig()
-    lab_db = f"sqlite:///{work / 'lab.db'}"  # the lab's own records (its member servers)
-    racked: list[hosts.LabHost] = []
-    with (
-        database_url("postgresql", work) as product_db,
-        environment(L3DIST_DATABASE_URL=lab_db, L3DIST_CA_DIR=str(work / "lab-ca")),
-    ):
-        fabric.down()
-        fabric.up(cfg)
-        ctl = Controller(work / "control", product_db, cfg, api_host=management_address(cfg))
-        ctl.config_path.parent.mkdir(parents=True, exist_ok=True)
-        ctl.config_path.write_text(
-            controller_config(
-                cfg,
-                network={"driver": "static"},
-                controller={"compute_driver": "hosts"},
-            )
-        )
+    with database_url("postgresql", work) as product_db:
         # Every module each controller process imports goes to its log: checked below.
-        ctl.env["PYTHONPROFILEIMPORTTIME"] = "1"
-        try:
-            ctl.members = [member.add("m1"), member.add("m2")]
-            ctl.start()
-            subnets = scenario.define_networks(ctl, cfg)
-            distributor = scenario.lab_distributor(ctl, cfg)
-            for index in range(1, HOSTS + 1):
-                host = hosts.create(cfg, index, ctl.url)
-                racked.append(host)
-                added = ctl.call(
-                    "POST", "/v2/octavia/amphora-hosts",
-                    {"amphora_host": {"name": host.name}}, expect=201,
-                )  # fmt: skip
-                hosts.enroll(host, added["enrollment_token"])
-                hosts.start_agent(host)
-            yield Site(ctl, subnets, distributor, racked)
-        finally:
-            ctl.stop()
-            for host in racked:
-                hosts.delete(host)
-            fabric.down()
+        yield from controller_on_site(
+            product_db,
+            work,
+            {"health": {"unreachable_host_retry_interval": 2.0}},
+            PYTHONPROFILEIMPORTTIME="1",
+        )
 
 
 def pool(ctl: Controller) -> dict[str, dict[str, Any]]:
     return {h["name"]: h for h in ctl.call("GET", "/v2/octavia/amphora-hosts")["amphora_hosts"]}
 
 
-def host_is_clean(host: hosts.LabHost) -> list[str]:
-    """What a reset host still holds (nothing, when clean)."""
-    left = []
-    if host.haproxy_namespace in plumbing.list_namespaces():
-        left.append(f"namespace {host.haproxy_namespace}")
-    daemons = [
-        Path(f"/proc/{pid}/comm").read_text().strip()
-        for pid in plumbing.namespace_pids(host.namespace)
-    ]
-    left += [f"process {name}" for name in daemons if name in ("haproxy", "bird", "exabgp")]
-    return left
-
-
-def test_a_tenant_cannot_make_the_router_route_a_foreign_address(site: Site) -> None:
+def test_a_tenant_cannot_make_the_router_route_a_foreign_address(ctl: Controller) -> None:
     """Route safety through the whole control plane (issue 14): hijack attempts by a tenant
     are refused with the field named, nothing is built, and the router learns nothing."""
-    ctl = site.ctl
+    site = ctl.site
     tenant = {"X-Project-Id": "tenant-a", "X-Roles": "member"}
     member_ip = ctl.members[0].ip4
     attempts = [
@@ -141,8 +83,8 @@ def test_a_tenant_cannot_make_the_router_route_a_foreign_address(site: Site) -> 
         assert fabric.fib_nexthops(host_prefix(address)) == []
 
 
-def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
-    ctl = site.ctl
+def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
+    site = ctl.site
     assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}
 
     lb = scenario.create_lb(ctl, site.distributor["id"], 3, subnets=site.subnets)
@@ -198,7 +140,7 @@ def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
     )
     assert all(h["amphora_id"] is None for h in pool(ctl).values())
     for host in site.hosts:
-        assert host_is_clean(host) == [], host.name
+        assert hosts.leftovers(host) == [], host.name
 
     # The controller's processes never imported the lab (their import-time logs).
     for name in ("api", "worker", "health"):
@@ -207,47 +149,17 @@ def test_load_balancers_run_on_enrolled_hosts(site: Site) -> None:
         assert "l3dist_lab" not in log, f"{name} imported a lab module"
 
 
-def _signal_host(host: hosts.LabHost, sig: signal.Signals) -> int:
-    count = 0
-    for ns in (host.namespace, host.haproxy_namespace):
-        if ns in plumbing.list_namespaces():
-            for pid in plumbing.namespace_pids(ns):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-                    count += 1
-    return count
-
-
-def _drop_all(host: hosts.LabHost, drop: bool) -> None:
-    """Every packet into the host's own stack dropped (SIGSTOP leaves its kernel answering):
-    its agent API, BGP, BFD. Its front end needs nothing: BFD takes its route away."""
-    script = "table inet l3dist_frozen\ndelete table inet l3dist_frozen\n"
-    if drop:
-        script += (
-            "table inet l3dist_frozen {\n  chain prerouting {\n"
-            "    type filter hook prerouting priority -500; policy drop;\n  }\n}\n"
-        )
-    subprocess.run(["ip", "netns", "exec", host.namespace, "nft", "-f", "-"], input=script,
-                   text=True, check=True, capture_output=True)  # fmt: skip
-
-
-def _management_link(host: hosts.LabHost, up: bool) -> None:
-    """The host's cable to lb-mgmt-net, as the router's side of it."""
-    state = "up" if up else "down"
-    subprocess.run(["ip", "-n", TOR_NS, "link", "set", f"{host.name}m", state], check=True)
-
-
 def _agent_state(ctl: Controller, host_id: str, address: str) -> dict[str, Any]:
     context = client_context(ctl.state_dir / "ca")
     with AgentClient(host_id, address, context, timeout=5) as client:
         return client.host_amphora()
 
 
-def test_a_host_failed_over_never_announces_again(site: Site) -> None:
+def test_a_host_failed_over_never_announces_again(ctl: Controller) -> None:
     """A host frozen past its failover, and one cut off from the management network past
     it, are replaced from the pool; thawed and reconnected, their BGP sessions come back but
     they announce nothing (fenced); the controller resets them and offers them again."""
-    ctl = site.ctl
+    site = ctl.site
     lb = scenario.create_lb(ctl, site.distributor["id"], 3, subnets=site.subnets)
     lb = scenario.add_web_service(ctl, lb, ctl.members)
     scenario.wait_for_ecmp(ctl, lb, 3)
@@ -257,9 +169,8 @@ def test_a_host_failed_over_never_announces_again(site: Site) -> None:
     old = {a["id"]: a for a in amps[:2]}
     prefix = host_prefix(lb["vip_address"])
     with FibWatcher() as fib:
-        assert _signal_host(frozen, signal.SIGSTOP) >= 2  # its agent, speaker, HAProxy
-        _drop_all(frozen, True)  # and its kernel: a frozen machine answers nothing
-        _management_link(cut, up=False)
+        lab_site.freeze(frozen)  # its processes, and its kernel: a hung machine answers nothing
+        lab_site.management_link(cut, up=False)
         try:
 
             def replaced() -> bool:
@@ -270,9 +181,8 @@ def test_a_host_failed_over_never_announces_again(site: Site) -> None:
             wait_until(replaced, 120, "both replaced from the pool, load balancer ACTIVE")
             hops = scenario.wait_for_ecmp(ctl, lb, 3)
         finally:
-            _drop_all(frozen, False)
-            _signal_host(frozen, signal.SIGCONT)
-            _management_link(cut, up=True)
+            lab_site.thaw(frozen)
+            lab_site.management_link(cut, up=True)
         back = len(fib.history)
         zombies = {frozen.mgmt_ip4, cut.mgmt_ip4}
         seen_from_zombies: list[str] = []
@@ -297,17 +207,17 @@ def test_a_host_failed_over_never_announces_again(site: Site) -> None:
         assert host.host_id is not None
         state = _agent_state(ctl, host.host_id, host.mgmt_ip4)
         assert state["amphora_id"] is None and not state["namespace"], state
-        assert host_is_clean(host) == [], host.name
+        assert hosts.leftovers(host) == [], host.name
     result = run_clients(lb["vip_address"], 200)
     assert result["failures"] == 0, result
     scenario.delete_lb(ctl, lb)
 
 
-def test_a_router_outage_fences_and_the_controller_clears_it(site: Site) -> None:
+def test_a_router_outage_fences_and_the_controller_clears_it(ctl: Controller) -> None:
     """The router's BGP daemon stalls longer than the heartbeat timeout: every amphora loses
     its sessions and fences itself, but its heartbeats still arrive, so the controller clears
     the fences (no failover); when the router is back, the same amphorae carry the VIP."""
-    ctl = site.ctl
+    site = ctl.site
     lb = scenario.create_lb(ctl, site.distributor["id"], 2, subnets=site.subnets)
     lb = scenario.add_web_service(ctl, lb, ctl.members)
     hops = scenario.wait_for_ecmp(ctl, lb, 2)
@@ -337,3 +247,28 @@ def test_a_router_outage_fences_and_the_controller_clears_it(site: Site) -> None
     result = run_clients(lb["vip_address"], 200)
     assert result["failures"] == 0, result
     scenario.delete_lb(ctl, lb)
+
+
+def test_a_host_that_did_not_answer_is_skipped_and_offered_again(ctl: Controller) -> None:
+    """The first host of the pool has its agent down when a load balancer is built: the build
+    moves on to the next host and the silent one is UNREACHABLE, out of the pool. Its agent
+    back, the health manager's retry has it reset and AVAILABLE again, with nothing of an
+    amphora on it."""
+    site = ctl.site
+    first = site.hosts[0]
+    assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}
+    hosts.stop_agent(first)
+    try:
+        lb = scenario.create_lb(ctl, site.distributor["id"], 1, subnets=site.subnets)
+        (amp,) = scenario.amphorae_of(ctl, lb["id"])
+        assert amp["compute_id"] != first.host_id
+        assert pool(ctl)[first.name]["status"] == "UNREACHABLE"
+        assert pool(ctl)[first.name]["amphora_id"] is None
+    finally:
+        hosts.start_agent(first)
+    wait_until(
+        lambda: pool(ctl)[first.name]["status"] == "AVAILABLE", 30, "the host back in the pool"
+    )
+    assert hosts.leftovers(first) == []
+    scenario.delete_lb(ctl, lb)
+    wait_until(lambda: {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}, 30)

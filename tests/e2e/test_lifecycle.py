@@ -13,13 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from l3dist.bgp.base import host_prefix
-from l3dist.contracts import agent_config
 from l3dist.db.models import NetIpAllocation, NetPort
 from l3dist.db.session import Database
-from l3dist_lab import amphora, fabric, plumbing
+from l3dist_lab import fabric, hosts, site
 from l3dist_lab import member as lab_member
-from l3dist_lab.config import PREFIX, LabConfig
-from l3dist_lab.drivers.network import BRIDGE_MACS
+from l3dist_lab.config import BRIDGE_MACS, LabConfig
 from l3dist_lab.traffic import finish_clients, run_clients, start_clients
 from tests.e2e.conftest import (
     Controller,
@@ -58,17 +56,18 @@ def test_traffic_crosses_every_amphora_and_member(
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
 
-    # Route safety: the controller wrote the network driver's anycast subnets into every
-    # amphora's config drive (the pools its agent and speaker limit announcements to).
+    # Route safety: the controller gave every host the network driver's anycast subnets with
+    # its amphora (the pools its agent and speaker limit announcements to).
     lab = LabConfig()
     for amp in amps:
-        drive = agent_config.load(amphora.get(amp["id"]).config_drive)
-        assert drive.anycast_prefixes == [lab.anycast_v4, lab.anycast_v6], drive.anycast_prefixes
+        given = site.assignment(ctl.site.host_of(amp))
+        assert given is not None and given.amphora_id == amp["id"]
+        assert given.anycast_prefixes == [lab.anycast_v4, lab.anycast_v6], given
 
     # Flow rescue on every amphora: the others as peers, the distributor's router MAC in use.
     router_mac = BRIDGE_MACS[LabConfig().frontend.bridge]
     for amp in amps:
-        with amphora.get(amp["id"]).client() as client:
+        with ctl.site.agent(amp) as client:
             rescue = client.flow_rescue()
         others = sorted(a["frontend_ip"] for a in amps if a["id"] != amp["id"])
         assert (rescue["enabled"], rescue["phase"], sorted(rescue["peers"])) == (
@@ -229,12 +228,17 @@ def test_a_health_monitor_takes_a_dead_member_out(
 
 
 def test_delete_leaves_nothing(controller: Controller, web_lb: dict[str, Any]) -> None:
+    """Withdrawn at the router; every host reset (no amphora-haproxy namespace, HAProxy or
+    speaker left) and back in the pool; no port or address of it left in the IPAM."""
     ctl, lb = controller, web_lb
     amps = amphorae_of(ctl, lb["id"])
     delete_lb(ctl, lb)
     wait_until(lambda: fabric.fib_nexthops(host_prefix(lb["vip_address"])) == [], 30)
-    namespaces = plumbing.list_namespaces(PREFIX)
-    assert not any(f"l3d-amp-{a['id'].replace('-', '')[:8]}" in namespaces for a in amps)
+    pool = ctl.site.pool()
+    assert {h["status"] for h in pool.values()} == {"AVAILABLE"}, pool
+    assert {h.name: hosts.leftovers(h) for h in ctl.site.hosts} == {
+        h.name: [] for h in ctl.site.hosts
+    }
     with Database(ctl.env["L3DIST_DATABASE_URL"]).session() as session:
         left = session.scalars(select(NetPort.device_id)).all()
         addresses = session.scalars(select(NetIpAllocation.ip_address)).all()

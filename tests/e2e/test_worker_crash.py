@@ -1,12 +1,12 @@
 """The worker is killed (SIGKILL) in the middle of a load balancer create: the restarted worker
-resumes the flow from the database, the load balancer ends ACTIVE with exactly its amphorae, and
-nothing the dead worker started leaks (namespace, process, port, address)."""
+resumes the flow from the database, the load balancer ends ACTIVE with exactly its amphorae on
+exactly as many hosts, and nothing the dead worker started leaks (a host claimed, an
+amphora-haproxy namespace or daemon on a host, a port or address)."""
 
 from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +14,9 @@ from sqlalchemy import select
 
 from l3dist.db.models import NetPort, WorkerJob
 from l3dist.db.session import Database
-from l3dist_lab import plumbing
-from l3dist_lab.amphora import AMPHORAE_DIR
-from l3dist_lab.config import PREFIX
+from l3dist_lab import hosts, plumbing
 from l3dist_lab.traffic import run_clients
 from tests.e2e.conftest import (
-    ANYCAST_V4,
-    FRONTEND_V4,
     Controller,
     add_web_service,
     amphorae_of,
@@ -31,22 +27,10 @@ from tests.e2e.conftest import (
 )
 
 
-def amphora_namespaces() -> set[str]:
-    return {ns for ns in plumbing.list_namespaces(PREFIX) if ns.startswith(f"{PREFIX}amp")}
-
-
-def processes_of(amphora_id: str) -> list[int]:
-    """PIDs whose command line names the amphora's directory (agent, HAProxy, speaker)."""
-    marker = str(AMPHORAE_DIR / amphora_id).encode()
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes():
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
+def amphora_namespaces(ctl: Controller) -> set[str]:
+    """The hosts' amphora-haproxy namespaces (an agent makes one when given an amphora)."""
+    present = set(plumbing.list_namespaces())
+    return {h.haproxy_namespace for h in ctl.site.hosts} & present
 
 
 def job_of(db: Database, lb_id: str) -> WorkerJob:
@@ -55,8 +39,8 @@ def job_of(db: Database, lb_id: str) -> WorkerJob:
 
 
 def building(ctl: Controller, lb_id: str) -> bool:
-    """The first amphora's namespaces are being made."""
-    return len(amphora_namespaces()) >= 1
+    """The first amphora is being started on its host."""
+    return len(amphora_namespaces(ctl)) >= 1
 
 
 def configuring(ctl: Controller, lb_id: str) -> bool:
@@ -70,14 +54,14 @@ def test_killed_worker_resumes_create_and_nothing_leaks(
 ) -> None:
     ctl = controller
     db = Database(ctl.env["L3DIST_DATABASE_URL"])
-    assert amphora_namespaces() == set()
+    assert amphora_namespaces(ctl) == set()
     lb = ctl.call(
         "POST",
         "/v2/lbaas/loadbalancers",
         {
             "loadbalancer": {
-                "vip_subnet_id": ANYCAST_V4,
-                "frontend_subnet_id": FRONTEND_V4,
+                "vip_subnet_id": ctl.site.subnets["anycast-net-v4"],
+                "frontend_subnet_id": ctl.site.subnets["frontend-net-v4"],
                 "topology": "ACTIVE_ACTIVE",
                 "amphora_count": 3,
                 "distributor_id": distributor["id"],
@@ -104,10 +88,14 @@ def test_killed_worker_resumes_create_and_nothing_leaks(
     amps = amphorae_of(ctl, lb["id"])
     ids = {a["id"] for a in amps}
     assert len(ids) == 3
-    assert len(amphora_namespaces()) == 6, "two namespaces per amphora, no leftover"
+    pool = ctl.site.pool().values()
+    assert {h["amphora_id"] for h in pool if h["status"] == "ALLOCATED"} == ids
+    assert [h["status"] for h in pool].count("AVAILABLE") == len(ctl.site.hosts) - 3, pool
+    held = [ctl.site.host_of(a) for a in amps]
+    assert amphora_namespaces(ctl) == {h.haproxy_namespace for h in held}, "no leftover"
     ports = sorted(o for o in owners if o is not None and o in ids)
-    assert ports == sorted([*ids, *ids]), "one management and one front-end port each"
-    assert all(processes_of(a) for a in ids)
+    assert ports == sorted(ids), "one front-end port each"
+    assert all(hosts.leftovers(h) for h in held)
 
     add_web_service(ctl, lb)
     wait_for_ecmp(ctl, lb, 3)
@@ -115,5 +103,4 @@ def test_killed_worker_resumes_create_and_nothing_leaks(
     assert result["failures"] == 0 and set(result["per_amphora"]) == ids, result
 
     delete_lb(ctl, lb)
-    assert amphora_namespaces() == set()
-    assert not any(processes_of(a) for a in ids)
+    assert amphora_namespaces(ctl) == set()

@@ -37,6 +37,9 @@ def test_bench_lifecycle_json(lab_prerequisites: None) -> None:
         "create_to_traffic",
         "scale_out",
     }
+    (carrying,) = result["goals"]
+    assert carrying["met"] == (carrying["value"] <= carrying["target"])
+    assert carrying["value"] == result["ratio_to_amphora_build"]["create_to_traffic"]
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
 
 
@@ -46,6 +49,10 @@ def test_bench_failover_json(lab_prerequisites: None) -> None:
     for event in events:
         stats = result[event]
         assert 0 < stats["min"] <= stats["median"] <= stats["max"] and stats["samples"] == 1
+    assert [g["goal"].split(" (")[0] for g in result["goals"]] == [
+        "a hard failure out of the FIB",
+        "capacity restored after a hard failure",
+    ]
     # BFD acts well before the hold timer, whatever this machine's speed.
     assert result["hard_bfd"]["median"] < result["hard_hold_timer"]["median"]
     assert set(result["requests_lost"]) == {"hard_bfd", "hard_hold_timer", "soft"}

@@ -1,6 +1,7 @@
-"""The network driver contract, for every driver (noop and lab), and for the lab driver what the
-kernel shows: interfaces in the right namespaces with the right addresses, MAC and MTU, and
-nothing left after unplug, even with 20 operations in parallel."""
+"""The network driver contract on the noop driver and on the lab's own networks (the static
+driver's records with the lab's wiring, for its member servers and hand-made amphorae), and for
+the lab's what the kernel shows: interfaces in the right namespaces with the right addresses,
+MAC and MTU, and nothing left after unplug, even with 20 operations in parallel."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from l3dist.network.static import OWNER_FRONTEND, OWNER_MANAGEMENT
 from l3dist_lab import amphora, fabric, plumbing
 from l3dist_lab.catalog import lab_catalog
 from l3dist_lab.config import TOR_NS, LabConfig
-from l3dist_lab.drivers.network import LabNetworkDriver, bridge_ifname, haproxy_namespace
+from l3dist_lab.networks import LabNetworks, bridge_ifname, haproxy_namespace
 
 CATALOG = lab_catalog()
 MEMBER_NET = stable_id("member-net")
@@ -219,7 +220,7 @@ def test_a_failed_plug_vip_leaves_nothing_behind(harness: Harness) -> None:
 def test_twenty_parallel_plugs_and_unplugs_leak_nothing(harness: Harness) -> None:
     d = harness.driver
     amps = [harness.new_amphora() for _ in range(20)]
-    if not isinstance(d, LabNetworkDriver):  # noop: the bookkeeping alone
+    if not isinstance(d, LabNetworks):  # noop: the bookkeeping alone
         with ThreadPoolExecutor(20) as pool:
             interfaces = list(pool.map(lambda a: d.plug_network(a.id, MEMBER_NET), amps))
         addresses = [f.ip_address for i in interfaces for f in i.fixed_ips]

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Depends, Response
 from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from l3dist.api.common import (
     AppState,
@@ -36,7 +37,7 @@ from l3dist.api.context import RequestContext
 from l3dist.api.errors import ApiError, bad_request, conflict, not_found
 from l3dist.api.query import ListSpec
 from l3dist.contracts.enrollment import TOKEN_BYTES, EnrollRequest, EnrollResponse
-from l3dist.db import hosts
+from l3dist.db import hosts, jobs
 from l3dist.db.models import AmphoraHost, utcnow
 
 router = APIRouter()
@@ -167,6 +168,35 @@ def update_host(
     return commit_or_conflict(app, work, f"an amphora host named {req.name!r} exists", "name")
 
 
+def _idle_host(session: Session, host_id: str) -> AmphoraHost:
+    """The host, locked, if it holds no amphora (404 unknown; 409 it holds one)."""
+    host = session.get(AmphoraHost, host_id, with_for_update=True)
+    if host is None:
+        raise not_found("Amphora host", host_id)
+    if host.status == hosts.ALLOCATED or host.amphora_id is not None:
+        raise conflict(
+            f"amphora host {host_id} holds amphora {host.amphora_id}: fail it over first"
+        )
+    return host
+
+
+@router.put(PATH + "/{host_id}/reset", status_code=202, tags=["amphora-hosts"])
+def reset_host(
+    host_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
+) -> dict[str, Any]:
+    """Reset a host that holds no amphora and offer it again if its agent answers clean (an
+    UNREACHABLE host back after maintenance; the health manager also tries them on its own
+    every ``unreachable_host_retry_interval``). One that holds an amphora, or is not
+    enrolled yet, is refused (409) and nothing is queued."""
+    ctx.require_admin()
+    with app.db.session() as session:
+        host = _idle_host(session, host_id)
+        if host.status == hosts.PENDING_ENROLLMENT:
+            raise conflict(f"amphora host {host_id} is not enrolled yet")
+        jobs.submit_once(session, jobs.RESET_HOST, host_id)
+        return {"amphora_host": to_dict(host)}
+
+
 @router.delete(PATH + "/{host_id}", status_code=204, tags=["amphora-hosts"])
 def delete_host(
     host_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
@@ -174,14 +204,7 @@ def delete_host(
     """Forget a host; one that holds an amphora is refused (fail the amphora over first)."""
     ctx.require_admin()
     with app.db.session() as session:
-        host = session.get(AmphoraHost, host_id, with_for_update=True)
-        if host is None:
-            raise not_found("Amphora host", host_id)
-        if host.status == hosts.ALLOCATED or host.amphora_id is not None:
-            raise conflict(
-                f"amphora host {host_id} holds amphora {host.amphora_id}: fail it over first"
-            )
-        session.delete(host)
+        session.delete(_idle_host(session, host_id))
     return Response(status_code=204)
 
 

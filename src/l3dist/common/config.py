@@ -83,6 +83,9 @@ class HealthConfig(Strict):
     # Circuit breaker: more amphorae stale at once than this is an outage of the fabric or of
     # the controller's network, not of amphorae: no failover, they wait as FAILOVER_STOPPED.
     failover_threshold: int = Field(default=3, ge=1)
+    # An amphora host that did not answer (UNREACHABLE, out of the pool) is tried again this
+    # often: a reset job; when its agent answers and is clean, it is AVAILABLE again.
+    unreachable_host_retry_interval: float = Field(default=30.0, gt=0)
     # HMAC key of the heartbeats; unset: a random key kept in the state directory.
     heartbeat_key: SecretStr | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -22,6 +22,7 @@ from l3dist.controller.services import Services
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
+    AmphoraHost,
     AmphoraRegistration,
     Distributor,
     HealthMonitor,
@@ -445,10 +446,19 @@ class ClearFence(ServiceTask):
 
 
 class ResetHost(ServiceTask):
-    """A host whose amphora was replaced while it was away came back (fenced): reset it, so
-    it is offered again clean."""
+    """Reset a host that holds no amphora of ours, so it is offered again clean: one whose
+    amphora was replaced while it was away and came back (fenced), or one out of the pool
+    because it did not answer (tried again). A host that holds an amphora by now is left
+    alone: its reset would take a live amphora down."""
 
     def execute(self, host_id: str) -> None:
+        with self.services.db.session(writer=False) as session:
+            host = session.get(AmphoraHost, host_id)
+            holds = None if host is None else host.amphora_id
+        if host is None or holds is not None:
+            log.info("amphora host %s not reset: %s", host_id,
+                     "it is gone" if host is None else f"it holds amphora {holds}")  # fmt: skip
+            return
         self.services.compute.delete(host_id)
 
 

@@ -35,6 +35,7 @@ from l3dist.distributor.base import AbstractDistributorDriver
 from l3dist.network import drivers as network_drivers
 
 log = logging.getLogger(__name__)
+TASK_THREADS_PER_JOB = 16  # a flow's widest step: one task per amphora, built in parallel
 
 
 def services_from_config(config: Config, db: Database) -> Services:
@@ -78,6 +79,12 @@ class Worker:
         self.stopping = threading.Event()
         self.running: set[str] = set()
         self.lock = threading.Lock()
+        # The flows' tasks run on one pool that outlives the jobs: an engine that made its own
+        # pool would shut it down at the end of every job, which takes taskflow's (futurist's)
+        # idle threads up to a second to notice, and the load balancer's next job waits for it.
+        self.tasks = ThreadPoolExecutor(
+            TASK_THREADS_PER_JOB * self.config.max_parallel_jobs, "task"
+        )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -88,6 +95,7 @@ class Worker:
             while not self.stopping.is_set():
                 if not self.run_one(pool):
                     self.stopping.wait(self.config.poll_interval)
+        self.tasks.shutdown(wait=True)
         log.info("worker %s stopped", self.owner)
 
     def run_one(self, pool: ThreadPoolExecutor | None = None) -> bool:
@@ -142,7 +150,7 @@ class Worker:
             flow_detail=detail,
             backend=self.backend,
             engine="parallel",
-            max_workers=16,
+            executor=self.tasks,
         )
         try:
             engine.run()

@@ -74,5 +74,16 @@ def release(session: Session, host_id: str, status: str = AVAILABLE) -> None:
     )
 
 
+def unreachable(session: Session) -> list[str]:
+    """The enrolled hosts out of the pool because they did not answer, holding nothing."""
+    return list(
+        session.scalars(
+            select(AmphoraHost.id).where(
+                AmphoraHost.status == UNREACHABLE, AmphoraHost.amphora_id.is_(None)
+            )
+        )
+    )
+
+
 def holding(session: Session, amphora_id: str) -> AmphoraHost | None:
     return session.scalar(select(AmphoraHost).where(AmphoraHost.amphora_id == amphora_id))

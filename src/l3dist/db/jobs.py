@@ -49,6 +49,22 @@ def submit(session: Session, flow: str, target_id: str, **arguments: Any) -> Wor
     return job
 
 
+def submit_once(session: Session, flow: str, target_id: str, **arguments: Any) -> WorkerJob | None:
+    """Queue a flow unless the same one (flow, target and these arguments) waits or runs;
+    None then. For jobs asked again and again (a heartbeat every second, a periodic retry):
+    one is enough."""
+    waiting = session.scalars(
+        select(WorkerJob.arguments).where(
+            WorkerJob.flow == flow,
+            WorkerJob.target_id == target_id,
+            WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING)),
+        )
+    )
+    if any(all(job.get(k) == v for k, v in arguments.items()) for job in waiting):
+        return None
+    return submit(session, flow, target_id, **arguments)
+
+
 def owner_name(tag: str) -> str:
     """A worker's name in the queue: host, pid and a random tag (a pid can be reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{tag}"

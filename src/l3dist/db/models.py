@@ -412,11 +412,12 @@ class ApiToken(Timestamps, Base):
     expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
 
-# -- the lab network driver's own state (networks, subnets, ports, IPAM) ---------------------
+# -- the static network driver's state (networks, subnets, ports, IPAM) ----------------------
 
 
 class NetNetwork(Timestamps, Base):
-    """A network of the lab network driver (a Linux bridge in the lab fabric)."""
+    """A network the operator defined (the static network driver); ``bridge`` names a Linux
+    bridge only where someone wires ports into it (the lab's own networks)."""
 
     __tablename__ = "net_network"
     __table_args__ = (UniqueConstraint("name", name="uq_net_network_name"),)
@@ -453,7 +454,8 @@ class NetSubnet(Timestamps, Base):
 
 
 class NetPort(Timestamps, Base):
-    """A port: for the lab driver a veth pair from the network's bridge into a namespace.
+    """A port: an address reservation with a MAC (a host's agent makes it real; the lab's own
+    networks wire one as a veth pair from the network's bridge into a namespace).
 
     device_owner and device_id are recorded as Neutron does (floating IPs depend on them)."""
 

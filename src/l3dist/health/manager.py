@@ -38,6 +38,7 @@ from l3dist.contracts.heartbeat import (
     ReplayGuard,
     decode,
 )
+from l3dist.db import hosts as host_pool
 from l3dist.db import jobs
 from l3dist.db.models import (
     Amphora,
@@ -45,7 +46,6 @@ from l3dist.db.models import (
     Listener,
     LoadBalancer,
     Pool,
-    WorkerJob,
     utcnow,
 )
 from l3dist.db.session import Database
@@ -204,16 +204,8 @@ class HealthManager:
     def _queue(self, session: Session, flow: str, target_id: str, **arguments: str) -> None:
         """Queue a fencing job unless the same one waits or runs (heartbeats come every
         second; one job is enough)."""
-        waiting = session.scalars(
-            select(WorkerJob.arguments).where(
-                WorkerJob.flow == flow,
-                WorkerJob.target_id == target_id,
-                WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING)),
-            )
-        )
-        if any(all(job.get(k) == v for k, v in arguments.items()) for job in waiting):
+        if jobs.submit_once(session, flow, target_id, **arguments) is None:
             return
-        jobs.submit(session, flow, target_id, **arguments)
         self.counters.fence_jobs += 1
         log.warning("fenced amphora %s: %s queued for %s", arguments.get("amphora_id", ""),
                     flow, target_id)  # fmt: skip
@@ -239,11 +231,28 @@ class HealthManager:
     # -- checking -----------------------------------------------------------------------------
 
     def check_forever(self) -> None:
+        next_retry = time.monotonic() + self.config.unreachable_host_retry_interval
         while not self.stopping.wait(self.config.health_check_interval):
             try:
                 self.check()
+                if time.monotonic() >= next_retry:
+                    next_retry = time.monotonic() + self.config.unreachable_host_retry_interval
+                    self.retry_unreachable_hosts()
             except Exception:
                 log.exception("health check failed")
+
+    def retry_unreachable_hosts(self) -> list[str]:
+        """A reset job for every UNREACHABLE host (one that did not answer a build or a
+        reset): the worker resets it through its agent, and one that answers clean is
+        AVAILABLE again; one still silent stays out. Returns the hosts a job was queued for."""
+        queued = []
+        with self.db.session(writer=True) as session:
+            for host_id in host_pool.unreachable(session):
+                if jobs.submit_once(session, jobs.RESET_HOST, host_id) is not None:
+                    queued.append(host_id)
+        if queued:
+            log.info("unreachable amphora hosts tried again: %s", ", ".join(queued))
+        return queued
 
     def check(self) -> list[str]:
         """Fail over stale amphorae (or trip the breaker); the ids failed over."""

@@ -1,4 +1,4 @@
-"""IP address management for the lab network driver, persisted in the database.
+"""IP address management for the static network driver, persisted in the database.
 
 An address is in use exactly when a ``net_ip_allocation`` row holds it; the row's primary key
 (subnet, address) makes the database refuse a second holder, so two workers racing for the same

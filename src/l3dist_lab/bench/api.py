@@ -27,8 +27,10 @@ from sqlalchemy import create_engine, insert, text
 
 from l3dist.common import constants as c
 from l3dist.db.models import LoadBalancer, Vip, utcnow
-from l3dist.db.session import make_engine, upgrade
+from l3dist.db.session import Database, make_engine, upgrade
+from l3dist.network.static import StaticNetworkDriver
 from l3dist_lab.catalog import lab_catalog
+from l3dist_lab.networks import register_lab_networks
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -74,7 +76,7 @@ def free_port() -> int:
 def start_api(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     config = workdir / "l3dist.toml"
-    config.write_text('[network]\ndriver = "lab"\n')  # the lab's networks, in the database
+    config.write_text('[network]\ndriver = "static"\n')  # on the lab's networks (seed)
     env = {**os.environ, "L3DIST_DATABASE_URL": url, "L3DIST_CONFIG": str(config)}
     l3dist = str(Path(sys.executable).with_name("l3dist"))
     proc = subprocess.Popen([l3dist, "api", "--port", str(port), "--workers", "1"], env=env,
@@ -160,6 +162,9 @@ def run_one(url: str, count: int, requests: int, seconds: float, clients: int) -
         upgrade(url)
         started = time.perf_counter()
         ids = seed(url, count)
+        db = Database(url)
+        register_lab_networks(StaticNetworkDriver(db))  # the site's networks, defined
+        db.engine.dispose()
         seed_s = time.perf_counter() - started
         proc, base = start_api(url, Path(workdir))
         try:

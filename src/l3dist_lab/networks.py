@@ -1,9 +1,14 @@
-"""The lab's network driver: the core ``static`` driver (networks, subnets and IPAM in the
-database) whose ports are also wired into the lab's namespaces: a network is a bridge in the
-lab ToR's namespace, a port a veth pair from the bridge into the amphora's namespace.
+"""The lab's own networks: what the site's cabling and its Neutron are for the lab's machines
+(the ToR's bridges, the member servers, amphorae made by hand for the agent's own tests).
 
-An amphora's compute_id is its id; its ports go into its amphora-haproxy namespace
-(``l3d-amp-<id8>-hap``), as Octavia plugs member and front-end networks there.
+Built on the core ``static`` driver for the records (networks, subnets, IPAM in the lab's own
+database, never the controller's), with its hooks filled in to make the ports real: a network
+is a bridge in the ToR's namespace, a port a veth pair from the bridge into a namespace. The
+controller never loads this (it is no entry point): on the lab, as on a real site, it runs the
+``static`` driver on networks the operator defines through its API, and the agents on the
+hosts make what is inside a host.
+
+A hand-made amphora's ports go into its amphora-haproxy namespace (``l3d-amp-<id8>-hap``).
 """
 
 from __future__ import annotations
@@ -18,14 +23,7 @@ from l3dist.network.exceptions import AmphoraNotFound, PlugNetworkException
 from l3dist.network.models import Network, Port
 from l3dist.network.static import FIRST_HOST_INDEX, StaticNetworkDriver, Wiring
 from l3dist_lab import plumbing
-from l3dist_lab.config import MEMBER_BRIDGE, TOR_NS, LabConfig, LabNetwork
-
-# Bridge MACs are pinned so they do not change as ports come and go.
-BRIDGE_MACS = {
-    "br-mgmt": "02:1d:00:00:00:01",
-    "br-fe": "02:1d:00:00:01:01",
-    MEMBER_BRIDGE: "02:1d:00:00:03:01",
-}
+from l3dist_lab.config import BRIDGE_MACS, TOR_NS, LabConfig, LabNetwork
 
 
 def haproxy_namespace(compute_id: str) -> str:
@@ -36,7 +34,7 @@ def bridge_ifname(port_id: str) -> str:
     return "p" + port_id.replace("-", "")[:12]
 
 
-class LabNetworkDriver(StaticNetworkDriver):
+class LabNetworks(StaticNetworkDriver):
     def __init__(self, db: Database, tor_namespace: str = TOR_NS) -> None:
         super().__init__(db)
         self.tor = tor_namespace
@@ -137,7 +135,7 @@ def register_lab_networks(driver: StaticNetworkDriver, cfg: LabConfig | None = N
         )
 
 
-def build_lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
+def build_lab_networks(driver: LabNetworks, cfg: LabConfig) -> None:
     """The lab's networks, made through the driver: database rows and bridges in the ToR."""
     for net in cfg.networks():
         driver.ensure_network(
@@ -147,11 +145,3 @@ def build_lab_networks(driver: LabNetworkDriver, cfg: LabConfig) -> None:
             network_id=stable_id(net.name),
             bridge_mac=BRIDGE_MACS.get(net.bridge or ""),
         )
-
-
-def from_database(db: Database) -> LabNetworkDriver:
-    """The entry point's factory: the driver with the lab's networks recorded (idempotent), so
-    the API can show them even before ``l3dist lab up`` builds their bridges."""
-    driver = LabNetworkDriver(db)
-    register_lab_networks(driver)
-    return driver

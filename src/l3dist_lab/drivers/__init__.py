@@ -1,1 +1,0 @@
-"""The lab's compute and network drivers, registered through entry points."""
