@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from l3dist.bgp.base import host_prefix
-from l3dist_lab import fabric, hosts, member, traffic
+from l3dist_lab import fabric, hosts, member, scenario, traffic
 from l3dist_lab.config import LabConfig
 from l3dist_lab.controlplane import L3DIST, ControlPlane, private_lab
 
@@ -129,7 +129,9 @@ class Demo:
                      "--ip-version", str(version), "--local-as", str(cfg.amphora_asn))  # fmt: skip
             self.cli("bgp-speaker", "add-peer", f"amphora-v{version}", f"tor-v{version}")
             speakers += ["--bgp-speaker", f"amphora-v{version}"]
-        self.cli("distributor", "create", "--name", "fabric", *speakers)
+        made = self.cli("distributor", "create", "--name", "fabric", *speakers)
+        shown = scenario.wait_for_distributor(plane, made["id"])  # checked by the worker
+        self.say(f"distributor fabric: {shown['status']}")
 
         self.enroll_hosts()
 

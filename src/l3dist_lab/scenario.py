@@ -41,7 +41,24 @@ def lab_distributor(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[s
     config = {"bgp_speaker_ids": speakers, "router_macs": [BRIDGE_MACS[cfg.frontend.bridge]]}
     body = {"distributor": {"name": "fabric", "distributor_type": "L3_BGP",
                             "config_data": config}}  # fmt: skip
-    return dict(plane.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"])
+    made = plane.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"]
+    return wait_for_distributor(plane, made["id"])
+
+
+def wait_for_distributor(
+    plane: ControlPlane, distributor_id: str, timeout: float = 30
+) -> dict[str, Any]:
+    """Until the worker made the distributor ACTIVE (ERROR fails at once, with the reason)."""
+    path = f"/v2/lbaas/distributors/{distributor_id}"
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = plane.call("GET", path)["distributor"]
+        if shown["status"] == "ACTIVE":
+            return dict(shown)
+        if shown["status"] == "ERROR" or time.monotonic() > deadline:
+            reason = plane.call("GET", f"{path}/status")["distributor"]["status_reason"]
+            raise ControlPlaneError(f"distributor {distributor_id} is {shown['status']}: {reason}")
+        time.sleep(0.1)
 
 
 def define_networks(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[str, str]:

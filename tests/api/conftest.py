@@ -85,7 +85,6 @@ class Api:
                     .where(model.provisioning_status.in_((c.PENDING_CREATE, c.PENDING_UPDATE)))
                     .values(provisioning_status=c.ACTIVE)
                 )
-            s.execute(update(models.Distributor).values(status=c.ACTIVE))
 
     def create_lb(self, headers: dict[str, str] = TENANT_A, **fields: Any) -> dict[str, Any]:
         body = {"vip_subnet_id": ANYCAST_V4.id, **fields}

@@ -29,6 +29,7 @@ from l3dist.api.loadbalancers import Id, Name
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.common.bgp_rules import peer_profile_errors
+from l3dist.db import jobs
 from l3dist.db.models import (
     AmphoraBgpSpeakerRegistration,
     AmphoraVipRegistration,
@@ -38,6 +39,7 @@ from l3dist.db.models import (
     Distributor,
     LoadBalancer,
     Vip,
+    WorkerJob,
 )
 from l3dist.distributor import l3_bgp_config
 from l3dist.network.exceptions import SubnetNotFound
@@ -134,6 +136,7 @@ def create_distributor(
         )
         session.add(distributor)
         session.flush()
+        jobs.submit(session, jobs.CREATE_DISTRIBUTOR, distributor.id)
         return {"distributor": distributor_dict(distributor)}
 
     return commit_or_conflict(app, work, f"A distributor named {req.name!r} already exists", "name")
@@ -188,7 +191,24 @@ def distributor_status(
                     ],
                 }
             )
-        return {"distributor": {"id": d.id, "status": d.status, "loadbalancers": entries}}
+        return {
+            "distributor": {
+                "id": d.id,
+                "status": d.status,
+                "status_reason": _status_reason(session, d) if d.status == c.ERROR else None,
+                "loadbalancers": entries,
+            }
+        }
+
+
+def _status_reason(session: Session, d: Distributor) -> str | None:
+    """Why its driver refused it: the error of its last failed job."""
+    return session.scalar(
+        select(WorkerJob.error)
+        .where(WorkerJob.target_id == d.id, WorkerJob.state == c.JOB_FAILED)
+        .order_by(WorkerJob.created_at.desc())
+        .limit(1)
+    )
 
 
 @router.put("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])
@@ -208,8 +228,15 @@ def update_distributor(
             value = getattr(req, name)
             if value is not None:
                 setattr(d, name, value)
-        if config is not None:
+        if config is not None and config != d.config_data:
+            if d.status in c.PENDING_STATUSES:
+                raise conflict(
+                    f"Distributor {d.id} is {d.status}: wait until it is ACTIVE or ERROR",
+                    "config_data",
+                )
             d.config_data = config
+            d.status = c.PENDING_UPDATE  # its driver checks it again
+            jobs.submit(session, jobs.UPDATE_DISTRIBUTOR, d.id)
         session.flush()
         return {"distributor": distributor_dict(d)}
 

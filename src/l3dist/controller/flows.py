@@ -91,6 +91,13 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
             t.Provide("clear-fence-amphora", "amphora_id", arguments["amphora_id"]),
             t.ClearFence(services, "clear-fence"),
         )
+    if flow in (jobs.CREATE_DISTRIBUTOR, jobs.UPDATE_DISTRIBUTOR):
+        return linear_flow.Flow(flow).add(
+            t.Provide("distributor-id", "distributor_id", target_id),
+            t.MarkDistributorErrorOnRevert(services, "distributor-error-on-revert"),
+            services.distributor.get_create_distributor_subflow(),
+            t.MarkDistributorActive(services, "distributor-active"),
+        )
     if flow == jobs.RESET_HOST:
         return linear_flow.Flow("reset-host").add(
             t.Provide("reset-host-id", "host_id", target_id), t.ResetHost(services, "reset-host")

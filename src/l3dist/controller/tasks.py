@@ -83,6 +83,30 @@ class MarkLoadBalancerErrorOnRevert(ServiceTask):
                     child.provisioning_status = c.ERROR
 
 
+class MarkDistributorErrorOnRevert(ServiceTask):
+    """First task of a distributor's flow: if its driver refuses it, it ends in ERROR (the
+    reason is the job's error), never stuck in PENDING_*."""
+
+    def execute(self, distributor_id: str) -> None:
+        return None
+
+    def revert(self, distributor_id: str, **_: Any) -> None:
+        with self.services.db.session(writer=True) as session:
+            distributor = session.get(Distributor, distributor_id)
+            if distributor is not None:
+                distributor.status = c.ERROR
+
+
+class MarkDistributorActive(ServiceTask):
+    """Last task of a distributor's flow: its driver set it up, load balancers may use it."""
+
+    def execute(self, distributor_id: str) -> None:
+        with self.services.db.session(writer=True) as session:
+            distributor = session.get(Distributor, distributor_id)
+            if distributor is not None:
+                distributor.status = c.ACTIVE
+
+
 class MarkLoadBalancerActive(ServiceTask):
     """Settle the load balancer and its children: pending objects become ACTIVE, objects being
     deleted are gone; operating status from what is registered."""

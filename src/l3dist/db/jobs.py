@@ -30,6 +30,10 @@ FAILOVER_AMPHORA = "failover_amphora"
 # load balancer); a fenced host whose amphora was replaced is reset (target: the host).
 CLEAR_FENCE = "clear_fence"
 RESET_HOST = "reset_host"
+# A distributor made or changed (target: the distributor): its driver checks what it needs of
+# the fabric, then it is ACTIVE (or ERROR, the reason in the job's error).
+CREATE_DISTRIBUTOR = "create_distributor"
+UPDATE_DISTRIBUTOR = "update_distributor"
 FLOWS = (
     CREATE_LOAD_BALANCER,
     APPLY_LOAD_BALANCER,
@@ -38,6 +42,8 @@ FLOWS = (
     FAILOVER_AMPHORA,
     CLEAR_FENCE,
     RESET_HOST,
+    CREATE_DISTRIBUTOR,
+    UPDATE_DISTRIBUTOR,
 )
 
 

@@ -321,6 +321,34 @@ class WaitForDrained(_DistributorTask):
         return max((int(r.get("connections", 0)) for r in rows), default=0)
 
 
+class DistributorRefused(RuntimeError):
+    """The distributor cannot work on the fabric as configured; the message says why."""
+
+
+class CheckFabric(_DistributorTask):
+    """What a distributor's amphorae will need of the fabric, checked before it is ACTIVE: at
+    least one BGP speaker, each with at least one peer profile (the API accepts a speaker
+    without peers, and its peers may be removed later: its amphorae would announce to no
+    one). Peer families and the speakers' existence the API already enforces."""
+
+    def execute(self, distributor_id: str) -> None:
+        with self.services.db.session(writer=False) as session:
+            distributor = session.get(Distributor, distributor_id)
+            if distributor is None:
+                raise DistributorRefused(f"distributor {distributor_id} is gone")
+            speaker_ids = speakers_in_use(distributor.config_data)
+            if not speaker_ids:
+                raise DistributorRefused(
+                    f"distributor {distributor_id} has no BGP speaker (config_data.bgp_speaker_ids)"
+                )
+            for speaker_id in speaker_ids:
+                speaker = session.get(BgpSpeaker, speaker_id)
+                if speaker is None:
+                    raise DistributorRefused(f"BGP speaker {speaker_id} not found")
+                if not speaker.peers:
+                    raise DistributorRefused(f"BGP speaker {speaker_id} has no BGP peer")
+
+
 class Nothing(_DistributorTask):
     """The fabric needs no per-distributor or per-VIP set-up: routes come with registration."""
 
@@ -333,7 +361,9 @@ class L3BgpDistributorDriver(AbstractDistributorDriver):
         return linear_flow.Flow(name).add(step)
 
     def get_create_distributor_subflow(self, suffix: str = "") -> Flow:
-        return self._flow(f"create-distributor{suffix}", Nothing(self.services, f"nop-c{suffix}"))
+        return self._flow(
+            f"create-distributor{suffix}", CheckFabric(self.services, f"check-fabric{suffix}")
+        )
 
     def get_delete_distributor_subflow(self, suffix: str = "") -> Flow:
         return self._flow(f"delete-distributor{suffix}", Nothing(self.services, f"nop-d{suffix}"))

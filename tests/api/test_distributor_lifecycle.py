@@ -1,0 +1,101 @@
+"""A distributor's status is the product's: the API records it PENDING_CREATE with a job, the
+real worker runs the L3_BGP driver's create subflow on it (its speakers and peer profiles
+checked against the fabric's rules) and writes ACTIVE, or ERROR with the reason in
+``/status``. A configuration change is checked again (PENDING_UPDATE); a change while one is
+pending is refused and changes nothing. The worker here has the noop compute and network
+drivers: the distributor's flow uses neither."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from l3dist.common.config import Config
+from l3dist.controller.worker import Worker, services_from_config
+from l3dist.db import jobs
+from l3dist.db.models import WorkerJob
+
+from .conftest import ADMIN, Api
+
+
+@pytest.fixture
+def worker(api: Api, tmp_path: Path) -> Worker:
+    config = Config.model_validate(
+        {
+            "database": {"url": str(api.db.url)},
+            "network": {"driver": "noop"},
+            "controller": {"compute_driver": "noop", "distributor_driver": "l3_bgp"},
+            "certificates": {"ca_dir": str(tmp_path / "ca")},
+        }
+    )
+    return Worker(config, services_from_config(config, api.db))
+
+
+def run_jobs(worker: Worker) -> int:
+    """Every queued job run by the worker, one after the other; how many there were."""
+    count = 0
+    while worker.run_one():
+        count += 1
+    return count
+
+
+def speaker(api: Api, name: str, version: int, peer_ip: str | None) -> dict[str, Any]:
+    made = api.create("/v2/lbaas/bgpspeakers", "bgp_speaker", headers=ADMIN, name=name,
+                      ip_version=version, local_as=65001)  # fmt: skip
+    if peer_ip is not None:
+        peer = api.create("/v2/lbaas/bgppeers", "bgp_peer", headers=ADMIN, name=f"{name}-peer",
+                          peer_ip=peer_ip, remote_as=65000)  # fmt: skip
+        added = api.client.put(f"/v2/lbaas/bgpspeakers/{made['id']}/add_bgp_peer",
+                               json={"bgp_peer_id": peer["id"]}, headers=ADMIN)  # fmt: skip
+        assert added.status_code == 200, added.text
+    return made
+
+
+def distributor(api: Api, name: str, speaker_ids: list[str]) -> dict[str, Any]:
+    response = api.post("/v2/lbaas/distributors", {"distributor": {
+        "name": name, "distributor_type": "L3_BGP",
+        "config_data": {"bgp_speaker_ids": speaker_ids}}}, ADMIN)  # fmt: skip
+    assert response.status_code == 201, response.text
+    return dict(response.json()["distributor"])
+
+
+def status(api: Api, distributor_id: str) -> dict[str, Any]:
+    return dict(api.get(f"/v2/lbaas/distributors/{distributor_id}/status").json()["distributor"])
+
+
+def test_the_worker_makes_a_distributor_active_or_error(api: Api, worker: Worker) -> None:
+    good = speaker(api, "v4", 4, "198.18.0.1")
+    lonely = speaker(api, "v6-no-peer", 6, None)
+    fabric = distributor(api, "fabric", [good["id"]])
+    broken = distributor(api, "broken", [lonely["id"]])
+    assert (fabric["status"], broken["status"]) == ("PENDING_CREATE", "PENDING_CREATE")
+
+    assert run_jobs(worker) == 2
+    assert status(api, fabric["id"])["status"] == "ACTIVE"
+    assert status(api, fabric["id"])["status_reason"] is None
+    refused = status(api, broken["id"])
+    assert refused["status"] == "ERROR"
+    assert f"BGP speaker {lonely['id']} has no BGP peer" in refused["status_reason"]
+
+    # A change is checked again; one asked while it is pending is refused and changes nothing.
+    path = f"/v2/lbaas/distributors/{broken['id']}"
+    both = {"distributor": {"config_data": {"bgp_speaker_ids": [good["id"]]}}}
+    changed = api.client.put(path, json=both, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["distributor"]["status"] == "PENDING_UPDATE"
+    again = {"distributor": {"config_data": {"bgp_speaker_ids": [lonely["id"]]}}}
+    busy = api.client.put(path, json=again, headers=ADMIN)
+    assert busy.status_code == 409 and busy.json()["field"] == "config_data", busy.text
+    assert api.get(path).json()["distributor"]["config_data"]["bgp_speaker_ids"] == [good["id"]]
+    assert run_jobs(worker) == 1
+    assert status(api, broken["id"])["status"] == "ACTIVE"
+
+    # The same configuration again, or a new name: nothing for the driver to check.
+    renamed = api.client.put(path, json={"distributor": {"name": "mended"}}, headers=ADMIN)
+    assert renamed.json()["distributor"]["status"] == "ACTIVE"
+    assert run_jobs(worker) == 0
+    with api.db.session(writer=False) as session:
+        flows = sorted(j.flow for j in session.query(WorkerJob))
+    assert flows == [jobs.CREATE_DISTRIBUTOR] * 2 + [jobs.UPDATE_DISTRIBUTOR]
