@@ -1,0 +1,32 @@
+"""The distributor's flow shape (no daemon, no database): the driver's create subflow between
+the task that makes it ERROR on revert and the one that makes it ACTIVE."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from l3dist.controller import flows
+from l3dist.db import jobs
+from l3dist.distributor.l3_bgp import L3BgpDistributorDriver
+
+
+def atom_names(flow: Any) -> list[str]:
+    names = []
+    for item in flow:
+        names += atom_names(item) if hasattr(item, "__iter__") else [item.name]
+    return names
+
+
+def test_create_and_update_run_the_driver_check_between_error_and_active() -> None:
+    driver = L3BgpDistributorDriver()
+    services = SimpleNamespace(distributor=driver)
+    driver.bind(services)  # type: ignore[arg-type]
+    for flow in (jobs.CREATE_DISTRIBUTOR, jobs.UPDATE_DISTRIBUTOR):
+        built = flows.build(services, flow, "d-1", {"plan": {}})  # type: ignore[arg-type]
+        assert atom_names(built) == [
+            "distributor-id",
+            "distributor-error-on-revert",
+            "check-fabric",
+            "distributor-active",
+        ]
