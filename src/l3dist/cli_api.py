@@ -301,7 +301,7 @@ def wait_done(client: ApiClient, resource: Resource, path: str, gone: bool = Fal
         if response.status_code == 404 and gone:
             return None
         obj = response.json()[resource.key] if response.is_success else client.call("GET", path)
-        status = obj.get("provisioning_status")
+        status = obj.get("provisioning_status", obj.get("status"))  # distributors: status
         if status is None or (status == "ACTIVE" and not gone) or (gone and status == "DELETED"):
             return dict(obj)
         if status == "ERROR":

@@ -1,5 +1,6 @@
 """The lab's networks and subnets as an in-memory catalog (``LabConfig.networks``), with the
-stable ids the lab's network driver gives them: what the noop network driver serves in tests."""
+stable ids the lab's own networks (``l3dist_lab.networks``) give them: what the noop network
+driver serves in tests, and what the API tests define for the static driver."""
 
 from __future__ import annotations
 

@@ -8,14 +8,10 @@ import time
 from typing import Any
 
 from l3dist.bgp.base import host_prefix
-from l3dist.network.catalog import stable_id
 from l3dist_lab import fabric
 from l3dist_lab.config import BRIDGE_MACS, LabConfig
 from l3dist_lab.controlplane import ADMIN, ControlPlane, ControlPlaneError
 from l3dist_lab.member import LabMember
-
-ANYCAST_V4 = stable_id("anycast-net-v4")
-FRONTEND_V4 = stable_id("frontend-net-v4")
 
 
 def lab_distributor(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[str, Any]:
@@ -96,14 +92,14 @@ def create_lb(
     distributor_id: str,
     count: int,
     ip_version: int = 4,
-    subnets: dict[str, str] | None = None,
+    *,
+    subnets: dict[str, str],
 ) -> dict[str, Any]:
     """An ACTIVE_ACTIVE load balancer with `count` amphorae, waited for (ACTIVE); its VIP and
-    front end (the next hops) of the IP version. subnets: ids by name (``define_networks``);
-    default: the ids the lab's network driver gives them."""
-    vip_name, frontend_name = f"anycast-net-v{ip_version}", f"frontend-net-v{ip_version}"
-    vip_subnet = subnets[vip_name] if subnets else stable_id(vip_name)
-    frontend_subnet = subnets[frontend_name] if subnets else stable_id(frontend_name)
+    front end (the next hops) of the IP version. subnets: the site's ids by name
+    (``define_networks``)."""
+    vip_subnet = subnets[f"anycast-net-v{ip_version}"]
+    frontend_subnet = subnets[f"frontend-net-v{ip_version}"]
     lb = plane.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
         "name": "web", "vip_subnet_id": vip_subnet, "frontend_subnet_id": frontend_subnet,
         "topology": "ACTIVE_ACTIVE", "amphora_count": count,

@@ -70,12 +70,6 @@ class Site:
         rows = self.plane.call("GET", "/v2/octavia/amphora-hosts")["amphora_hosts"]
         return {h["name"]: h for h in rows}
 
-    def add_hosts(self, count: int) -> list[LabHost]:
-        first = max((int(h.name[1:]) for h in self.hosts), default=0) + 1
-        added = rack(self.plane, self.cfg, range(first, first + count))
-        self.hosts += added
-        return added
-
 
 def build(plane: ControlPlane, host_count: int, cfg: LabConfig | None = None) -> Site:
     """The site on a started control plane: networks, the distributor, ``host_count`` hosts."""

@@ -99,3 +99,22 @@ def test_the_worker_makes_a_distributor_active_or_error(api: Api, worker: Worker
     with api.db.session(writer=False) as session:
         flows = sorted(j.flow for j in session.query(WorkerJob))
     assert flows == [jobs.CREATE_DISTRIBUTOR] * 2 + [jobs.UPDATE_DISTRIBUTOR]
+
+
+def test_an_error_distributor_is_checked_again_once_fixed(api: Api, worker: Worker) -> None:
+    """The operator adds the peer the driver missed and sends the same configuration: it is
+    checked again (a new configuration is not needed) and becomes ACTIVE."""
+    lonely = speaker(api, "v4-alone", 4, None)
+    made = distributor(api, "alone", [lonely["id"]])
+    assert run_jobs(worker) == 1
+    assert status(api, made["id"])["status"] == "ERROR"
+    peer = api.create("/v2/lbaas/bgppeers", "bgp_peer", headers=ADMIN, name="tor",
+                      peer_ip="198.18.0.1", remote_as=65000)  # fmt: skip
+    added = api.client.put(f"/v2/lbaas/bgpspeakers/{lonely['id']}/add_bgp_peer",
+                           json={"bgp_peer_id": peer["id"]}, headers=ADMIN)  # fmt: skip
+    assert added.status_code == 200, added.text
+    same = {"distributor": {"config_data": {"bgp_speaker_ids": [lonely["id"]]}}}
+    again = api.client.put(f"/v2/lbaas/distributors/{made['id']}", json=same, headers=ADMIN)
+    assert again.json()["distributor"]["status"] == "PENDING_UPDATE", again.text
+    assert run_jobs(worker) == 1
+    assert status(api, made["id"])["status"] == "ACTIVE"

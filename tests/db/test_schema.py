@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from l3dist.db import session
+from l3dist.db import models, session
 
 # The spec's "Data model impact" section: table -> {column: (type, nullable)}.
 SPEC = {
@@ -103,7 +103,7 @@ def test_upgrade_from_empty_builds_the_spec_model(db_url: str) -> None:
             assert normalized(str(found[name]["type"])) == type_name, (table, name)
             assert found[name]["nullable"] is nullable, (table, name)
     assert not VRRP_COLUMNS & {c["name"] for c in inspector.get_columns("amphora")}
-    assert session.current_revision(db_url) == "0007"
+    assert session.current_revision(db_url) == "0008"
     assert {"worker_job", "logbooks", "flowdetails", "atomdetails"} <= tables
 
 
@@ -119,7 +119,7 @@ def test_db_upgrade_command_is_idempotent(db_url: str, tmp_path: Path) -> None:
             [l3dist, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr
-    assert session.current_revision(db_url) == "0007"
+    assert session.current_revision(db_url) == "0008"
 
 
 @pytest.mark.parametrize("bad_asn", [0, 4294967296])
@@ -161,4 +161,25 @@ def test_processes_started_together_upgrade_a_fresh_database_once(db_url: str) -
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert session.current_revision(db_url) == "0007"
+    assert session.current_revision(db_url) == "0008"
+
+
+def test_distributors_recorded_before_their_checks_get_a_job(db_url: str) -> None:
+    """Migration 0008: a distributor left PENDING_CREATE by an older release (nothing set it
+    ACTIVE then) gets its create_distributor job; one already queued gets no second."""
+    session.upgrade(db_url, "0007")
+    db = session.Database(db_url)
+    with db.session() as rows:
+        for name in ("old", "queued", "done"):
+            rows.add(models.Distributor(id=name, name=name, distributor_type="L3_BGP",
+                                           status="ACTIVE" if name == "done" else "PENDING_CREATE",
+                                           config_data={"bgp_speaker_ids": []}))  # fmt: skip
+        rows.flush()
+        rows.add(models.WorkerJob(flow="create_distributor", target_id="queued",
+                                     arguments={}, state="PENDING"))  # fmt: skip
+    session.upgrade(db_url)
+    with db.session(writer=False) as rows:
+        jobs = sorted((j.target_id, j.flow, j.state) for j in rows.query(models.WorkerJob))
+    assert jobs == [("old", "create_distributor", "PENDING"),
+                    ("queued", "create_distributor", "PENDING")]  # fmt: skip
+    db.engine.dispose()

@@ -109,7 +109,7 @@ def create_web_lb(
     """An ACTIVE_ACTIVE load balancer with `count` amphorae (VIP and front end of ip_version), an
     HTTP listener on port 80 and a round-robin pool of the lab's member servers, each step
     waited for (ACTIVE)."""
-    lb = scenario.create_lb(ctl, distributor["id"], count, ip_version, ctl.site.subnets)
+    lb = scenario.create_lb(ctl, distributor["id"], count, ip_version, subnets=ctl.site.subnets)
     return add_web_service(ctl, lb)
 
 

@@ -38,8 +38,9 @@ def test_bench_lifecycle_json(lab_prerequisites: None) -> None:
         "scale_out",
     }
     (carrying,) = result["goals"]
-    assert carrying["met"] == (carrying["value"] <= carrying["target"])
-    assert carrying["value"] == result["ratio_to_amphora_build"]["create_to_traffic"]
+    ratio = result["create_to_traffic"]["median"] / result["amphora_build"]["median"]
+    assert abs(carrying["value"] - ratio) <= 0.06 * ratio  # the JSON's medians are rounded
+    assert (carrying["target"], carrying["unit"]) == (3.0, "x")
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
 
 

@@ -249,7 +249,7 @@ def test_twenty_parallel_plugs_and_unplugs_leak_nothing(harness: Harness) -> Non
 
 
 def test_the_lab_is_built_through_the_driver(lab: LabConfig) -> None:
-    """The fabric's networks and an amphora's ports are the lab driver's: database records,
+    """The fabric's networks and an amphora's ports are the lab's own networks: records,
     bridges with the gateways in the ToR, veths with the IPAM's addresses in the namespaces."""
     d = fabric.network_driver()
     assert {n.name for n in d.networks.values()} == {

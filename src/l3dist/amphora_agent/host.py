@@ -254,7 +254,8 @@ class ConfigDriveAgent:
         raise AgentError(409, "this amphora runs from its config drive; delete it instead")
 
     def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]:
-        """Its front end is plugged from outside (the lab's network driver): present is fine."""
+        """Its front end was plugged when it was made (a config drive's amphora): present is
+        fine."""
         ns, ifname = self.service.config.haproxy_namespace, self.service.config.frontend.name
         if frontend.link_mac(ns, ifname) is None:
             raise AgentError(409, f"no {ifname} in {ns}: this amphora's ports come from outside")

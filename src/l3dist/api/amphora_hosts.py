@@ -192,7 +192,7 @@ def reset_host(
     with app.db.session() as session:
         host = _idle_host(session, host_id)
         if host.status == hosts.PENDING_ENROLLMENT:
-            raise conflict(f"amphora host {host_id} is not enrolled yet")
+            raise conflict(f"amphora host {host_id} is not enrolled yet", "status")
         jobs.submit_once(session, jobs.RESET_HOST, host_id)
         return {"amphora_host": to_dict(host)}
 

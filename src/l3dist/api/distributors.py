@@ -228,7 +228,9 @@ def update_distributor(
             value = getattr(req, name)
             if value is not None:
                 setattr(d, name, value)
-        if config is not None and config != d.config_data:
+        # A new configuration is checked again; so is the same one of an ERROR distributor
+        # (the operator fixed what its driver refused: a speaker's missing peer).
+        if config is not None and (config != d.config_data or d.status == c.ERROR):
             if d.status in c.PENDING_STATUSES:
                 raise conflict(
                     f"Distributor {d.id} is {d.status}: wait until it is ACTIVE or ERROR",

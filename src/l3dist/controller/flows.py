@@ -106,7 +106,9 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
 
 
 def store(target_id: str, job_id: str) -> dict[str, Any]:
-    """The flow's inputs: every job targets a load balancer (so its jobs run one at a time)."""
+    """The flow's inputs: most jobs target a load balancer (so its jobs run one at a time);
+    one that targets another object (a distributor, a host) provides its own id under its
+    own name and ignores ``loadbalancer_id``."""
     return {"loadbalancer_id": target_id, "job_id": job_id}
 
 

@@ -19,10 +19,10 @@ from l3dist.contracts.agent_api import FrontendPlug
 from l3dist.contracts.agent_config import IPNetwork
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
+from l3dist.db import hosts as host_pool
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
-    AmphoraHost,
     AmphoraRegistration,
     Distributor,
     HealthMonitor,
@@ -476,12 +476,10 @@ class ResetHost(ServiceTask):
     alone: its reset would take a live amphora down."""
 
     def execute(self, host_id: str) -> None:
-        with self.services.db.session(writer=False) as session:
-            host = session.get(AmphoraHost, host_id)
-            holds = None if host is None else host.amphora_id
-        if host is None or holds is not None:
-            log.info("amphora host %s not reset: %s", host_id,
-                     "it is gone" if host is None else f"it holds amphora {holds}")  # fmt: skip
+        with self.services.db.session(writer=True) as session:
+            taken = host_pool.take_for_reset(session, host_id)
+        if not taken:
+            log.info("amphora host %s not reset: it holds an amphora, or is gone", host_id)
             return
         self.services.compute.delete(host_id)
 

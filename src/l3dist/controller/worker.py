@@ -35,7 +35,9 @@ from l3dist.distributor.base import AbstractDistributorDriver
 from l3dist.network import drivers as network_drivers
 
 log = logging.getLogger(__name__)
-TASK_THREADS_PER_JOB = 16  # a flow's widest step: one task per amphora, built in parallel
+# Threads for the flows' tasks, per job the worker runs at once (a flow's widest step is one
+# task per amphora: a wider one queues on the pool, it does not fail).
+TASK_THREADS_PER_JOB = 16
 
 
 def services_from_config(config: Config, db: Database) -> Services:

@@ -74,6 +74,23 @@ def release(session: Session, host_id: str, status: str = AVAILABLE) -> None:
     )
 
 
+def take_for_reset(session: Session, host_id: str) -> bool:
+    """Out of the pool (UNREACHABLE) while it is reset, if it holds nothing: one conditional
+    UPDATE, so a build cannot claim it meanwhile and a reset never takes a live amphora down.
+    False: it holds an amphora (or is gone, or not enrolled)."""
+    result = session.execute(
+        update(AmphoraHost)
+        .where(
+            AmphoraHost.id == host_id,
+            AmphoraHost.amphora_id.is_(None),
+            AmphoraHost.status.in_((AVAILABLE, UNREACHABLE)),
+        )
+        .values(status=UNREACHABLE)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
 def unreachable(session: Session) -> list[str]:
     """The enrolled hosts out of the pool because they did not answer, holding nothing."""
     return list(

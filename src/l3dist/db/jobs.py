@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from l3dist.common import constants as c
@@ -69,6 +69,27 @@ def submit_once(session: Session, flow: str, target_id: str, **arguments: Any) -
     if any(all(job.get(k) == v for k, v in arguments.items()) for job in waiting):
         return None
     return submit(session, flow, target_id, **arguments)
+
+
+def waiting(session: Session, flow: str) -> int:
+    """How many jobs of the flow wait or run."""
+    return len(
+        session.scalars(
+            select(WorkerJob.id).where(
+                WorkerJob.flow == flow, WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING))
+            )
+        ).all()
+    )
+
+
+def last_submitted(session: Session, flow: str) -> dict[str, datetime.datetime]:
+    """When a job of the flow was last queued, by target."""
+    rows = session.execute(
+        select(WorkerJob.target_id, func.max(WorkerJob.created_at))
+        .where(WorkerJob.flow == flow)
+        .group_by(WorkerJob.target_id)
+    )
+    return {target: when for target, when in rows}
 
 
 def owner_name(tag: str) -> str:

@@ -124,6 +124,9 @@ class _NotNow(Exception):
     """The amphora is claimed by another manager, or its load balancer is busy."""
 
 
+MAX_HOST_RETRIES = 2  # reset jobs for UNREACHABLE hosts waiting or running at once
+
+
 class HealthManager:
     def __init__(self, config: HealthConfig, db: Database, key: bytes) -> None:
         self.config = config
@@ -245,9 +248,17 @@ class HealthManager:
         """A reset job for every UNREACHABLE host (one that did not answer a build or a
         reset): the worker resets it through its agent, and one that answers clean is
         AVAILABLE again; one still silent stays out. Returns the hosts a job was queued for."""
-        queued = []
+        queued: list[str] = []
         with self.db.session(writer=True) as session:
-            for host_id in host_pool.unreachable(session):
+            # A silent host holds a worker for the reset's timeout: a few at a time, so a
+            # rack that lost power does not keep every worker from creates and failovers.
+            room = MAX_HOST_RETRIES - jobs.waiting(session, jobs.RESET_HOST)
+            tried = jobs.last_submitted(session, jobs.RESET_HOST)
+            # The least recently tried first, so every silent host gets its turn.
+            hosts = sorted(host_pool.unreachable(session), key=lambda h: (h in tried, tried.get(h)))
+            for host_id in hosts:
+                if len(queued) >= room:
+                    break
                 if jobs.submit_once(session, jobs.RESET_HOST, host_id) is not None:
                     queued.append(host_id)
         if queued:
