@@ -230,16 +230,21 @@ def test_a_router_outage_fences_and_the_controller_clears_it(ctl: Controller) ->
     amps = {a["id"] for a in scenario.amphorae_of(ctl, lb["id"])}
     bgpd = int(subprocess.run(["cat", f"/var/run/frr/{TOR_NS}/bgpd.pid"], capture_output=True,
                               text=True, check=True).stdout)  # fmt: skip
+
+    def fenced_and_queued() -> set[str]:
+        with Database(ctl.database_url).session() as session:
+            cleared = session.scalars(
+                select(WorkerJob.arguments).where(WorkerJob.flow == "clear_fence")
+            ).all()
+        return {args["amphora_id"] for args in cleared}
+
     os.kill(bgpd, signal.SIGSTOP)
     try:
-        time.sleep(8)  # hold timer 3 s, then fence_after 3 s of no session
+        # hold timer 3 s, then fence_after 3 s of no session, then a fenced heartbeat: every
+        # amphora fences itself and the controller queues the clearing of each fence.
+        wait_until(lambda: fenced_and_queued() >= amps, 20, "every amphora fenced")
     finally:
         os.kill(bgpd, signal.SIGCONT)
-    with Database(ctl.database_url).session() as session:
-        cleared = list(
-            session.scalars(select(WorkerJob.arguments).where(WorkerJob.flow == "clear_fence"))
-        )
-    assert {args["amphora_id"] for args in cleared} >= amps  # every amphora had fenced
 
     def cleared_and_routed() -> bool:
         # The router's sessions may flap once more as it recovers (another fence, cleared too).
@@ -248,7 +253,18 @@ def test_a_router_outage_fences_and_the_controller_clears_it(ctl: Controller) ->
         unfenced = all(state["fenced"] is None for state in states)
         return unfenced and set(fabric.fib_nexthops(host_prefix(lb["vip_address"]))) == hops
 
-    wait_until(cleared_and_routed, 60, "fences cleared and the same amphorae routed again")
+    # Converged: cleared and routed for longer than a second fence cycle would take (hold
+    # timer plus fence_after), since the recovering router's sessions may flap once more.
+    steady_since: list[float] = []
+
+    def steady() -> bool:
+        if not cleared_and_routed():
+            steady_since.clear()
+            return False
+        steady_since[:1] = steady_since[:1] or [time.monotonic()]
+        return time.monotonic() - steady_since[0] >= 7.0
+
+    wait_until(steady, 90, "fences cleared and the same amphorae routed again, steadily")
     assert {a["id"] for a in scenario.amphorae_of(ctl, lb["id"])} == amps  # none failed over
     result = run_clients(lb["vip_address"], 200)
     assert result["failures"] == 0, result

@@ -175,7 +175,8 @@ def _idle_host(session: Session, host_id: str) -> AmphoraHost:
         raise not_found("Amphora host", host_id)
     if host.status == hosts.ALLOCATED or host.amphora_id is not None:
         raise conflict(
-            f"amphora host {host_id} holds amphora {host.amphora_id}: fail it over first"
+            f"amphora host {host_id} holds amphora {host.amphora_id}: fail it over first",
+            "amphora_id",
         )
     return host
 
