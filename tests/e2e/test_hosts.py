@@ -26,6 +26,7 @@ from sqlalchemy import select
 from l3dist.amphora_client import AgentClient
 from l3dist.bgp.base import host_prefix
 from l3dist.certificates import client_context
+from l3dist.db import jobs
 from l3dist.db.models import WorkerJob
 from l3dist.db.session import Database
 from l3dist_lab import fabric, hosts, scenario
@@ -47,10 +48,6 @@ def ctl(lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> It
         # these tests' time: a returned host is reset by its fenced heartbeats, or by the
         # operator's reset (tests/db covers the retry).
         yield from controller_on_site(product_db, work, PYTHONPROFILEIMPORTTIME="1")
-
-
-def pool(ctl: Controller) -> dict[str, dict[str, Any]]:
-    return {h["name"]: h for h in ctl.call("GET", "/v2/octavia/amphora-hosts")["amphora_hosts"]}
 
 
 def test_a_tenant_cannot_make_the_router_route_a_foreign_address(ctl: Controller) -> None:
@@ -76,19 +73,19 @@ def test_a_tenant_cannot_make_the_router_route_a_foreign_address(ctl: Controller
         assert response.status_code == status, response.text
         assert response.json()["field"] == field, response.text
     assert ctl.call("GET", "/v2/lbaas/loadbalancers")["loadbalancers"] == []
-    assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}  # no host claimed
+    assert {h["status"] for h in ctl.site.pool().values()} == {"AVAILABLE"}  # no host claimed
     for address in ("198.18.3.150", "198.18.1.77", "198.18.0.1", member_ip):
         assert fabric.fib_nexthops(host_prefix(address)) == []
 
 
 def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
     site = ctl.site
-    assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}
+    assert {h["status"] for h in ctl.site.pool().values()} == {"AVAILABLE"}
 
     lb = scenario.create_lb(ctl, site.distributor["id"], 3, subnets=site.subnets)
     lb = scenario.add_web_service(ctl, lb, ctl.members)
     amphorae = {a["id"]: a for a in scenario.amphorae_of(ctl, lb["id"])}
-    held = {h["amphora_id"]: h for h in pool(ctl).values() if h["status"] == "ALLOCATED"}
+    held = {h["amphora_id"]: h for h in ctl.site.pool().values() if h["status"] == "ALLOCATED"}
     assert set(held) == set(amphorae)  # one host per amphora, three of the five
     for amphora_id, amp in amphorae.items():
         assert amp["compute_id"] == held[amphora_id]["id"]
@@ -103,7 +100,7 @@ def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
     ctl.call("PUT", lb_path(lb), {"loadbalancer": {"amphora_count": 4}})
     ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
     scenario.wait_for_ecmp(ctl, lb, 4)
-    assert sum(h["status"] == "ALLOCATED" for h in pool(ctl).values()) == 4
+    assert sum(h["status"] == "ALLOCATED" for h in ctl.site.pool().values()) == 4
 
     # More amphorae than free hosts: ERROR, and the one free host is not left claimed.
     greedy = ctl.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
@@ -125,18 +122,18 @@ def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
 
     wait_until(lambda: bool(job_errors()), 30, "the failed job's error recorded")
     assert any("no free amphora host" in e for e in job_errors()), job_errors()
-    assert [h["status"] for h in pool(ctl).values()].count("AVAILABLE") == 1
+    assert [h["status"] for h in ctl.site.pool().values()].count("AVAILABLE") == 1
     ctl.call("DELETE", lb_path(greedy), expect=204)
 
     # Delete returns every host clean.
     scenario.delete_lb(ctl, lb)
     wait_until(lambda: fabric.fib_nexthops(host_prefix(lb["vip_address"])) == [], 30)
     wait_until(
-        lambda: {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"},
+        lambda: {h["status"] for h in ctl.site.pool().values()} == {"AVAILABLE"},
         60,
         "every host back in the pool",
     )
-    assert all(h["amphora_id"] is None for h in pool(ctl).values())
+    assert all(h["amphora_id"] is None for h in ctl.site.pool().values())
     for host in site.hosts:
         assert hosts.leftovers(host) == [], host.name
 
@@ -149,10 +146,7 @@ def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
 
 def _reset_jobs_waiting(ctl: Controller) -> bool:
     with Database(ctl.database_url).session(writer=False) as session:
-        states = session.scalars(
-            select(WorkerJob.state).where(WorkerJob.flow == "reset_host")
-        ).all()
-    return any(state in ("PENDING", "RUNNING") for state in states)
+        return jobs.waiting(session, jobs.RESET_HOST) > 0
 
 
 def _agent_state(ctl: Controller, host_id: str, address: str) -> dict[str, Any]:
@@ -199,7 +193,7 @@ def test_a_host_failed_over_never_announces_again(ctl: Controller) -> None:
         while True:
             paths = json.dumps(fabric.vtysh_json(f"show bgp ipv4 unicast {prefix} json"))
             seen_from_zombies += [z for z in zombies if f'"{z}"' in paths]
-            reset = {pool(ctl)[h.name]["status"] for h in (frozen, cut)} == {"AVAILABLE"}
+            reset = {ctl.site.pool()[h.name]["status"] for h in (frozen, cut)} == {"AVAILABLE"}
             if reset or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -279,26 +273,25 @@ def test_a_host_that_did_not_answer_is_skipped_and_offered_again(ctl: Controller
     it and it is AVAILABLE again; a reset of the host holding the amphora is refused."""
     site = ctl.site
     first = site.hosts[0]
-    assert {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}
+    assert {h["status"] for h in ctl.site.pool().values()} == {"AVAILABLE"}
     hosts.stop_agent(first)
     try:
         lb = scenario.create_lb(ctl, site.distributor["id"], 1, subnets=site.subnets)
         (amp,) = scenario.amphorae_of(ctl, lb["id"])
         assert amp["compute_id"] != first.host_id
-        assert pool(ctl)[first.name]["status"] == "UNREACHABLE"
-        assert pool(ctl)[first.name]["amphora_id"] is None
+        assert ctl.site.pool()[first.name]["status"] == "UNREACHABLE"
+        assert ctl.site.pool()[first.name]["amphora_id"] is None
         reset_path = f"/v2/octavia/amphora-hosts/{first.host_id}/reset"
         ctl.call("PUT", reset_path, expect=202)
         wait_until(lambda: not _reset_jobs_waiting(ctl), 30, "the reset job done")
-        assert pool(ctl)[first.name]["status"] == "UNREACHABLE"  # still silent
+        assert ctl.site.pool()[first.name]["status"] == "UNREACHABLE"  # still silent
     finally:
         hosts.start_agent(first)
     ctl.call("PUT", reset_path, expect=202)
-    wait_until(
-        lambda: pool(ctl)[first.name]["status"] == "AVAILABLE", 30, "the host back in the pool"
-    )
+    back = lambda: ctl.site.pool()[first.name]["status"] == "AVAILABLE"  # noqa: E731
+    wait_until(back, 30, "the host back in the pool")
     busy = ctl.http.put(f"/v2/octavia/amphora-hosts/{amp['compute_id']}/reset",
                         headers={"X-Project-Id": "admin", "X-Roles": "admin"})  # fmt: skip
     assert busy.status_code == 409 and busy.json()["field"] == "amphora_id", busy.text
     scenario.delete_lb(ctl, lb)
-    wait_until(lambda: {h["status"] for h in pool(ctl).values()} == {"AVAILABLE"}, 30)
+    wait_until(lambda: {h["status"] for h in ctl.site.pool().values()} == {"AVAILABLE"}, 30)

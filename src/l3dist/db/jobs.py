@@ -73,12 +73,13 @@ def submit_once(session: Session, flow: str, target_id: str, **arguments: Any) -
 
 def waiting(session: Session, flow: str) -> int:
     """How many jobs of the flow wait or run."""
-    return len(
-        session.scalars(
-            select(WorkerJob.id).where(
+    return int(
+        session.scalar(
+            select(func.count()).where(
                 WorkerJob.flow == flow, WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING))
             )
-        ).all()
+        )
+        or 0
     )
 
 
