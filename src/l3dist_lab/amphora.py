@@ -1,58 +1,68 @@
-"""Lab amphorae: two namespaces each, as in the spec, with a real agent, BGP speaker and HAProxy.
+"""Lab amphorae for the agent's and the speakers' own tests: a lab host each, set up as the
+``hosts`` compute driver sets up a host, with no controller running.
 
-- ``l3d-amp-<id8>`` is the amphora's default namespace: management port on lb-mgmt-net, the agent
-  and the BGP speaker (which peers with the ToR over the management network).
-- ``l3d-amp-<id8>-hap`` is its amphora-haproxy namespace: the front-end port on the provider
-  network (the next hop the fabric routes the VIP to), the VIP on loopback, and HAProxy.
+``create()`` racks a lab host (``l3dist_lab.hosts``: its own namespace with ``mgmt0`` on
+lb-mgmt-net and a bare ``eth1`` on the front-end network, its ``agent.toml``), certifies it as
+enrollment does (the key and the signing request made by the agent's own code on the host, the
+request signed by the configured local CA: the controller's), starts ``l3dist-agent run``, and
+then makes the calls the controller's flows make: ``PUT /1.0/amphora`` (speakers and peers,
+heartbeats, anycast prefixes) and ``PUT /1.0/plug/frontend`` with a front-end port reserved in
+the lab's networks. From then on it is an amphora on a host like any other: the agent made its
+amphora-haproxy namespace (``l3d-h<N>-hap``) and its ``fe0``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
+from l3dist.amphora_agent import enroll
+from l3dist.amphora_agent.host import AMPHORA_CONFIG
 from l3dist.amphora_client import AgentClient, AgentUnreachable
-from l3dist.certificates import (
-    AmphoraCertificates,
-    client_context,
-    configured_ca,
-    write_amphora_files,
-)
+from l3dist.certificates import client_context, configured_ca
 from l3dist.common import config as controller_config
-from l3dist.common.process import ManagedProcess, kill_group
-from l3dist.contracts import agent_config
-from l3dist.contracts.agent_api import AGENT_PORT
+from l3dist.contracts import host_config
+from l3dist.contracts.agent_api import AGENT_PORT, AmphoraAssignment
 from l3dist.contracts.agent_config import (
-    AgentConfig,
+    BgpConfig,
     BgpSpeakerConfig,
     HeartbeatConfig,
     IPNetwork,
 )
+from l3dist.contracts.enrollment import EnrollResponse
 from l3dist.controller.heartbeat import heartbeat_settings
 from l3dist.network.catalog import stable_id
-from l3dist.network.static import OWNER_FRONTEND, OWNER_MANAGEMENT
-from l3dist_lab import fabric, plumbing
+from l3dist.network.frontend import frontend_plug
+from l3dist.network.static import OWNER_FRONTEND
+from l3dist_lab import fabric, hosts, plumbing
 from l3dist_lab.config import STATE_DIR, LabConfig
-from l3dist_lab.networks import haproxy_namespace
+from l3dist_lab.hosts import HOSTS_DIR, LabHost
 
 AMPHORAE_DIR = STATE_DIR / "amphorae"
+MAX_HOSTS = 79  # lb-mgmt-net .21 to .99: below the addresses the IPAM hands out
+ASSIGN_TIMEOUT = 30.0  # as the hosts compute driver's: starting ExaBGP takes a few seconds
+NO_CONTROLLER = "https://controller.invalid"  # nothing enrolls through it: certified here
 
 
 @dataclass(frozen=True)
 class LabAmphora:
     id: str
-    mgmt_ns: str
-    haproxy_ns: str
+    host: str  # the lab host it runs on: h1, h2, ...
+    host_id: str  # the name in the host's certificate
+    mgmt_ns: str  # the host's own stack: agent and BGP speaker
+    haproxy_ns: str  # made by the agent: front end, VIPs, HAProxy
     mgmt_ip4: str
     mgmt_ip6: str
     frontend_ip4: str
@@ -61,12 +71,22 @@ class LabAmphora:
     created: float
 
     @property
-    def dir(self) -> Path:
-        return AMPHORAE_DIR / self.id
+    def lab_host(self) -> LabHost:
+        return hosts.get(self.host)
 
     @property
-    def config_drive(self) -> Path:
-        return self.dir / "config-drive" / "amphora-agent.json"
+    def dir(self) -> Path:
+        return HOSTS_DIR / self.host
+
+    @property
+    def state_dir(self) -> Path:
+        """The amphora's state on its host (speaker, HAProxy, registrations)."""
+        return self.dir / "state" / "amphora"
+
+    @property
+    def agent_config_path(self) -> Path:
+        """The amphora's configuration as the host's agent built it (0600)."""
+        return self.state_dir / AMPHORA_CONFIG
 
     @property
     def agent_url(self) -> str:
@@ -78,14 +98,7 @@ class LabAmphora:
     def client(self, timeout: float = 10.0) -> AgentClient:
         """A client with the controller's certificate (the configured local CA)."""
         context = client_context(configured_ca().directory)
-        return AgentClient(self.id, self.mgmt_ip4, context, timeout=timeout)
-
-    def agent_process(self) -> ManagedProcess:
-        argv = plumbing.netns_exec_argv(
-            self.mgmt_ns,
-            [sys.executable, "-m", "l3dist.amphora_agent", "--config", str(self.config_drive)],
-        )
-        return ManagedProcess("agent", argv, self.dir, marker=str(self.config_drive))
+        return AgentClient(self.host_id, self.mgmt_ip4, context, timeout=timeout)
 
 
 def default_peers(
@@ -143,119 +156,95 @@ def get(amphora_id: str) -> LabAmphora:
         raise KeyError(f"no lab amphora {amphora_id}") from None
 
 
+def _claim_index() -> int:
+    """A free lab host number; its directory is the claim (atomic, across processes)."""
+    HOSTS_DIR.mkdir(parents=True, exist_ok=True)
+    for index in range(1, MAX_HOSTS + 1):
+        with contextlib.suppress(FileExistsError):
+            (HOSTS_DIR / f"h{index}").mkdir()
+            return index
+    raise RuntimeError(f"every one of the lab's {MAX_HOSTS} host slots is taken")
+
+
+def certify(host: LabHost) -> str:
+    """What enrollment gives a host, with the configured local CA signing: the key made on the
+    host by the agent's code, a signing request for it, the certificate named by a new host id
+    and the CA, kept by the agent's own ``install``. Returns the host id."""
+    config = host_config.load(host.config_path)
+    key = enroll.host_key(config.key_path)
+    ca = configured_ca()
+    host_id = str(uuid.uuid4())
+    certificate = ca.sign_host(enroll.signing_request(key, config.hostname).encode(), host_id)
+    answer = EnrollResponse(
+        host_id=host_id,
+        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        ca_pem=ca.ca_pem.decode(),
+    )
+    enroll.install(config, key, answer)
+    return host_id
+
+
 def create(
     cfg: LabConfig | None = None,
     speaker_driver: str = "bird",
     speakers: list[BgpSpeakerConfig] | None = None,
     amphora_id: str | None = None,
-    wait: bool = True,
-    frontend: bool = True,
-    certificates: AmphoraCertificates | None = None,
     heartbeat: HeartbeatConfig | None = None,
     anycast_prefixes: list[IPNetwork] | None = None,
 ) -> LabAmphora:
-    """Create an amphora: namespaces, its management and front-end ports (made by the lab network
-    driver, addresses from its IPAM), config drive, then start its agent.
+    """An amphora on a new lab host, its front end plugged and its agent answering.
 
-    frontend=False leaves the front-end port to the network driver's plug_vip (the controller's
-    flows); the agent then reads it from the kernel. Without certificates (a lab amphora made by
-    hand), the configured local CA issues them, as the controller does; heartbeats go where the
-    configuration says (the health manager). anycast_prefixes are the pools it may announce in
-    (the controller passes its network driver's anycast subnets); None, for an amphora made by
-    hand, means the lab's anycast pools; an empty list, an amphora that announces nothing."""
+    Heartbeats go where the configuration says (the health manager). anycast_prefixes are the
+    pools it may announce in; None means the lab's anycast pools, an empty list an amphora that
+    announces nothing. Its speakers default to one per IP version peering with the ToR (BFD
+    with BIRD; ExaBGP has none, lab notes trap 4)."""
     cfg = cfg or LabConfig()
-    prefixes = (
-        [cfg.anycast_v4, cfg.anycast_v6] if anycast_prefixes is None else list(anycast_prefixes)
-    )
-    driver = fabric.network_driver()
     amphora_id = amphora_id or str(uuid.uuid4())
-    mgmt_ns = f"l3d-amp-{amphora_id.replace('-', '')[:8]}"
-    haproxy_ns = haproxy_namespace(amphora_id)
     AMPHORAE_DIR.joinpath(amphora_id).mkdir(parents=True, exist_ok=True)
+    index = _claim_index()
     # Recorded first, so delete() finds a half-made amphora.
-    _meta_path(amphora_id).write_text(
-        json.dumps({"id": amphora_id, "mgmt_ns": mgmt_ns, "haproxy_ns": haproxy_ns})
-    )
+    _meta_path(amphora_id).write_text(json.dumps({"id": amphora_id, "host": f"h{index}"}))
     try:
-        plumbing.create_namespace(mgmt_ns)
-        plumbing.create_namespace(haproxy_ns)
-        mgmt = driver.create_port(
-            stable_id(cfg.mgmt.name), mgmt_ns, "mgmt0", amphora_id, OWNER_MANAGEMENT
+        host = hosts.create(cfg, index, NO_CONTROLLER)
+        host_id = certify(host)
+        hosts.start_agent(host)
+        networks = fabric.network_driver()
+        port = networks.create_port(
+            stable_id(cfg.frontend.name), None, None, amphora_id, OWNER_FRONTEND
         )
-        fe_port = (
-            driver.create_port(
-                stable_id(cfg.frontend.name),
-                haproxy_ns,
-                "fe0",
-                amphora_id,
-                OWNER_FRONTEND,
-                default_routes=True,
-            )
-            if frontend
-            else None
-        )
+        by_version = {
+            ipaddress.ip_address(f.ip_address).version: f.ip_address for f in port.fixed_ips
+        }
         amp = LabAmphora(
             id=amphora_id,
-            mgmt_ns=mgmt_ns,
-            haproxy_ns=haproxy_ns,
-            mgmt_ip4=mgmt.address(4),
-            mgmt_ip6=mgmt.address(6),
-            frontend_ip4=fe_port.address(4) if fe_port else "",
-            frontend_ip6=fe_port.address(6) if fe_port else "",
+            host=host.name,
+            host_id=host_id,
+            mgmt_ns=host.namespace,
+            haproxy_ns=host.haproxy_namespace,
+            mgmt_ip4=host.mgmt_ip4,
+            mgmt_ip6=host.mgmt_ip6,
+            frontend_ip4=by_version[4],
+            frontend_ip6=by_version[6],
             speaker_driver=speaker_driver,
             created=time.time(),
         )
         _meta_path(amphora_id).write_text(json.dumps(amp.__dict__))
-        tls_files = write_amphora_files(
-            certificates or configured_ca().issue_amphora(amphora_id), amp.config_drive.parent
+        chosen = default_peers(cfg, bfd=speaker_driver == "bird") if speakers is None else speakers
+        assignment = AmphoraAssignment(
+            amphora_id=amphora_id,
+            bgp=BgpConfig(
+                driver=speaker_driver,
+                router_id=ipaddress.IPv4Address(host.mgmt_ip4),
+                speakers=chosen,
+            ),
+            anycast_prefixes=[cfg.anycast_v4, cfg.anycast_v6]
+            if anycast_prefixes is None
+            else list(anycast_prefixes),
+            heartbeat=heartbeat or heartbeat_settings(controller_config.load()),
         )
-        config = AgentConfig.model_validate(
-            {
-                "amphora_id": amphora_id,
-                "management": {
-                    "name": "mgmt0",
-                    "addresses": [
-                        f"{amp.mgmt_ip4}/{cfg.mgmt.v4.prefixlen}",
-                        f"{amp.mgmt_ip6}/{cfg.mgmt.v6.prefixlen}",
-                    ],
-                },
-                "frontend": {
-                    "name": "fe0",
-                    "addresses": [
-                        f"{amp.frontend_ip4}/{cfg.frontend.v4.prefixlen}",
-                        f"{amp.frontend_ip6}/{cfg.frontend.v6.prefixlen}",
-                    ]
-                    if fe_port
-                    else [],
-                    "gateways": [cfg.frontend.gateway(4), cfg.frontend.gateway(6)]
-                    if fe_port
-                    else [],
-                },
-                "haproxy_namespace": amp.haproxy_ns,
-                "bind_port": AGENT_PORT,
-                "tls": {"client_ca": str(tls_files[0]), "server_pem": str(tls_files[1])},
-                "heartbeat": (heartbeat or heartbeat_settings(controller_config.load())).model_dump(
-                    mode="json", context={"secrets": True}
-                ),
-                "state_dir": str(amp.dir / "agent"),
-                "anycast_prefixes": [str(p) for p in prefixes],
-                "bgp": {
-                    "driver": speaker_driver,
-                    "router_id": amp.mgmt_ip4,
-                    "speakers": [
-                        s.model_dump(mode="json", context={"secrets": True})
-                        for s in (
-                            speakers
-                            if speakers is not None
-                            # ExaBGP has no BFD (lab notes, trap 4).
-                            else default_peers(cfg, bfd=speaker_driver == "bird")
-                        )
-                    ],
-                },
-            }
-        )
-        agent_config.dump(config, amp.config_drive)
-        start_agent(amp, wait=wait)
+        with amp.client(timeout=ASSIGN_TIMEOUT) as client:
+            client.assign_amphora(assignment)
+            client.plug_frontend(frontend_plug(networks, port.id))
     except BaseException:
         delete(amphora_id)
         raise
@@ -268,33 +257,29 @@ def create_many(cfg: LabConfig, speaker_driver: str, count: int) -> list[LabAmph
         return list(pool.map(lambda _: create(cfg, speaker_driver), range(count)))
 
 
-def start_agent(amp: LabAmphora, wait: bool = True, timeout: float = 20.0) -> None:
-    proc = amp.agent_process()
-    proc.start()
-    if not wait:
-        return
-    deadline = time.monotonic() + timeout
+def start_agent(amp: LabAmphora) -> None:
+    """Start the host's agent again; it resumes the amphora it holds, and answers."""
+    hosts.start_agent(amp.lab_host)
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"agent of amphora {amp.id} exited:\n{proc.log_tail()}")
         with contextlib.suppress(AgentUnreachable), amp.client(timeout=1) as client:
-            client.info()
-            return
+            if client.host_amphora().get("running"):
+                return
         time.sleep(0.05)
-    raise RuntimeError(f"agent of amphora {amp.id} not answering:\n{proc.log_tail()}")
+    raise RuntimeError(f"the agent of amphora {amp.id} did not resume it")
 
 
-def stop_agent(amp: LabAmphora, timeout: float = 10.0) -> None:
-    """Stop the agent gracefully (it stops its speaker and HAProxy)."""
-    amp.agent_process().stop(timeout=timeout)
+def stop_agent(amp: LabAmphora) -> None:
+    """Stop the agent gracefully (it stops its speaker and HAProxy, keeps the assignment)."""
+    hosts.stop_agent(amp.lab_host)
 
 
 def signal_processes(amphora_id: str, sig: signal.Signals) -> int:
     """Send sig to every process in the amphora's namespaces (SIGSTOP: a frozen amphora, as a
-    hung VM; SIGCONT: thawed). Returns how many got it."""
-    names = json.loads(_meta_path(amphora_id).read_text())
+    hung machine; SIGCONT: thawed). Returns how many got it."""
+    amp = get(amphora_id)
     count = 0
-    for ns in (names["mgmt_ns"], names["haproxy_ns"]):
+    for ns in (amp.mgmt_ns, amp.haproxy_ns):
         for pid in plumbing.namespace_pids(ns):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -305,41 +290,27 @@ def signal_processes(amphora_id: str, sig: signal.Signals) -> int:
 def cut_off(amphora_id: str, cut: bool = True) -> None:
     """A dead amphora's front end: every IP packet into its amphora-haproxy namespace dropped
     (with SIGSTOP alone its kernel still ACKs what reaches its sockets), or back again."""
-    names = json.loads(_meta_path(amphora_id).read_text())
     script = "table inet l3dist_dead\ndelete table inet l3dist_dead\n"
     if cut:
         script += (
             "table inet l3dist_dead {\n  chain prerouting {\n"
             "    type filter hook prerouting priority -500; policy drop;\n  }\n}\n"
         )
-    subprocess.run(
-        ["ip", "netns", "exec", names["haproxy_ns"], "nft", "-f", "-"],
-        input=script,
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(["ip", "netns", "exec", get(amphora_id).haproxy_ns, "nft", "-f", "-"],
+                   input=script, text=True, check=True, capture_output=True)  # fmt: skip
 
 
 def delete(amphora_id: str) -> None:
-    """Remove an amphora completely (processes, ports, namespaces, files); safe to repeat and
-    after a crash."""
-    meta = _meta_path(amphora_id)
+    """Remove an amphora completely (its host with every process and link, its front-end
+    port's reservation, files); safe to repeat and after a crash."""
     try:
-        names = json.loads(meta.read_text())
+        names = json.loads(_meta_path(amphora_id).read_text())
     except (FileNotFoundError, ValueError):
         return
-    namespaces = (names["mgmt_ns"], names["haproxy_ns"])
-    if "created" in names:
-        stop_agent(LabAmphora(**names))
-    for ns in namespaces:
-        if ns in plumbing.list_namespaces():
-            for pid in plumbing.namespace_pids(ns):
-                with contextlib.suppress(ProcessLookupError):
-                    kill_group(os.getpgid(pid), timeout=2)
-    driver = fabric.network_driver()
-    for port in driver.ports_of(amphora_id):
-        driver.delete_port(port.id)
-    for ns in namespaces:
-        plumbing.delete_namespace(ns)
+    with contextlib.suppress(KeyError):
+        hosts.delete(hosts.get(names["host"]))
+    shutil.rmtree(HOSTS_DIR / names["host"], ignore_errors=True)  # a claim with no host yet
+    networks = fabric.network_driver()
+    for port in networks.ports_of(amphora_id):
+        networks.delete_port(port.id)
     shutil.rmtree(AMPHORAE_DIR / amphora_id, ignore_errors=True)

@@ -126,7 +126,7 @@ def amphora_create(
     driver: Annotated[SpeakerName, typer.Option(help="BGP speaker driver")] = SpeakerName.bird,
     count: Annotated[int, typer.Option(min=1, max=50)] = 1,
 ) -> None:
-    """Create lab amphorae (namespaces, ports, config drive, agent)."""
+    """Create lab amphorae (a lab host each, its agent given the amphora as by the controller)."""
     require_root()
     from l3dist_lab import amphora, fabric
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from l3dist.common.process import ManagedProcess, kill_group
 from l3dist_lab import plumbing
-from l3dist_lab.config import PREFIX, STATE_DIR, TOR_NS, LabConfig
+from l3dist_lab.config import HOST_MGMT_IF, PREFIX, STATE_DIR, TOR_NS, LabConfig
 
 HOSTS_DIR = STATE_DIR / "hosts"
 FIRST_HOST_INDEX = 20  # lb-mgmt-net .20 and up: below the addresses l3dist hands out (.100)
@@ -165,6 +165,13 @@ def leftovers(host: LabHost) -> list[str]:
     return left
 
 
+def get(name: str) -> LabHost:
+    try:
+        return LabHost(**json.loads((HOSTS_DIR / name / "host.json").read_text()))
+    except (FileNotFoundError, TypeError, ValueError):
+        raise KeyError(f"no lab host {name}") from None
+
+
 def list_hosts() -> list[LabHost]:
     found = []
     for meta in sorted(HOSTS_DIR.glob("*/host.json")) if HOSTS_DIR.exists() else []:
@@ -186,6 +193,12 @@ def delete(host: LabHost) -> None:
                     kill_group(os.getpgid(pid), timeout=2)
     for ifname in (f"{host.name}m", f"{host.name}f"):
         plumbing.delete_link(TOR_NS, ifname)
+    # The next host in this rack slot has the same addresses: the router and the controller
+    # (the machine's own port on lb-mgmt-net) must not send it to this one's MAC.
+    for address in (host.mgmt_ip4, host.mgmt_ip6):
+        plumbing.forget_neighbor(TOR_NS, address)
+        if plumbing.link_exists(None, HOST_MGMT_IF):
+            plumbing.forget_neighbor(None, address, HOST_MGMT_IF)
     for ns in (host.haproxy_namespace, host.namespace):
         plumbing.delete_namespace(ns)
     shutil.rmtree(host.dir, ignore_errors=True)

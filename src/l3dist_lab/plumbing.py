@@ -125,6 +125,16 @@ def delete_link(ns: str | None, ifname: str) -> None:
                 ipr.link("del", index=idx)
 
 
+def forget_neighbor(ns: str | None, address: str, ifname: str | None = None) -> None:
+    """Drop ns's neighbor (ARP/NDP) entries for address (on ifname only, if given): a machine
+    that takes over an address is then resolved afresh, not sent to the MAC of the one that
+    left (an entry stays REACHABLE for up to 45 s with nobody to confirm it)."""
+    if ns is not None and ns not in netns.listnetns():
+        return
+    argv = [*(["ip", "-n", ns] if ns else ["ip"]), "neigh", "flush", "to", address]
+    subprocess.run(argv + (["dev", ifname] if ifname else []), capture_output=True)
+
+
 def add_default_route(ns: str, gateway: str) -> None:
     version = ipaddress.ip_address(gateway).version
     dst = "0.0.0.0/0" if version == 4 else "::/0"

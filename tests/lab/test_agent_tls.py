@@ -39,7 +39,7 @@ def context(cafile: Path, chain: Path | None) -> ssl.SSLContext:
 def answers(amp: LabAmphora, ctx: ssl.SSLContext, name: str | None = None) -> bool:
     """Whether an HTTPS request with ctx gets an HTTP answer from the agent."""
     try:
-        with AgentClient(name or amp.id, amp.mgmt_ip4, ctx, timeout=5) as client:
+        with AgentClient(name or amp.host_id, amp.mgmt_ip4, ctx, timeout=5) as client:
             client.info()
     except AgentUnreachable:
         return False
@@ -68,7 +68,7 @@ def test_clients_without_a_valid_certificate_are_refused(amp: LabAmphora, tmp_pa
 def test_the_controller_refuses_an_agent_it_did_not_certify(
     amp: LabAmphora, tmp_path: Path
 ) -> None:
-    # The certificate names another amphora (an address reused by a replacement, say).
+    # The certificate names another host (an address reused by a replacement, say).
     assert not answers(amp, client_context(configured_ca().directory), name="someone-else")
     # A controller of another CA does not trust this agent.
     stranger = LocalCA(tmp_path / "other-ca")
@@ -76,12 +76,16 @@ def test_the_controller_refuses_an_agent_it_did_not_certify(
     assert not answers(amp, context(stranger.ca_cert_path, configured_ca().client_path))
 
 
-def test_certificates_are_private_files_of_the_config_drive(amp: LabAmphora) -> None:
-    drive = amp.config_drive.parent
-    for name in ("server.pem", "client_ca.pem", amp.config_drive.name):
-        mode = stat.S_IMODE((drive / name).stat().st_mode)
-        assert mode == 0o600, (name, oct(mode))
-    assert b"PRIVATE KEY" in (drive / "server.pem").read_bytes()
+def test_the_host_key_and_the_amphora_configuration_are_private(amp: LabAmphora) -> None:
+    """The host's key (made on the host at enrollment) and the configuration its agent built
+    for the amphora (BGP passwords) are mode 0600; the certificates are public."""
+    tls = amp.dir / "tls"
+    private = (tls / "key.pem", amp.agent_config_path, amp.dir / "state" / "assignment.json")
+    for path in private:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o600, (path, oct(mode))
+    assert b"PRIVATE KEY" in (tls / "key.pem").read_bytes()
+    assert b"PRIVATE KEY" not in (tls / "cert.pem").read_bytes()
     ca = configured_ca()
     assert stat.S_IMODE(ca.ca_key_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(ca.directory.stat().st_mode) == 0o700

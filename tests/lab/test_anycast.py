@@ -134,7 +134,7 @@ def test_a_killed_speaker_is_restarted_and_announces_again(
     cluster: list[LabAmphora], fib: FibWatcher
 ) -> None:
     amp = cluster[0]
-    pid_file = amp.dir / "agent" / "bgp" / f"{amp.speaker_driver}.pid"
+    pid_file = amp.state_dir / "bgp" / f"{amp.speaker_driver}.pid"
     pid = int(pid_file.read_text())
     killed_at = time.perf_counter()
     os.killpg(pid, signal.SIGKILL)

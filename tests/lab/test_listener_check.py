@@ -90,7 +90,7 @@ def test_one_failed_check_in_five_does_not_withdraw(amp: LabAmphora, fib: FibWat
     never two in a row, and the route never moves."""
     prefix, nexthop = host_prefix(VIP4), amp.frontend_ip4
     fib.wait_until(prefix, has(nexthop), timeout=20)
-    socket_path = amp.dir / "agent" / "haproxy" / "haproxy.sock"
+    socket_path = amp.state_dir / "haproxy" / "haproxy.sock"
     aside = socket_path.with_name("haproxy.sock.aside")
     assert socket_path.exists()
     before = amp.client().info()["listener_check"]

@@ -87,8 +87,9 @@ def test_wrong_password_gets_no_session_and_status_says_so(
 def test_the_password_is_only_in_private_configuration_files(
     pair: tuple[LabAmphora, LabAmphora],
 ) -> None:
-    """Never logged, never answered by the agent: only the config drive and the speaker's own
-    configuration hold it, both mode 0600."""
+    """Never logged, never answered by the agent: only the assignment the controller sent,
+    the amphora configuration the agent built from it and the speaker's own configuration
+    hold it, each mode 0600."""
     good, _ = pair
     assert PASSWORD not in json.dumps(good.client().bgp_status())
     assert PASSWORD not in json.dumps(good.client().info())
@@ -98,5 +99,5 @@ def test_the_password_is_only_in_private_configuration_files(
             holders.append(path)
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
             assert not path.name.endswith(".log"), path
-    assert good.config_drive in holders
-    assert len(holders) >= 2, holders  # the config drive and the speaker's configuration
+    assert good.agent_config_path in holders
+    assert len(holders) >= 3, holders  # assignment, amphora and speaker configurations

@@ -169,9 +169,10 @@ def test_agent_refuses_foreign_vips_and_nothing_reaches_the_tor(
 
 
 def direct_driver(amp: LabAmphora) -> tuple[SpeakerDriver, frozenset[Route]]:
-    """A driver object on the amphora's running speaker (its config drive, work directory and
-    FIFO), as the agent's own is, and the routes the agent has it announce now."""
-    drive = agent_config.load(amp.config_drive)
+    """A driver object on the amphora's running speaker (the configuration the host's agent
+    built, its work directory and FIFO), as the agent's own is, and the routes the agent has
+    it announce now."""
+    drive = agent_config.load(amp.agent_config_path)
     local: dict[int, str] = {a.version: str(a.ip) for a in drive.management.addresses}
     driver = make_driver(drive.bgp, local, drive.state_dir / "bgp", drive.anycast_prefixes)
     with amp.client() as client:

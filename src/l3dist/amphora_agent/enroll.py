@@ -74,10 +74,18 @@ def enroll(config: HostAgentConfig, token: str, timeout: float = 30.0) -> Enroll
             message = response.text
         raise EnrollmentRefused(f"enrollment refused ({response.status_code}): {message}")
     answer = EnrollResponse.model_validate(response.json())
+    install(config, key, answer)
+    return answer
+
+
+def install(
+    config: HostAgentConfig, key: ec.EllipticCurvePrivateKey, answer: EnrollResponse
+) -> None:
+    """Keep what the controller's CA signed, after checking it is for this host's key: the
+    certificate, the CA and the host id (what ``l3dist-agent run`` needs)."""
     certificate = x509.load_pem_x509_certificate(answer.certificate_pem.encode())
     if certificate.public_key() != key.public_key():
         raise EnrollmentRefused("the controller's certificate is not for this host's key")
     write_atomic(config.ca_path, answer.ca_pem, mode=0o644)
     write_atomic(config.cert_path, answer.certificate_pem, mode=0o644)
     write_atomic(config.identity_path, json.dumps({"host_id": answer.host_id}), mode=0o644)
-    return answer

@@ -30,12 +30,14 @@ from l3dist import __version__
 from l3dist.amphora_agent import frontend
 from l3dist.amphora_agent.service import AgentError, AgentService
 from l3dist.common.files import write_atomic
+from l3dist.contracts import agent_config
 from l3dist.contracts.agent_api import AmphoraAssignment, FrontendPlug
 from l3dist.contracts.agent_config import AgentConfig
 from l3dist.contracts.host_config import HostAgentConfig
 
 log = logging.getLogger(__name__)
 FRONTEND_IFNAME = "fe0"
+AMPHORA_CONFIG = "agent.json"  # in <state_dir>/amphora: the amphora's own configuration
 
 
 class NotEnrolled(RuntimeError):
@@ -137,7 +139,10 @@ class HostAgent:
 
     def _start_amphora(self, assignment: AmphoraAssignment) -> None:
         frontend.ensure_namespace(self.config.haproxy_namespace)
-        service = AgentService(self._amphora_config(assignment))
+        config = self._amphora_config(assignment)
+        # What the amphora runs with, for the operator to read (0600: it holds BGP passwords).
+        agent_config.dump(config, self.amphora_config_path)
+        service = AgentService(config)
         # A fence outlives a restart of the agent: only the controller clears it.
         with contextlib.suppress(FileNotFoundError):
             service.fenced = self.fence_path.read_text() or "fenced before a restart"
@@ -188,6 +193,10 @@ class HostAgent:
     @property
     def amphora_dir(self) -> Path:
         return self.config.state_dir / "amphora"
+
+    @property
+    def amphora_config_path(self) -> Path:
+        return self.amphora_dir / AMPHORA_CONFIG
 
     def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]:
         with self.lock:

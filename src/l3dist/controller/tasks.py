@@ -15,7 +15,6 @@ from sqlalchemy import delete, select
 from taskflow import task
 
 from l3dist.common import constants as c
-from l3dist.contracts.agent_api import FrontendPlug
 from l3dist.contracts.agent_config import IPNetwork
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
@@ -37,6 +36,7 @@ from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.exceptions import NetworkException
+from l3dist.network.frontend import frontend_plug
 from l3dist.network.models import ROLE_ANYCAST
 
 log = logging.getLogger(__name__)
@@ -245,19 +245,7 @@ class AgentPlugFrontend(ServiceTask):
             amphora_id, address, port_id = target
             if port_id is None:
                 return
-            port = network.get_port(port_id)
-            net = network.get_network(port.network_id)
-            addresses, gateways = [], []
-            for fixed in port.fixed_ips:
-                subnet = network.get_subnet(fixed.subnet_id)
-                prefixlen = ipaddress.ip_network(subnet.cidr).prefixlen
-                addresses.append(ipaddress.ip_interface(f"{fixed.ip_address}/{prefixlen}"))
-                if subnet.gateway_ip:
-                    gateways.append(ipaddress.ip_address(subnet.gateway_ip))
-            assert port.mac_address is not None
-            plugged = FrontendPlug(
-                mac_address=port.mac_address, mtu=net.mtu, addresses=addresses, gateways=gateways
-            )
+            plugged = frontend_plug(network, port_id)
             with self.services.agent(amphora_id, address) as client:
                 client.plug_frontend(plugged)
 

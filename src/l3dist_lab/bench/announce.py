@@ -52,7 +52,7 @@ def run(speaker_driver: str = "bird", runs: int = 20, version: int = 4) -> dict[
             present, absent = has(nexthop), lacks(nexthop)
 
             # The direct path: a driver attached to the measured amphora's running speaker.
-            drive = agent_config.load(measured.config_drive)
+            drive = agent_config.load(measured.agent_config_path)
             local: dict[int, str] = {a.version: str(a.ip) for a in drive.management.addresses}
             direct = make_driver(drive.bgp, local, drive.state_dir / "bgp", drive.anycast_prefixes)
             peer_id = next(p.id for s, p in drive.bgp.peers() if s.ip_version == version)
