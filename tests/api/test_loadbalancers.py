@@ -153,7 +153,7 @@ def test_status_tree(api: Api) -> None:
     )
     tree = api.get(f"/v2/lbaas/loadbalancers/{lb['id']}/status", TENANT_A).json()
     root = tree["statuses"]["loadbalancer"]
-    assert root["provisioning_status"] == "ACTIVE"
+    assert (root["provisioning_status"], root["status_reason"]) == ("ACTIVE", None)
     pool_entry = root["listeners"][0]["pools"][0]
     assert pool_entry["id"] == pool["id"]
     assert pool_entry["members"][0]["id"] == member["id"]

@@ -39,7 +39,6 @@ from l3dist.db.models import (
     Distributor,
     LoadBalancer,
     Vip,
-    WorkerJob,
 )
 from l3dist.distributor import l3_bgp_config
 from l3dist.network.exceptions import SubnetNotFound
@@ -195,20 +194,10 @@ def distributor_status(
             "distributor": {
                 "id": d.id,
                 "status": d.status,
-                "status_reason": _status_reason(session, d) if d.status == c.ERROR else None,
+                "status_reason": jobs.last_failure(session, d.id) if d.status == c.ERROR else None,
                 "loadbalancers": entries,
             }
         }
-
-
-def _status_reason(session: Session, d: Distributor) -> str | None:
-    """Why its driver refused it: the error of its last failed job."""
-    return session.scalar(
-        select(WorkerJob.error)
-        .where(WorkerJob.target_id == d.id, WorkerJob.state == c.JOB_FAILED)
-        .order_by(WorkerJob.created_at.desc())
-        .limit(1)
-    )
 
 
 @router.put("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])

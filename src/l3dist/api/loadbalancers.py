@@ -525,4 +525,11 @@ def load_balancer_status_tree(
                 pools.append(pool_entry)
             entry["pools"] = pools
             listeners.append(entry)
-        return {"statuses": {"loadbalancer": {**status(lb), "listeners": listeners}}}
+        # Beyond Octavia's tree: why the load balancer is in ERROR (its last failed job's
+        # error, e.g. "no free amphora host ..."), null otherwise.
+        reason = jobs.last_failure(session, lb.id) if lb.provisioning_status == c.ERROR else None
+        return {
+            "statuses": {
+                "loadbalancer": {**status(lb), "status_reason": reason, "listeners": listeners}
+            }
+        }

@@ -93,6 +93,17 @@ def last_submitted(session: Session, flow: str) -> dict[str, datetime.datetime]:
     return {target: when for target, when in rows}
 
 
+def last_failure(session: Session, target_id: str) -> str | None:
+    """Why the target's last failed job failed (the error the worker recorded): the reason an
+    object is in ERROR, for the API to show."""
+    return session.scalar(
+        select(WorkerJob.error)
+        .where(WorkerJob.target_id == target_id, WorkerJob.state == c.JOB_FAILED)
+        .order_by(WorkerJob.created_at.desc())
+        .limit(1)
+    )
+
+
 def owner_name(tag: str) -> str:
     """A worker's name in the queue: host, pid and a random tag (a pid can be reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{tag}"
