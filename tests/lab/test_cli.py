@@ -88,6 +88,9 @@ def test_bench_announce_json(lab_prerequisites: None) -> None:
             assert 0 < stats["min"] <= stats["median"] <= stats["max"]
     assert set(result["l3dist_overhead_ms"]) == {"announce_ms", "withdraw_ms"}
     assert result["runs"] == 3
+    goal = result["goal"]
+    assert goal["value"] == result["l3dist_overhead_ms"]["announce_ms"]
+    assert goal["met"] is (goal["value"] <= goal["target"])
 
 
 def test_lab_status_shows_sessions_and_routes(lab_prerequisites: None) -> None:
