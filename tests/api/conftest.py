@@ -20,7 +20,8 @@ from sqlalchemy import update
 
 from l3dist.api.app import create_app
 from l3dist.common import constants as c
-from l3dist.common.config import ApiConfig
+from l3dist.common.config import ApiConfig, Config
+from l3dist.controller.worker import Worker, services_from_config
 from l3dist.db import models
 from l3dist.db.session import Database, upgrade
 from l3dist.network.static import StaticNetworkDriver
@@ -86,6 +87,24 @@ class Api:
                     .values(provisioning_status=c.ACTIVE)
                 )
 
+    def active_distributor(self, worker: Worker, name: str = "fabric") -> dict[str, Any]:
+        """An L3_BGP distributor with one speaker peering with a router, made ACTIVE by the
+        worker (the only status a load balancer may be built on)."""
+        speaker = self.create("/v2/lbaas/bgpspeakers", "bgp_speaker", ADMIN,
+                              name=f"{name}-v4", ip_version=4, local_as=65001)  # fmt: skip
+        peer = self.create("/v2/lbaas/bgppeers", "bgp_peer", ADMIN, name=f"{name}-tor",
+                           peer_ip="198.18.0.1", remote_as=65000)  # fmt: skip
+        added = self.put(f"/v2/lbaas/bgpspeakers/{speaker['id']}/add_bgp_peer",
+                         {"bgp_peer_id": peer["id"]})  # fmt: skip
+        assert added.status_code == 200, added.text
+        made = self.create("/v2/lbaas/distributors", "distributor", ADMIN, name=name,
+                           distributor_type="L3_BGP",
+                           config_data={"bgp_speaker_ids": [speaker["id"]]})  # fmt: skip
+        run_jobs(worker)
+        shown = self.get(f"/v2/lbaas/distributors/{made['id']}").json()["distributor"]
+        assert shown["status"] == "ACTIVE", shown
+        return dict(shown)
+
     def create_lb(self, headers: dict[str, str] = TENANT_A, **fields: Any) -> dict[str, Any]:
         body = {"vip_subnet_id": ANYCAST_V4.id, **fields}
         response = self.post("/v2/lbaas/loadbalancers", {"loadbalancer": body}, headers)
@@ -129,6 +148,34 @@ def api(db_url: str) -> Iterator[Api]:
     with TestClient(app) as client:
         yield Api(client, db)
     db.engine.dispose()
+
+
+def make_worker(db: Database, ca_dir: Path) -> Worker:
+    """The real controller worker on the test's database, with the noop compute and network
+    drivers and the L3_BGP distributor driver: what it runs here (a distributor's check) uses
+    no compute or network driver."""
+    config = Config.model_validate(
+        {
+            "database": {"url": str(db.url)},
+            "network": {"driver": "noop"},
+            "controller": {"compute_driver": "noop", "distributor_driver": "l3_bgp"},
+            "certificates": {"ca_dir": str(ca_dir)},
+        }
+    )
+    return Worker(config, services_from_config(config, db))
+
+
+@pytest.fixture
+def worker(api: Api, tmp_path: Path) -> Worker:
+    return make_worker(api.db, tmp_path / "ca")
+
+
+def run_jobs(worker: Worker) -> int:
+    """Every queued job run by the worker, one after the other; how many there were."""
+    count = 0
+    while worker.run_one():
+        count += 1
+    return count
 
 
 def free_port() -> int:

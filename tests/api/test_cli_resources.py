@@ -7,7 +7,7 @@ import os
 import subprocess
 from typing import Any
 
-from .conftest import ANYCAST_V4, BIN, Server
+from .conftest import ANYCAST_V4, BIN, Server, make_worker, run_jobs
 
 
 def l3dist(server: Server, *args: str, ok: bool = True) -> Any:
@@ -59,6 +59,10 @@ def test_resource_commands(server: Server) -> None:
     distributor = l3dist(
         server, "distributor", "create", "--name", "fabric", "--bgp-speaker", "amp-v4", "-f", "json"
     )
+    assert distributor["status"] == "PENDING_CREATE"
+    run_jobs(make_worker(server.db, server.ca_dir))  # the worker checks it: ACTIVE
+    shown = l3dist(server, "distributor", "show", "fabric", "-f", "json")
+    assert shown["status"] == "ACTIVE"
     lb = l3dist(
         server,
         "loadbalancer",

@@ -7,38 +7,13 @@ drivers: the distributor's flow uses neither."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from l3dist.common.config import Config
-from l3dist.controller.worker import Worker, services_from_config
+from l3dist.controller.worker import Worker
 from l3dist.db import jobs
 from l3dist.db.models import WorkerJob
 
-from .conftest import ADMIN, Api
-
-
-@pytest.fixture
-def worker(api: Api, tmp_path: Path) -> Worker:
-    config = Config.model_validate(
-        {
-            "database": {"url": str(api.db.url)},
-            "network": {"driver": "noop"},
-            "controller": {"compute_driver": "noop", "distributor_driver": "l3_bgp"},
-            "certificates": {"ca_dir": str(tmp_path / "ca")},
-        }
-    )
-    return Worker(config, services_from_config(config, api.db))
-
-
-def run_jobs(worker: Worker) -> int:
-    """Every queued job run by the worker, one after the other; how many there were."""
-    count = 0
-    while worker.run_one():
-        count += 1
-    return count
+from .conftest import ADMIN, Api, run_jobs
 
 
 def speaker(api: Api, name: str, version: int, peer_ip: str | None) -> dict[str, Any]:

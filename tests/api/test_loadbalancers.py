@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import select
 
+from l3dist.controller.worker import Worker
 from l3dist.db import models
 
-from .conftest import ANYCAST_V4, ANYCAST_V6, FRONTEND_V4, TENANT_A, TENANT_B, Api
+from .conftest import ADMIN, ANYCAST_V4, ANYCAST_V6, FRONTEND_V4, TENANT_A, TENANT_B, Api, run_jobs
 
 
 def test_version_document_and_openapi(api: Api) -> None:
@@ -65,19 +65,8 @@ def test_addresses_are_never_handed_out_twice(api: Api) -> None:
     assert len(addresses) == 5
 
 
-def fabric(api: Api) -> dict[str, Any]:
-    """An L3_BGP distributor (the only one: the default for ACTIVE_ACTIVE load balancers)."""
-    return api.create(
-        "/v2/lbaas/distributors",
-        "distributor",
-        headers={"X-Roles": "admin"},
-        name="fabric",
-        distributor_type="L3_BGP",
-    )
-
-
-def test_active_active_with_a_distributor(api: Api) -> None:
-    distributor = fabric(api)
+def test_active_active_with_a_distributor(api: Api, worker: Worker) -> None:
+    distributor = api.active_distributor(worker)
     lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=3)
     assert lb["distributor_id"] == distributor["id"]  # the only distributor is the default
     assert lb["amphora_count"] == 3
@@ -86,6 +75,24 @@ def test_active_active_with_a_distributor(api: Api) -> None:
     ).json()["loadbalancer"]
     assert updated["amphora_count"] == 4
     assert updated["provisioning_status"] == "PENDING_UPDATE"
+
+
+def test_a_distributor_the_worker_has_not_made_active_is_409(api: Api, worker: Worker) -> None:
+    """An amphora gets the distributor's speakers and peers: not before the worker checked
+    them (PENDING_CREATE), nor after they failed (ERROR). Nothing is made."""
+    unchecked = api.create("/v2/lbaas/distributors", "distributor", ADMIN, name="unchecked",
+                           distributor_type="L3_BGP")  # fmt: skip
+    body = {"vip_subnet_id": ANYCAST_V4.id, "topology": "ACTIVE_ACTIVE", "amphora_count": 2,
+            "distributor_id": unchecked["id"]}  # fmt: skip
+    for status in ("PENDING_CREATE", "ERROR"):
+        before = api.snapshot()
+        refused = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": body}, TENANT_A)
+        assert (refused.status_code, refused.json()["field"]) == (409, "distributor_id")
+        assert f"is {status}, not ACTIVE" in refused.json()["faultstring"]
+        assert api.snapshot() == before
+        run_jobs(worker)  # the check: a distributor without speakers is ERROR
+    shown = api.get(f"/v2/lbaas/distributors/{unchecked['id']}").json()["distributor"]
+    assert shown["status"] == "ERROR"
 
 
 def test_update_while_pending_is_409_and_changes_nothing(api: Api) -> None:
@@ -220,10 +227,10 @@ def test_tenants_see_only_their_own(api: Api) -> None:
         )
 
 
-def test_drain_amphora_shrinks_by_that_amphora(api: Api) -> None:
+def test_drain_amphora_shrinks_by_that_amphora(api: Api, worker: Worker) -> None:
     """The drain action queues a scale-in that removes exactly that amphora (drained first);
     refusals name the field and change nothing."""
-    fabric(api)
+    api.active_distributor(worker)
     lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2)
     single = api.create_lb()
     with api.db.session() as s:

@@ -6,9 +6,10 @@ from typing import Any
 
 from l3dist.api.context import hash_token
 from l3dist.common.config import ApiConfig
+from l3dist.controller.worker import Worker
 from l3dist.db import models
 
-from .conftest import ADMIN, MEMBER_V4, READER_A, TENANT_A, TENANT_B, Api
+from .conftest import ADMIN, MEMBER_V4, READER_A, TENANT_A, TENANT_B, Api, run_jobs
 
 
 def lb_with_pool(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -168,7 +169,7 @@ def test_a_pool_on_a_foreign_listener_is_404(api: Api) -> None:
     assert api.snapshot() == before
 
 
-def test_distributor_and_bgp_resources(api: Api) -> None:
+def test_distributor_and_bgp_resources(api: Api, worker: Worker) -> None:
     peer = api.create(
         "/v2/lbaas/bgppeers",
         "bgp_peer",
@@ -240,6 +241,9 @@ def test_distributor_and_bgp_resources(api: Api) -> None:
     assert distributor["config_data"]["router_macs"] == ["02:1d:00:00:01:01"]
     speaker_busy = api.delete(f"/v2/lbaas/bgpspeakers/{speaker['id']}")
     assert speaker_busy.status_code == 409
+    run_jobs(worker)  # the worker checks it: ACTIVE, load balancers may use it
+    shown = api.get(f"/v2/lbaas/distributors/{distributor['id']}").json()["distributor"]
+    assert shown["status"] == "ACTIVE"
     lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2, distributor_id=distributor["id"])
     status = api.get(f"/v2/lbaas/distributors/{distributor['id']}/status").json()
     assert [e["id"] for e in status["distributor"]["loadbalancers"]] == [lb["id"]]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from l3dist.controller.worker import Worker
 from l3dist.db import models
 from l3dist.network.catalog import stable_id
 
@@ -43,7 +44,7 @@ def _post_subnet(api: Api, body: dict[str, Any], headers: dict[str, str] = ADMIN
 
 
 @pytest.fixture
-def world(api: Api) -> dict[str, str]:
+def world(api: Api, worker: Worker) -> dict[str, str]:
     """Another project's load balancer with a member, a router address in the pool, an
     external (floating-IP) subnet and a second anycast pool with a gateway."""
     other = api.create_lb(TENANT_B, vip_address="198.18.100.150")
@@ -63,9 +64,7 @@ def world(api: Api) -> dict[str, str]:
         protocol_port=80,
     )
     api.create("/v2/lbaas/bgppeers", "bgp_peer", ADMIN, peer_ip=ROUTER_ADDRESS, remote_as=65000)
-    api.create(
-        "/v2/lbaas/distributors", "distributor", ADMIN, name="fabric", distributor_type="L3_BGP"
-    )
+    api.active_distributor(worker)
     external = _post_network(api, {"name": "public", "router:external": True}).json()
     external_subnet = _post_subnet(
         api,

@@ -50,9 +50,14 @@ def test_killed_haproxy_withdraws_then_restarted_announces(
         os.kill(pid, signal.SIGKILL)
     withdrawn = fib.wait_for(prefix, lacks(nexthop), start, timeout=5)
     assert session_state(amp) == "Established", "the session stays; only the route goes"
+    # List Amphora tells the truth: registered still, announced to no peer, and why.
+    [entry] = amp.client().list_amphorae(vip_ip=VIP4)
+    assert (entry["announced_to"], entry["withdrawn"]) == ([], "listeners_down"), entry
     fib.wait_until(prefix, has(nexthop), timeout=20)  # the supervisor restarted HAProxy
     assert set(haproxy_pids(amp)).isdisjoint(pids)
     assert amp.client().bgp_status()["routes"], "announced again"
+    [entry] = amp.client().list_amphorae(vip_ip=VIP4)
+    assert (entry["announced_to"], entry["withdrawn"]) == (["tor-v4"], None), entry
     print(f"HAProxy killed -> next hop out of the FIB in {(withdrawn - start) * 1000:.0f} ms")
 
 

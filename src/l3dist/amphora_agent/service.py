@@ -22,8 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, TypeVar
 
 from l3dist import __version__
 from l3dist.amphora_agent import flow_rescue
@@ -40,6 +40,8 @@ from l3dist.contracts.agent_api import MAX_CONNECTIONS
 from l3dist.contracts.agent_config import AgentConfig
 
 log = logging.getLogger(__name__)
+# Why a registration in force is not announced (List Amphora / List VIP ``withdrawn``).
+FENCED, DRAINING, LISTENERS_DOWN = "fenced", "draining", "listeners_down"
 
 
 class AgentError(Exception):
@@ -71,6 +73,9 @@ class VipRoute:
     vip_ip: str
     nexthop_ip: str
     peer_id: str | None = None
+
+
+Entry = TypeVar("Entry", Registration, VipRoute)
 
 
 class AgentService:
@@ -302,9 +307,51 @@ class AgentService:
     def _desired_routes(self) -> frozenset[Route]:
         return self.routes_for((self.registrations - self.draining) | self.vip_routes)
 
-    def _one_nexthop_per_peer(self, new: Registration | VipRoute) -> None:
+    @staticmethod
+    def _same_route(entries: set[Entry], request: Entry) -> set[Entry]:
+        """The entries for request's route (its amphora, VIP and next hop), for any peer."""
+        key = replace(request, peer_id=None)
+        return {e for e in entries if replace(e, peer_id=None) == key}
+
+    def _take_out(
+        self, entries: set[Entry], request: Entry, what: str, field: str
+    ) -> tuple[set[Entry], set[Registration]]:
+        """entries without what request withdraws, and the draining set to go with them.
+
+        Without a peer_id, the route goes from every peer. With one, from that peer only: an
+        entry for every peer becomes one for each of the others (so a later withdrawal from
+        another peer, or from all, works the same way); draining stays draining.
+        Invariant kept: one route has either one entry for every peer or entries for single
+        peers, never both. 404 naming field (or peer_id) when the route is not announced there.
+        """
+        same = self._same_route(entries, request)
+        if not same:
+            raise AgentError(404, what, field)
+        if request.peer_id is None:
+            hit, added = same, set()
+        else:
+            hit = {e for e in same if request.peer_id in self._peers_for(e)}
+            if not hit:
+                raise AgentError(404, f"{what} for peer_id {request.peer_id}", "peer_id")
+            added = {
+                replace(e, peer_id=peer)
+                for e in hit
+                if e.peer_id is None
+                for peer in self._peers_for(e)
+                if peer != request.peer_id
+            }
+        draining = self.draining - hit
+        if hit & self.draining:
+            draining |= added  # type: ignore[arg-type]
+        return (entries - hit) | added, draining
+
+    def _one_nexthop_per_peer(
+        self, new: Registration | VipRoute, ignore: Iterable[Registration | VipRoute] = ()
+    ) -> None:
         """A speaker announces one next hop per VIP and peer (BGP without ADD-PATH)."""
-        desired = {(r.prefix, r.peer_id): r.nexthop for r in self._desired_routes()}
+        current = (self.registrations - self.draining) | self.vip_routes
+        desired = {(r.prefix, r.peer_id): r.nexthop
+                   for r in self.routes_for(current - set(ignore))}  # fmt: skip
         for route in self.routes_for({new}):
             other = desired.get((route.prefix, route.peer_id))
             if other is not None:
@@ -590,28 +637,28 @@ class AgentService:
                 # Register again during a drain: the drain is called off, the route returns.
                 self._commit(set(self.vips), set(self.registrations), self.draining - {reg})
                 return reg
-            if reg in self.registrations:
+            covered = self._same_route(self.registrations, reg)
+            if reg in self.registrations or any(r.peer_id is None for r in covered):
                 raise AgentError(
                     409,
                     "this amphora, vip_ip, nexthop_ip and peer are already registered",
                     "amphora_id",
                 )
-            self._one_nexthop_per_peer(reg)
-            self._commit(set(self.vips), self.registrations | {reg})
+            # For every peer: it takes the place of the ones for single peers of this route.
+            replaced = covered if reg.peer_id is None else set()
+            self._one_nexthop_per_peer(reg, ignore=replaced)
+            self._commit(
+                set(self.vips), (self.registrations - replaced) | {reg}, self.draining - replaced
+            )
             return reg
 
     def unregister(self, reg: Registration) -> None:
+        """Unregister Amphora: withdraw the route from reg.peer_id only, or from every peer."""
         with self.lock:
-            if reg not in self.registrations:
-                raise AgentError(
-                    404,
-                    f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
-                    f"nexthop_ip {reg.nexthop_ip}"
-                    + (f" and peer_id {reg.peer_id}" if reg.peer_id else ""),
-                    "amphora_id",
-                )
-            remaining = self.registrations - {reg}
-            self._commit(set(self.vips), remaining)
+            what = (f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
+                    f"nexthop_ip {reg.nexthop_ip}")  # fmt: skip
+            remaining, draining = self._take_out(self.registrations, reg, what, "amphora_id")
+            self._commit(set(self.vips), remaining, draining)
             # The spec: after the withdraw, the VIP leaves the load balancing amphora's loopback.
             own = reg.amphora_id == self.config.amphora_id
             if own and not any(
@@ -624,14 +671,17 @@ class AgentService:
         here) and keep the VIP on loopback, so established connections finish; Unregister
         removes it afterwards."""
         with self.lock:
-            if reg not in self.registrations:
+            # Without a peer_id: the route's registrations for every peer and for single ones.
+            hit = self._same_route(self.registrations, reg) if reg.peer_id is None else (
+                {reg} & self.registrations)  # fmt: skip
+            if not hit:
                 raise AgentError(
                     404,
                     f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
                     f"nexthop_ip {reg.nexthop_ip}",
                     "amphora_id",
                 )
-            self._commit(set(self.vips), set(self.registrations), self.draining | {reg})
+            self._commit(set(self.vips), set(self.registrations), self.draining | hit)
 
     def list_registrations(
         self,
@@ -651,9 +701,9 @@ class AgentService:
                 ):
                     continue
                 entry = asdict(reg)
-                draining = reg in self.draining
-                entry["announced_to"] = [] if draining else self._peers_for(reg)
-                entry["draining"] = draining
+                entry["announced_to"] = self._announced_to(reg)
+                entry["withdrawn"] = self._withdrawn_because(reg)
+                entry["draining"] = reg in self.draining
                 if reg.amphora_id == self.config.amphora_id:
                     entry["connections"] = self.connections(reg.vip_ip)
                 result.append(entry)
@@ -671,34 +721,33 @@ class AgentService:
                     "Amphora (its VIP on loopback, its listeners checked)",
                     "nexthop_ip",
                 )
-            if route in self.vip_routes:
+            covered = self._same_route(self.vip_routes, route)
+            if route in self.vip_routes or any(r.peer_id is None for r in covered):
                 raise AgentError(409, "this vip_ip, nexthop_ip and peer are already registered",
                                  "vip_ip")  # fmt: skip
-            self._one_nexthop_per_peer(route)
-            self._commit(
-                set(self.vips), set(self.registrations), vip_routes=self.vip_routes | {route}
-            )
+            replaced = covered if route.peer_id is None else set()
+            self._one_nexthop_per_peer(route, ignore=replaced)
+            self._commit(set(self.vips), set(self.registrations),
+                         vip_routes=(self.vip_routes - replaced) | {route})  # fmt: skip
             return route
 
     def unregister_vip(self, route: VipRoute) -> None:
+        """Unregister VIP: withdraw the route from route.peer_id only, or from every peer."""
         with self.lock:
-            if route not in self.vip_routes:
-                raise AgentError(
-                    404,
-                    f"vip_ip {route.vip_ip} is not registered with nexthop_ip {route.nexthop_ip}"
-                    + (f" and peer_id {route.peer_id}" if route.peer_id else ""),
-                    "vip_ip",
-                )
-            self._commit(
-                set(self.vips), set(self.registrations), vip_routes=self.vip_routes - {route}
-            )
+            what = f"vip_ip {route.vip_ip} is not registered with nexthop_ip {route.nexthop_ip}"
+            remaining, _ = self._take_out(self.vip_routes, route, what, "vip_ip")
+            self._commit(set(self.vips), set(self.registrations), vip_routes=remaining)
 
     def list_vip_routes(
         self, vip_ip: str | None = None, nexthop_ip: str | None = None, peer_id: str | None = None
     ) -> list[dict[str, Any]]:
         with self.lock:
             return [
-                {**asdict(route), "announced_to": self._peers_for(route)}
+                {
+                    **asdict(route),
+                    "announced_to": self._announced_to(route),
+                    "withdrawn": self._withdrawn_because(route),
+                }
                 for route in sorted(self.vip_routes)
                 if not (
                     (vip_ip and route.vip_ip != vip_ip)
@@ -706,6 +755,24 @@ class AgentService:
                     or (peer_id and route.peer_id != peer_id)
                 )
             ]
+
+    def _announced_to(self, entry: Registration | VipRoute) -> list[str]:
+        """The peers the speaker was last made to announce entry's route to (what it sends,
+        not what was asked: a drained, fenced or listener-withdrawn route is to none)."""
+        prefix = host_prefix(entry.vip_ip)
+        sent = self.speaker.routes
+        return [p for p in self._peers_for(entry) if Route(prefix, entry.nexthop_ip, p) in sent]
+
+    def _withdrawn_because(self, entry: Registration | VipRoute) -> str | None:
+        """Why a route in force is not announced (None: it is)."""
+        if self.fenced is not None:
+            return FENCED
+        if isinstance(entry, Registration):
+            if entry in self.draining:
+                return DRAINING
+            if not self.listener_check.healthy:
+                return LISTENERS_DOWN
+        return None
 
     def connections(self, vip: str) -> int:
         """Client connections to the VIP that still carry traffic (TIME-WAIT ones do not):

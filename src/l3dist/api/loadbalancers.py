@@ -260,17 +260,27 @@ def _resolve_distributor(session: Session, body: LoadBalancerCreate, topology: s
             )
         return None
     if body.distributor_id:
-        if session.get(Distributor, body.distributor_id) is None:
+        distributor = session.get(Distributor, body.distributor_id)
+        if distributor is None:
             raise not_found("Distributor", body.distributor_id, "distributor_id")
-        return body.distributor_id
-    ids = list(session.scalars(select(Distributor.id).limit(2)))
-    if len(ids) != 1:
-        raise bad_request(
-            "distributor_id is required for an ACTIVE_ACTIVE load balancer "
-            f"({'no distributor exists' if not ids else 'several distributors exist'})",
+    else:
+        found = list(session.scalars(select(Distributor).limit(2)))
+        if len(found) != 1:
+            raise bad_request(
+                "distributor_id is required for an ACTIVE_ACTIVE load balancer "
+                f"({'no distributor exists' if not found else 'several distributors exist'})",
+                "distributor_id",
+            )
+        distributor = found[0]
+    # Its amphorae get the distributor's speakers and peers: only once the worker checked them
+    # (and not while a change of them is being checked).
+    if distributor.status != c.ACTIVE:
+        raise conflict(
+            f"distributor_id {distributor.id} is {distributor.status}, not ACTIVE"
+            + (" (see its /status)" if distributor.status == c.ERROR else ""),
             "distributor_id",
         )
-    return ids[0]
+    return str(distributor.id)
 
 
 # -- routes ---------------------------------------------------------------------------------
