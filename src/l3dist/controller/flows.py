@@ -164,6 +164,7 @@ def create_load_balancer(services: Services, count: int) -> Flow:
         _new_amphorae(services, count, "create"),
         _plug_and_configure(services, "create"),
         t.RescueMembership(services, "create-rescue", joining=True),
+        t.UpdateVip(services, "create-update-vip"),
         t.MarkLoadBalancerActive(services),
     )
 
@@ -178,7 +179,7 @@ def apply_load_balancer(services: Services, register: list[str], unregister: lis
     flow.add(t.AllAmphorae(services, "all-amphorae"), t.PushHaproxyConfig(services, "haproxy"))
     if register:
         flow.add(_with_amphorae("start", register, d.get_register_amphorae_subflow("-start")))
-    return flow.add(t.MarkLoadBalancerActive(services))
+    return flow.add(t.UpdateVip(services, "update-vip"), t.MarkLoadBalancerActive(services))
 
 
 def delete_load_balancer(services: Services, amphorae: list[str], unregister: list[str]) -> Flow:
@@ -201,13 +202,20 @@ def delete_load_balancer(services: Services, amphorae: list[str], unregister: li
 
 
 def scale_load_balancer(
-    services: Services, add: int, remove: list[str], serving: bool, drain: bool
+    services: Services,
+    add: int,
+    remove: list[str],
+    serving: bool,
+    drain: bool,
+    failover: bool = False,
 ) -> Flow:
     """N+1: new amphorae are built, configured and announced before any old one goes; removed
     amphorae are withdrawn before they are deleted, and with drain their established connections
     finish first (the peers' flow rescue carries them to their owner meanwhile)."""
     d = services.distributor
     flow = linear_flow.Flow("scale-load-balancer").add(t.MarkLoadBalancerErrorOnRevert(services))
+    if failover and remove:
+        flow.add(_with_amphorae("prepare", remove, t.PrepareFailover(services, "prepare-failover")))
     if add:
         grow = linear_flow.Flow("grow").add(
             _new_amphorae(services, add, "scale"),
@@ -234,10 +242,10 @@ def scale_load_balancer(
                 ),
             )
         )
-    return flow.add(t.MarkLoadBalancerActive(services))
+    return flow.add(t.UpdateVip(services, "scale-update-vip"), t.MarkLoadBalancerActive(services))
 
 
 def failover_amphora(services: Services, old: list[str], serving: bool, drain: bool) -> Flow:
-    """Build and register the replacement first, then (drained, when planned) unregister and
-    delete the old one."""
-    return scale_load_balancer(services, len(old), old, serving, drain)
+    """The network driver prepares the old amphora's failover; the replacement is built and
+    registered first, then (drained, when planned) the old one is unregistered and deleted."""
+    return scale_load_balancer(services, len(old), old, serving, drain, failover=True)

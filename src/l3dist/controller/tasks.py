@@ -35,7 +35,7 @@ from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.network.base import AbstractNetworkDriver
-from l3dist.network.exceptions import NetworkException
+from l3dist.network.exceptions import NetworkException, PortNotFound
 from l3dist.network.frontend import frontend_plug
 from l3dist.network.models import ROLE_ANYCAST
 
@@ -51,7 +51,9 @@ class ServiceTask(task.Task):  # type: ignore[misc]
 
 def _lb_view(lb: LoadBalancer, amphorae: list[Amphora]) -> SimpleNamespace:
     """What the network driver reads from a load balancer (Octavia's data model fields)."""
-    return SimpleNamespace(id=lb.id, topology=lb.topology, vip=lb.vip, amphorae=amphorae)
+    return SimpleNamespace(
+        id=lb.id, topology=lb.topology, vip=lb.vip, amphorae=amphorae, enabled=lb.enabled
+    )
 
 
 def _amphorae(session: Any, ids: list[str]) -> list[Amphora]:
@@ -226,6 +228,42 @@ def _unplug_vip(services: Services, loadbalancer_id: str, amphora_ids: list[str]
 class UnplugVip(ServiceTask):
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
         _unplug_vip(self.services, loadbalancer_id, amphora_ids)
+
+
+class UpdateVip(ServiceTask):
+    """The network driver's update_vip hook, with the load balancer as it now is (its live
+    amphorae, enabled or not): the last step of every change to a load balancer."""
+
+    def execute(self, loadbalancer_id: str) -> None:
+        _update_vip(self.services, loadbalancer_id)
+
+
+def _update_vip(services: Services, loadbalancer_id: str) -> None:
+    with services.db.session(writer=False) as session:
+        lb = session.get(LoadBalancer, loadbalancer_id)
+        if lb is None or lb.vip is None:
+            return
+        view = _lb_view(lb, _amphorae(session, live_amphora_ids(session, loadbalancer_id)))
+    services.network.update_vip(view)
+
+
+class PrepareFailover(ServiceTask):
+    """The network driver's failover_preparation for each amphora being replaced (the static
+    driver retires its front-end ports); undone by update_vip if the failover reverts. An
+    amphora without ports (a crashed build) needs no preparation."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        with self.services.db.session(writer=False) as session:
+            amphorae = _amphorae(session, amphora_ids)
+        for amphora in amphorae:
+            try:
+                self.services.network.failover_preparation(amphora)
+            except PortNotFound:
+                log.info("amphora %s has no port to prepare for its failover", amphora.id)
+
+    def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
+        with contextlib.suppress(NetworkException):
+            _update_vip(self.services, loadbalancer_id)
 
 
 class AgentPlugFrontend(ServiceTask):

@@ -536,11 +536,42 @@ class StaticNetworkDriver(AbstractNetworkDriver):
             raise PluggedVIPNotFound(f"VIP {vip.ip_address} is not plugged")
 
     def update_vip(self, loadbalancer: Any) -> None:
-        """Nothing to update: no security groups (the fabric's ACLs are the operator's)."""
+        """The VIP's records follow the load balancer as it now is (no security groups here:
+        the fabric's ACLs are the operator's). Its VIP port is ACTIVE while the load balancer
+        is enabled and has amphorae, DOWN otherwise, with ``admin_state_up`` = enabled (what a
+        floating IP on the VIP follows, as on a Neutron port); the front-end ports of its
+        amphorae are ACTIVE (their agents plugged them; a failover's preparation had set a
+        replaced one DOWN, and a failover that reverted gets it back)."""
+        enabled = bool(getattr(loadbalancer, "enabled", True))
+        amphora_ids = [a.id for a in loadbalancer.amphorae]
+        with self.db.session(writer=True) as s:
+            s.execute(
+                update(NetPort)
+                .where(NetPort.device_id == f"lb-{loadbalancer.id}",
+                       NetPort.device_owner == OWNER_VIP)
+                .values(admin_state_up=enabled,
+                        status=PORT_ACTIVE if enabled and amphora_ids else PORT_DOWN)
+            )  # fmt: skip
+            if amphora_ids:
+                s.execute(
+                    update(NetPort)
+                    .where(NetPort.device_id.in_(amphora_ids),
+                           NetPort.device_owner == OWNER_FRONTEND, NetPort.status != PORT_BUILD)
+                    .values(status=PORT_ACTIVE)
+                )  # fmt: skip
 
     def failover_preparation(self, amphora: Any) -> None:
+        """The amphora is being replaced: its front-end ports go DOWN (its next hop is being
+        retired; the replacement gets a port of its own, and delete releases these).
+        PortNotFound for an amphora with no port at all."""
         if not self.ports_of(amphora.id):
             raise PortNotFound(f"amphora {amphora.id} has no ports")
+        with self.db.session(writer=True) as s:
+            s.execute(
+                update(NetPort)
+                .where(NetPort.device_id == amphora.id, NetPort.device_owner == OWNER_FRONTEND)
+                .values(status=PORT_DOWN)
+            )
 
     def forget_all(self) -> int:
         """Drop every network, subnet, port and allocation; returns how many records there
