@@ -385,6 +385,22 @@ def kernel_bgp_routes(version: int) -> list[str]:
     return sorted(routes, key=ipaddress.ip_network)
 
 
+def bfd_peer(peer: str) -> dict[str, Any] | None:
+    """The ToR's BFD session with peer, as FRR reports it (``remote-receive-interval``, ...)."""
+    for entry in vtysh_json("show bfd peers json") or []:
+        if str(entry.get("peer")) == peer:
+            return dict(entry)
+    return None
+
+
+def bgp_uptime(peer: str) -> float | None:
+    """Seconds since the ToR's session with peer was established; None while it is not."""
+    info = vtysh_json(f"show bgp neighbors {peer} json").get(peer, {})
+    if info.get("bgpState") != "Established":
+        return None
+    return float(info.get("bgpTimerUpMsec", 0)) / 1000
+
+
 def bfd_peers() -> dict[str, str]:
     """BFD session status per peer address on the ToR (bfdd)."""
     return {str(p["peer"]): str(p["status"]) for p in vtysh_json("show bfd peers json") or []}

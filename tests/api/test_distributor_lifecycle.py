@@ -77,19 +77,61 @@ def test_the_worker_makes_a_distributor_active_or_error(api: Api, worker: Worker
 
 
 def test_an_error_distributor_is_checked_again_once_fixed(api: Api, worker: Worker) -> None:
-    """The operator adds the peer the driver missed and sends the same configuration: it is
-    checked again (a new configuration is not needed) and becomes ACTIVE."""
+    """The operator adds the peer the driver missed: the distributor using the speaker is
+    checked again (PENDING_UPDATE, a job) and becomes ACTIVE. The same configuration sent
+    again is checked again too (a fix the API cannot see)."""
     lonely = speaker(api, "v4-alone", 4, None)
     made = distributor(api, "alone", [lonely["id"]])
     assert run_jobs(worker) == 1
     assert status(api, made["id"])["status"] == "ERROR"
+    same = {"distributor": {"config_data": {"bgp_speaker_ids": [lonely["id"]]}}}
+    again = api.client.put(f"/v2/lbaas/distributors/{made['id']}", json=same, headers=ADMIN)
+    assert again.json()["distributor"]["status"] == "PENDING_UPDATE", again.text
+    assert run_jobs(worker) == 1
+    assert status(api, made["id"])["status"] == "ERROR", "still no peer"
     peer = api.create("/v2/lbaas/bgppeers", "bgp_peer", headers=ADMIN, name="tor",
                       peer_ip="198.18.0.1", remote_as=65000)  # fmt: skip
     added = api.client.put(f"/v2/lbaas/bgpspeakers/{lonely['id']}/add_bgp_peer",
                            json={"bgp_peer_id": peer["id"]}, headers=ADMIN)  # fmt: skip
     assert added.status_code == 200, added.text
-    same = {"distributor": {"config_data": {"bgp_speaker_ids": [lonely["id"]]}}}
-    again = api.client.put(f"/v2/lbaas/distributors/{made['id']}", json=same, headers=ADMIN)
-    assert again.json()["distributor"]["status"] == "PENDING_UPDATE", again.text
+    assert status(api, made["id"])["status"] == "PENDING_UPDATE"
     assert run_jobs(worker) == 1
     assert status(api, made["id"])["status"] == "ACTIVE"
+
+
+def test_peer_profile_and_speaker_changes_reach_the_distributor(api: Api, worker: Worker) -> None:
+    """A change to what its amphorae run (a peer's settings, the speaker's AS, its peers) puts
+    each distributor using it through the worker again (the roll to its amphorae: here it has
+    none); a rename does not; a change while the distributor is pending is 409 and changes
+    nothing."""
+    used = speaker(api, "v4", 4, "198.18.0.1")
+    made = distributor(api, "fabric", [used["id"]])
+    assert run_jobs(worker) == 1 and status(api, made["id"])["status"] == "ACTIVE"
+    peer_id = api.get(f"/v2/lbaas/bgpspeakers/{used['id']}").json()["bgp_speaker"]["peers"][0]
+    peer_path = f"/v2/lbaas/bgppeers/{peer_id}"
+
+    renamed = api.put(peer_path, {"bgp_peer": {"name": "tor-renamed"}})
+    assert renamed.status_code == 200, renamed.text
+    assert status(api, made["id"])["status"] == "ACTIVE" and run_jobs(worker) == 0
+
+    slower = api.put(peer_path, {"bgp_peer": {"bfd_receive_interval_ms": 300}})
+    assert slower.status_code == 200, slower.text
+    assert status(api, made["id"])["status"] == "PENDING_UPDATE"
+    before = api.snapshot()
+    busy = api.put(peer_path, {"bgp_peer": {"hold_time": 30}})
+    assert (busy.status_code, busy.json()["field"]) == (409, "id"), busy.text
+    assert made["id"] in busy.json()["faultstring"]
+    assert api.snapshot() == before, "refused: the hold time is unchanged"
+    assert run_jobs(worker) == 1 and status(api, made["id"])["status"] == "ACTIVE"
+
+    assert api.put(f"/v2/lbaas/bgpspeakers/{used['id']}",
+                   {"bgp_speaker": {"local_as": 65002}}).status_code == 200  # fmt: skip
+    assert status(api, made["id"])["status"] == "PENDING_UPDATE"
+    assert run_jobs(worker) == 1 and status(api, made["id"])["status"] == "ACTIVE"
+
+    removed = api.put(f"/v2/lbaas/bgpspeakers/{used['id']}/remove_bgp_peer",
+                      {"bgp_peer_id": peer_id})  # fmt: skip
+    assert removed.status_code == 200, removed.text
+    assert run_jobs(worker) == 1
+    checked = status(api, made["id"])
+    assert checked["status"] == "ERROR" and "has no BGP peer" in checked["status_reason"]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from l3dist.bgp.base import host_prefix
 from l3dist.db.models import NetIpAllocation, NetPort
 from l3dist.db.session import Database
-from l3dist_lab import fabric, hosts, site
+from l3dist_lab import fabric, hosts, scenario, site
 from l3dist_lab import member as lab_member
 from l3dist_lab.config import BRIDGE_MACS, LabConfig
 from l3dist_lab.traffic import finish_clients, run_clients, start_clients
@@ -143,6 +143,49 @@ def snapshot(ctl: Controller, lb: dict[str, Any]) -> dict[str, Any]:
         "amphorae": amphorae_of(ctl, lb["id"]),
         "fib": fabric.fib_nexthops(host_prefix(lb["vip_address"])),
     }
+
+
+def _bfd_interval_at_the_router(amphorae: list[dict[str, Any]]) -> set[int | None]:
+    peers = [fabric.bfd_peer(a["lb_network_ip"]) for a in amphorae]
+    return {int(p["remote-receive-interval"]) if p else None for p in peers}
+
+
+def test_a_peer_profile_change_rolls_to_every_amphora(
+    controller: Controller, distributor: dict[str, Any], web_lb: dict[str, Any]
+) -> None:
+    """The operator slows the ToR peer profile's BFD: the worker restarts each amphora's
+    speaker with it, one at a time, while the others carry the traffic. The router's BFD
+    session with every amphora then runs at the new interval, the ECMP group is whole again,
+    and long responses in flight through the roll all arrive whole."""
+    ctl, lb = controller, web_lb
+    amps = amphorae_of(ctl, lb["id"])
+    [peer] = [
+        p for p in ctl.call("GET", "/v2/lbaas/bgppeers")["bgp_peers"] if p["name"] == "tor-v4"
+    ]
+    default = peer["bfd_receive_interval_ms"]
+    assert _bfd_interval_at_the_router(amps) == {default}
+    streams = start_clients(lb["vip_address"], 12, "/stream?seconds=12")
+    time.sleep(1)
+    slower = {"bfd_receive_interval_ms": 300, "bfd_transmit_interval_ms": 300}
+    ctl.call("PUT", f"/v2/lbaas/bgppeers/{peer['id']}", {"bgp_peer": slower})
+    assert ctl.call("GET", f"/v2/lbaas/distributors/{distributor['id']}")["distributor"][
+        "status"] == "PENDING_UPDATE"  # fmt: skip
+    started = time.monotonic()
+    scenario.wait_for_distributor(ctl, distributor["id"], timeout=120)
+    rolled_in = time.monotonic() - started
+    wait_until(lambda: _bfd_interval_at_the_router(amps) == {300}, 30, "the new BFD interval")
+    assert wait_for_ecmp(ctl, lb, 3) == {a["frontend_ip"] for a in amps}
+    result = finish_clients(streams)
+    print(f"3 amphorae rolled to the new peer profile in {rolled_in:.1f} s")
+    assert rolled_in < 11, f"the roll must end while the responses are in flight ({rolled_in} s)"
+    assert result["failures"] == 0, result
+    assert sum(result["per_amphora"].values()) == 12
+    # Back to the lab's profile (the tests after this one expect it).
+    back = {"bfd_receive_interval_ms": default, "bfd_transmit_interval_ms": default}
+    ctl.call("PUT", f"/v2/lbaas/bgppeers/{peer['id']}", {"bgp_peer": back})
+    scenario.wait_for_distributor(ctl, distributor["id"], timeout=120)
+    wait_until(lambda: _bfd_interval_at_the_router(amps) == {default}, 30, "the lab's interval")
+    wait_for_ecmp(ctl, lb, 3)
 
 
 def test_bad_requests_are_refused_and_change_nothing(

@@ -22,11 +22,15 @@ def test_create_and_update_run_the_driver_check_between_error_and_active() -> No
     driver = L3BgpDistributorDriver()
     services = SimpleNamespace(distributor=driver)
     driver.bind(services)  # type: ignore[arg-type]
-    for flow in (jobs.CREATE_DISTRIBUTOR, jobs.UPDATE_DISTRIBUTOR):
+    for flow, steps in (
+        (jobs.CREATE_DISTRIBUTOR, ["check-fabric"]),
+        # a change is checked again, then brought to every amphora (one at a time)
+        (jobs.UPDATE_DISTRIBUTOR, ["check-fabric", "roll-speakers"]),
+    ):
         built = flows.build(services, flow, "d-1", {"plan": {}})  # type: ignore[arg-type]
         assert atom_names(built) == [
             "distributor-id",
             "distributor-error-on-revert",
-            "check-fabric",
+            *steps,
             "distributor-active",
         ]

@@ -22,6 +22,7 @@ from l3dist.amphora_agent.host import ConfigDriveAgent
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
 from l3dist.contracts.agent_api import (
     AMPHORA_PATH,
+    BGP_PATH,
     FENCE_PATH,
     FRONTEND_PATH,
     AmphoraAssignment,
@@ -34,6 +35,7 @@ from l3dist.contracts.agent_api import (
     PeerId,
     RegisterAmphora,
     RegisterVip,
+    SpeakersUpdate,
 )
 
 
@@ -55,6 +57,8 @@ class AgentProvider(Protocol):
     def reset(self) -> dict[str, Any]: ...
 
     def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]: ...
+
+    def update_speakers(self, update: SpeakersUpdate) -> dict[str, Any]: ...
 
 
 def _field_of(error: dict[str, Any]) -> str:
@@ -121,6 +125,10 @@ def create_app(provider: AgentProvider | AgentService, manage_lifecycle: bool = 
     @app.put(FRONTEND_PATH)
     def plug_frontend(body: FrontendPlug) -> dict[str, Any]:
         return agent.plug_frontend(body)
+
+    @app.put(BGP_PATH)
+    def update_speakers(body: SpeakersUpdate) -> dict[str, Any]:
+        return agent.update_speakers(body)
 
     @app.post("/1.0/plug/vip/{vip}", status_code=202)
     def plug_vip(vip: IPAddress, response: Response) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from l3dist.amphora_agent import frontend
 from l3dist.amphora_agent.service import AgentError, AgentService
 from l3dist.common.files import write_atomic
 from l3dist.contracts import agent_config
-from l3dist.contracts.agent_api import AmphoraAssignment, FrontendPlug
+from l3dist.contracts.agent_api import AmphoraAssignment, FrontendPlug, SpeakersUpdate
 from l3dist.contracts.agent_config import AgentConfig
 from l3dist.contracts.host_config import HostAgentConfig
 
@@ -125,17 +125,18 @@ class HostAgent:
                         "amphora_id",
                     )
                 return self.state()  # a resumed flow repeats its call
-            write_atomic(
-                self.assignment_path,
-                assignment.model_dump_json(context={"secrets": True}),
-                durable=True,
-            )
+            self._keep(assignment)
             try:
                 self._start_amphora(assignment)
             except Exception:
                 self._reset()
                 raise
             return self.state()
+
+    def _keep(self, assignment: AmphoraAssignment) -> None:
+        """On disk (fsync'd: it must survive the machine), passwords included (0600)."""
+        write_atomic(self.assignment_path, assignment.model_dump_json(context={"secrets": True}),
+                     durable=True)  # fmt: skip
 
     def _start_amphora(self, assignment: AmphoraAssignment) -> None:
         frontend.ensure_namespace(self.config.haproxy_namespace)
@@ -213,6 +214,26 @@ class HostAgent:
             service.announce_frontend()  # the gateways learn our MAC before any route
             return {"plugged": made, **self.state()}
 
+    def update_speakers(self, update: SpeakersUpdate) -> dict[str, Any]:
+        """The distributor's speakers changed: kept in the assignment (a restarted agent runs
+        the new ones), then the speaker restarted with them."""
+        with self.lock:
+            service, assignment = self.current(), self.assignment
+            assert assignment is not None
+            bgp = assignment.bgp.model_copy(update={"speakers": update.speakers})
+            if bgp == assignment.bgp:
+                return {"changed": False, **service.bgp_status()}
+            changed = assignment.model_copy(update={"bgp": bgp})
+            self._keep(changed)
+            try:
+                service.replace_speakers(bgp)
+            except Exception:
+                self._keep(assignment)
+                raise
+            self.assignment = changed
+            agent_config.dump(service.config, self.amphora_config_path)
+            return {"changed": True, **service.bgp_status()}
+
     def reset(self) -> dict[str, Any]:
         with self.lock:
             self._reset()
@@ -261,6 +282,10 @@ class ConfigDriveAgent:
 
     def reset(self) -> dict[str, Any]:
         raise AgentError(409, "this amphora runs from its config drive; delete it instead")
+
+    def update_speakers(self, update: SpeakersUpdate) -> dict[str, Any]:
+        raise AgentError(409, "this amphora runs from its config drive; rebuild it with the "
+                         "new speakers")  # fmt: skip
 
     def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]:
         """Its front end was plugged when it was made (a config drive's amphora): present is

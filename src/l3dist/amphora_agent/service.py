@@ -37,7 +37,7 @@ from l3dist.common import netlink
 from l3dist.common.files import write_atomic
 from l3dist.common.process import Supervisor
 from l3dist.contracts.agent_api import MAX_CONNECTIONS
-from l3dist.contracts.agent_config import AgentConfig
+from l3dist.contracts.agent_config import AgentConfig, BgpConfig
 
 log = logging.getLogger(__name__)
 # Why a registration in force is not announced (List Amphora / List VIP ``withdrawn``).
@@ -192,6 +192,39 @@ class AgentService:
         if self.fence_watch:
             self.fence_watch.start()
         log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
+
+    def replace_speakers(self, bgp: BgpConfig) -> bool:
+        """Run the speaker with new speakers and peer profiles (a distributor's change): the old
+        daemon stops (its sessions close: the fabric withdraws this amphora's routes, the
+        others carry the traffic), a new one starts with the same routes; the sessions come
+        back with the new settings. False when nothing changed. Refused (409 ``peer_id``)
+        while a registration names a peer the new set lacks: nothing changes then."""
+        with self.lock:
+            if bgp == self.config.bgp:
+                return False
+            kept = {p.id for _, p in bgp.peers()}
+            entries: list[Registration | VipRoute] = [*self.registrations, *self.vip_routes]
+            for entry in entries:
+                if entry.peer_id is not None and entry.peer_id not in kept:
+                    raise AgentError(
+                        409,
+                        f"peer_id {entry.peer_id} has a registration for vip_ip {entry.vip_ip}; "
+                        "unregister it before removing the peer",
+                        "peer_id",
+                    )
+            local: dict[int, str] = {a.version: str(a.ip) for a in self.config.management.addresses}
+            new = make_driver(bgp, local, self.state_dir / "bgp", self.config.anycast_prefixes)
+            for proc in self.speaker.processes():
+                self.supervisor.remove(proc.name)
+            self.speaker.stop()
+            self.config = self.config.model_copy(update={"bgp": bgp})
+            self.speaker = new
+            new.start(self.routes())
+            for proc in new.processes():
+                self.supervisor.add(proc, on_restart=new.restarted)
+            log.info("amphora %s: BGP speakers replaced (%d peers)", self.config.amphora_id,
+                     len(kept))  # fmt: skip
+            return True
 
     def stop(self) -> None:
         """Stop the daemons; the speaker's sessions close, so the fabric withdraws our routes."""

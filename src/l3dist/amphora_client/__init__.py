@@ -10,11 +10,14 @@ import httpx
 from l3dist.contracts.agent_api import (
     AGENT_PORT,
     AMPHORA_PATH,
+    BGP_PATH,
     FENCE_PATH,
     FRONTEND_PATH,
     AmphoraAssignment,
     FrontendPlug,
+    SpeakersUpdate,
 )
+from l3dist.contracts.agent_config import BgpSpeakerConfig
 
 
 class AgentClientError(Exception):
@@ -188,6 +191,11 @@ class AgentClient:
 
     def clear_fence(self) -> dict[str, Any]:
         return dict(self._call("DELETE", FENCE_PATH) or {})
+
+    def update_speakers(self, speakers: list[BgpSpeakerConfig]) -> dict[str, Any]:
+        """New speakers and peer profiles; ``changed`` says whether the speaker restarted."""
+        body = SpeakersUpdate(speakers=speakers).model_dump(mode="json", context={"secrets": True})
+        return dict(self._call("PUT", BGP_PATH, json=body))
 
     def plug_frontend(self, plug: FrontendPlug) -> dict[str, Any]:
         return dict(self._call("PUT", FRONTEND_PATH, json=plug.model_dump(mode="json")) or {})

@@ -380,6 +380,32 @@ ReadRoutes(
 ).add_to(router)
 
 
+def _settings(peer: BgpPeer) -> tuple[Any, ...]:
+    return tuple(getattr(peer, name) for name in (
+        "remote_as", "ttl_hops", "hold_time", "keepalive_interval", "auth_type", "password",
+        *BFD_FIELDS))  # fmt: skip
+
+
+def _roll_distributors(session: Session, speaker_ids: set[str], field: str) -> list[str]:
+    """The distributors whose speakers changed (a speaker, its peers or a peer profile): each
+    is PENDING_UPDATE with an update_distributor job, which checks it again and brings every
+    amphora of its load balancers up to date, one at a time. 409 naming field while one is
+    pending (the whole change is refused). Their ids."""
+    rolled = []
+    for d in session.scalars(select(Distributor).order_by(Distributor.id)):
+        if not speaker_ids & set(l3_bgp_config.speakers_in_use(d.config_data)):
+            continue
+        if d.status in c.PENDING_STATUSES:
+            raise conflict(
+                f"distributor {d.id} uses this and is {d.status}: wait until it is ACTIVE or ERROR",
+                field,
+            )
+        d.status = c.PENDING_UPDATE
+        jobs.submit(session, jobs.UPDATE_DISTRIBUTOR, d.id)
+        rolled.append(d.id)
+    return rolled
+
+
 @router.put("/v2/lbaas/bgppeers/{peer_id}", tags=["bgp"])
 def update_bgp_peer(
     peer_id: str,
@@ -392,6 +418,7 @@ def update_bgp_peer(
 
     def work(session: Session) -> dict[str, Any]:
         peer = get_owned(session, BgpPeer, peer_id, ctx, "BGP peer")
+        before = _settings(peer)
         for name in (
             "name",
             "remote_as",
@@ -410,6 +437,11 @@ def update_bgp_peer(
         if req.password is not None:
             peer.password = req.password.get_secret_value()
         _check_peer(peer)
+        if _settings(peer) != before:  # what a speaker runs with (not the name)
+            users = session.scalars(
+                select(BgpSpeaker.id).where(BgpSpeaker.peers.any(BgpPeer.id == peer.id))
+            )
+            _roll_distributors(session, set(users), "id")
         session.flush()
         return {"bgp_peer": peer_dict(peer)}
 
@@ -539,8 +571,9 @@ def update_bgp_speaker(
         speaker = get_owned(session, BgpSpeaker, speaker_id, ctx, "BGP speaker")
         if req.name is not None:
             speaker.name = req.name
-        if req.local_as is not None:
+        if req.local_as is not None and req.local_as != speaker.local_as:
             speaker.local_as = req.local_as
+            _roll_distributors(session, {speaker.id}, "local_as")
         session.flush()
         return {"bgp_speaker": speaker_dict(speaker)}
 
@@ -596,6 +629,7 @@ def add_bgp_peer(
         if peer in speaker.peers:
             raise conflict(f"BGP peer {peer.id} is already on speaker {speaker.id}", "bgp_peer_id")
         speaker.peers.append(peer)
+        _roll_distributors(session, {speaker.id}, "bgp_peer_id")
         session.flush()
         return {"bgp_speaker": speaker_dict(speaker)}
 
@@ -616,5 +650,6 @@ def remove_bgp_peer(
                 "BGP peer", f"{body.bgp_peer_id} on speaker {speaker.id}", "bgp_peer_id"
             )
         speaker.peers.remove(peer)
+        _roll_distributors(session, {speaker.id}, "bgp_peer_id")
         session.flush()
         return {"bgp_speaker": speaker_dict(speaker)}

@@ -10,7 +10,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from l3dist.contracts.agent_config import BgpConfig, HeartbeatConfig, ListenerCheckConfig
+from l3dist.contracts.agent_config import (
+    BgpConfig,
+    BgpSpeakerConfig,
+    HeartbeatConfig,
+    ListenerCheckConfig,
+)
 
 AGENT_PORT = 9443
 # HAProxy adds this response header with the amphora's id (which amphora answered).
@@ -71,6 +76,17 @@ class DrainAmphora(BaseModel):
 AMPHORA_PATH = "/1.0/amphora"  # PUT: become this amphora; GET: what this host is; DELETE: reset
 FRONTEND_PATH = "/1.0/plug/frontend"  # PUT: make the reserved front-end port real
 FENCE_PATH = "/1.0/fence"  # GET: why the amphora is fenced (or null); DELETE: clear it
+BGP_PATH = "/1.0/bgp"  # PUT: new speakers and peer profiles (a distributor's change)
+
+
+class SpeakersUpdate(BaseModel):
+    """``PUT /1.0/bgp``: the amphora's BGP speakers and their peers as the distributor now has
+    them (passwords included). The same set again is a no-op; a change restarts the speaker
+    with it (its sessions re-established with the new settings, the same routes announced).
+    Refused (409 ``peer_id``) while a registration names a peer the new set no longer has."""
+
+    model_config = ConfigDict(extra="forbid")
+    speakers: list[BgpSpeakerConfig] = Field(min_length=1, max_length=4)
 
 
 class AmphoraAssignment(BaseModel):

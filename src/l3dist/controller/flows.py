@@ -92,10 +92,13 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
             t.ClearFence(services, "clear-fence"),
         )
     if flow in (jobs.CREATE_DISTRIBUTOR, jobs.UPDATE_DISTRIBUTOR):
+        d = services.distributor
         return linear_flow.Flow(flow).add(
             t.Provide("distributor-id", "distributor_id", target_id),
             t.MarkDistributorErrorOnRevert(services, "distributor-error-on-revert"),
-            services.distributor.get_create_distributor_subflow(),
+            d.get_create_distributor_subflow()
+            if flow == jobs.CREATE_DISTRIBUTOR
+            else d.get_update_distributor_subflow(),
             t.MarkDistributorActive(services, "distributor-active"),
         )
     if flow == jobs.RESET_HOST:

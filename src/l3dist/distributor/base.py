@@ -2,7 +2,9 @@
 returns a taskflow subflow that the controller's flows embed.
 
 Requires / provides, for every driver:
-- get_create_distributor_subflow, get_delete_distributor_subflow: require ``distributor_id``.
+- get_create_distributor_subflow, get_update_distributor_subflow (its configuration, speakers
+  or peer profiles changed: checked again, and what runs on its amphorae brought up to date),
+  get_delete_distributor_subflow: require ``distributor_id``.
 - get_add_vip_subflow, get_remove_vip_subflow: require ``loadbalancer_id``.
 - get_register_amphorae_subflow, get_drain_amphorae_subflow, get_unregister_amphorae_subflow:
   require ``loadbalancer_id`` and ``amphora_ids``. Register makes the amphorae receive the VIP's
@@ -50,6 +52,9 @@ class AbstractDistributorDriver(ABC):
 
     @abstractmethod
     def get_create_distributor_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_update_distributor_subflow(self, suffix: str = "") -> Flow: ...
 
     @abstractmethod
     def get_delete_distributor_subflow(self, suffix: str = "") -> Flow: ...

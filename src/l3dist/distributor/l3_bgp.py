@@ -30,8 +30,10 @@ from l3dist.db.models import (
     BgpSpeaker,
     Distributor,
     LoadBalancer,
+    Vip,
     utcnow,
 )
+from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor.base import AbstractDistributorDriver, DistributorServices
 from l3dist.distributor.l3_bgp_config import speakers_in_use
 
@@ -349,6 +351,55 @@ class CheckFabric(_DistributorTask):
                     raise DistributorRefused(f"BGP speaker {speaker_id} has no BGP peer")
 
 
+ROLL_TIMEOUT = 60.0  # for one amphora's sessions to come back with the new settings
+
+
+class RollSpeakers(_DistributorTask):
+    """The distributor's speakers or peer profiles changed: every amphora of its load
+    balancers gets them (``PUT /1.0/bgp``), one amphora at a time, and the next waits until
+    that one's sessions are all Established again with the new settings; meanwhile the
+    others carry the traffic (its routes are withdrawn while its speaker restarts). A resumed
+    flow repeats it: an amphora already rolled answers that nothing changed. An amphora whose
+    sessions do not come back fails the roll (the distributor is ERROR, with the reason); the
+    ones not reached yet keep the old settings."""
+
+    def execute(self, distributor_id: str) -> None:
+        with self.services.db.session(writer=False) as session:
+            speakers = speaker_configs(session, distributor_id)
+            lb_ids = session.scalars(
+                select(LoadBalancer.id)
+                .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
+                .where(Vip.distributor_id == distributor_id)
+                .order_by(LoadBalancer.created_at)
+            ).all()
+            targets = [
+                (amp.id, amp.lb_network_ip)
+                for lb_id in lb_ids
+                for amp in (session.get(Amphora, i) for i in live_amphora_ids(session, lb_id))
+                if amp is not None and amp.lb_network_ip
+            ]
+        for amphora_id, address in targets:
+            with self.services.agent(amphora_id, address, timeout=ROLL_TIMEOUT) as client:
+                if client.update_speakers(speakers)["changed"]:
+                    self._wait_established(client, amphora_id)
+            log.info("amphora %s runs distributor %s's speakers", amphora_id, distributor_id)
+
+    @staticmethod
+    def _wait_established(client: Any, amphora_id: str) -> None:
+        deadline = time.monotonic() + ROLL_TIMEOUT
+        while True:
+            peers = client.bgp_status()["peers"]
+            if peers and all(p["established"] for p in peers):
+                return
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{p['peer_id']} {p['state']}" for p in peers)
+                raise DistributorRefused(
+                    f"amphora {amphora_id}: BGP sessions not established with the new "
+                    f"settings after {ROLL_TIMEOUT:.0f} s ({states})"
+                )
+            time.sleep(0.2)
+
+
 class Nothing(_DistributorTask):
     """The fabric needs no per-distributor or per-VIP set-up: routes come with registration."""
 
@@ -363,6 +414,12 @@ class L3BgpDistributorDriver(AbstractDistributorDriver):
     def get_create_distributor_subflow(self, suffix: str = "") -> Flow:
         return self._flow(
             f"create-distributor{suffix}", CheckFabric(self.services, f"check-fabric{suffix}")
+        )
+
+    def get_update_distributor_subflow(self, suffix: str = "") -> Flow:
+        return linear_flow.Flow(f"update-distributor{suffix}").add(
+            CheckFabric(self.services, f"check-fabric{suffix}"),
+            RollSpeakers(self.services, f"roll-speakers{suffix}"),
         )
 
     def get_delete_distributor_subflow(self, suffix: str = "") -> Flow:

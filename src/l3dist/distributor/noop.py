@@ -30,6 +30,9 @@ class NoopDistributorDriver(AbstractDistributorDriver):
     def get_create_distributor_subflow(self, suffix: str = "") -> Flow:
         return self._flow(f"create-distributor{suffix}", ["distributor_id"])
 
+    def get_update_distributor_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"update-distributor{suffix}", ["distributor_id"])
+
     def get_delete_distributor_subflow(self, suffix: str = "") -> Flow:
         return self._flow(f"delete-distributor{suffix}", ["distributor_id"])
 
