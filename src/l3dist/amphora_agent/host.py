@@ -32,7 +32,7 @@ from l3dist.amphora_agent.service import AgentError, AgentService
 from l3dist.common.files import write_atomic
 from l3dist.contracts import agent_config
 from l3dist.contracts.agent_api import AmphoraAssignment, FrontendPlug, SpeakersUpdate
-from l3dist.contracts.agent_config import AgentConfig
+from l3dist.contracts.agent_config import AgentConfig, InterfaceConfig
 from l3dist.contracts.host_config import HostAgentConfig
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,9 @@ class HostAgent:
                     "name": host.management.interface,
                     "addresses": [str(a) for a in host.management.addresses],
                 },
-                "frontend": {"name": FRONTEND_IFNAME},  # plugged later: read from the kernel
+                # Plugged later (PUT /1.0/plug/frontend), kept for a restart: the agent
+                # then reads the port's addresses from here, not from the kernel each time.
+                "frontend": self._frontend_config(),
                 "haproxy_namespace": host.haproxy_namespace,
                 "bind_port": host.bind_port,
                 "state_dir": str(self.amphora_dir),
@@ -199,6 +201,23 @@ class HostAgent:
     def amphora_config_path(self) -> Path:
         return self.amphora_dir / AMPHORA_CONFIG
 
+    @property
+    def frontend_path(self) -> Path:
+        return self.config.state_dir / "frontend.json"
+
+    def _frontend_config(self) -> dict[str, Any]:
+        """The amphora's front end as plugged (its addresses and gateways), or only its name
+        before it is."""
+        try:
+            port = FrontendPlug.model_validate_json(self.frontend_path.read_text())
+        except FileNotFoundError:
+            return {"name": FRONTEND_IFNAME}
+        return {
+            "name": FRONTEND_IFNAME,
+            "addresses": [str(a) for a in port.addresses],
+            "gateways": [str(g) for g in port.gateways],
+        }
+
     def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]:
         with self.lock:
             service = self.current()
@@ -211,6 +230,9 @@ class HostAgent:
                 )
             except frontend.FrontendError as exc:
                 raise AgentError(409, str(exc), "mac_address") from exc
+            write_atomic(self.frontend_path, port.model_dump_json(), durable=True)
+            service.use_frontend(InterfaceConfig.model_validate(self._frontend_config()))
+            agent_config.dump(service.config, self.amphora_config_path)
             service.announce_frontend()  # the gateways learn our MAC before any route
             return {"plugged": made, **self.state()}
 
@@ -252,6 +274,7 @@ class HostAgent:
         frontend.delete_namespace(self.config.haproxy_namespace)
         shutil.rmtree(self.amphora_dir, ignore_errors=True)
         self.fence_path.unlink(missing_ok=True)
+        self.frontend_path.unlink(missing_ok=True)
         self.assignment_path.unlink(missing_ok=True)
         log.info("amphora host %s reset, idle", self.host_id)
 

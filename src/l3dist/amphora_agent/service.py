@@ -37,7 +37,7 @@ from l3dist.common import netlink
 from l3dist.common.files import write_atomic
 from l3dist.common.process import Supervisor
 from l3dist.contracts.agent_api import MAX_CONNECTIONS
-from l3dist.contracts.agent_config import AgentConfig, BgpConfig
+from l3dist.contracts.agent_config import AgentConfig, BgpConfig, InterfaceConfig
 
 log = logging.getLogger(__name__)
 # Why a registration in force is not announced (List Amphora / List VIP ``withdrawn``).
@@ -432,6 +432,12 @@ class AgentService:
     def vip_configured(self, vip: str) -> bool:
         wanted = ipaddress.ip_address(vip)
         return any(ipaddress.ip_interface(a).ip == wanted for a in self.haproxy_ns.addresses("lo"))
+
+    def use_frontend(self, port: InterfaceConfig) -> None:
+        """The front end as it was plugged (an amphora host's): its addresses and gateways come
+        from here from now on, not from a kernel dump at every registration (~3 ms)."""
+        with self.lock:
+            self.config = self.config.model_copy(update={"frontend": port})
 
     def frontend_addresses(self) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
         """The front-end port's addresses: from the config drive, else as plugged (kernel)."""
