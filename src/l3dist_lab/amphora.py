@@ -205,7 +205,7 @@ def create(
     # Recorded first, so delete() finds a half-made amphora.
     _meta_path(amphora_id).write_text(json.dumps({"id": amphora_id, "host": f"h{index}"}))
     try:
-        host = hosts.create(cfg, index, NO_CONTROLLER)
+        host = hosts.create(cfg, index, NO_CONTROLLER, claimed=True)
         host_id = certify(host)
         hosts.start_agent(host)
         networks = fabric.network_driver()

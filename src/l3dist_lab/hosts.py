@@ -95,10 +95,16 @@ def agent_toml(cfg: LabConfig, host: LabHost, controller_url: str) -> str:
     )
 
 
-def create(cfg: LabConfig, index: int, controller_url: str) -> LabHost:
-    """A host racked in the lab: its namespace, its two links, its agent.toml (not enrolled)."""
+def create(cfg: LabConfig, index: int, controller_url: str, claimed: bool = False) -> LabHost:
+    """A host racked in the lab: its namespace, its two links, its agent.toml (not enrolled).
+    Its directory is the rack slot's claim: a slot taken (by another host or a lab amphora)
+    is refused, unless the caller claimed it itself (claimed=True)."""
     host = _host(cfg, index)
-    host.dir.mkdir(parents=True, exist_ok=True)
+    HOSTS_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        host.dir.mkdir(exist_ok=claimed)
+    except FileExistsError:
+        raise RuntimeError(f"rack slot {host.name} is taken ({host.dir})") from None
     (host.dir / "host.json").write_text(json.dumps(asdict(host)))
     try:
         plumbing.create_namespace(host.namespace)

@@ -13,7 +13,7 @@ from l3dist.controller.worker import Worker
 from l3dist.db import jobs
 from l3dist.db.models import WorkerJob
 
-from .conftest import ADMIN, Api, run_jobs
+from .conftest import ADMIN, ANYCAST_V4, TENANT_A, Api, run_jobs
 
 
 def speaker(api: Api, name: str, version: int, peer_ip: str | None) -> dict[str, Any]:
@@ -135,3 +135,17 @@ def test_peer_profile_and_speaker_changes_reach_the_distributor(api: Api, worker
     assert run_jobs(worker) == 1
     checked = status(api, made["id"])
     assert checked["status"] == "ERROR" and "has no BGP peer" in checked["status_reason"]
+    added = api.put(f"/v2/lbaas/bgpspeakers/{used['id']}/add_bgp_peer", {"bgp_peer_id": peer_id})
+    assert added.status_code == 200, added.text
+    assert run_jobs(worker) == 1 and status(api, made["id"])["status"] == "ACTIVE"
+
+    # A load balancer being built on it may have read the old settings: 409 meanwhile.
+    building = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": ANYCAST_V4.id, "topology": "ACTIVE_ACTIVE", "amphora_count": 2}},
+        TENANT_A).json()["loadbalancer"]  # fmt: skip
+    assert building["provisioning_status"] == "PENDING_CREATE"
+    before = api.snapshot()
+    refused = api.put(peer_path, {"bgp_peer": {"hold_time": 30}})
+    assert (refused.status_code, refused.json()["field"]) == (409, "id"), refused.text
+    assert building["id"] in refused.json()["faultstring"]
+    assert api.snapshot() == before

@@ -13,6 +13,7 @@ import pytest
 
 from l3dist.amphora_client import AgentClientError
 from l3dist.bgp.base import host_prefix
+from l3dist.contracts import agent_config
 from l3dist.contracts.agent_config import BgpSpeakerConfig
 from l3dist_lab import amphora, fabric, site, vips
 from l3dist_lab.amphora import LabAmphora, default_peers
@@ -75,9 +76,13 @@ def test_new_peer_settings_reach_the_router(
     assert kept is not None
     assert {p.hold_time for _, p in kept.bgp.peers()} == {9}, "kept across a restart"
 
-    # An agent restart resumes the new settings (from the host's assignment).
+    # An agent restart resumes the new settings (from the host's assignment): the amphora
+    # configuration it builds again at start has them.
     amphora.stop_agent(amp)
+    amp.agent_config_path.unlink()
     amphora.start_agent(amp)
+    resumed = agent_config.load(amp.agent_config_path)
+    assert {p.hold_time for _, p in resumed.bgp.peers()} == {9}
     fib.wait_until(host_prefix(VIP4), has(amp.frontend_ip4), timeout=30)
     if bird:
         wait_for_bfd_interval(amp, SLOWER_BFD_MS)

@@ -26,6 +26,7 @@ AGENT_MODULES = [
     "l3dist.amphora_agent.host",
     "l3dist.amphora_agent.service",
     "l3dist.amphora_agent.enroll",
+    "l3dist.certificates",  # imported by `run` and `run_host` when they start
     "l3dist.bgp.bird",
     "l3dist.bgp.exabgp",
 ]
@@ -56,3 +57,22 @@ def test_the_controller_libraries_are_only_in_the_controller_extra() -> None:
     assert base & set(CONTROLLER_ONLY) == set(), base
     assert set(CONTROLLER_ONLY) <= extra, extra
     assert {"fastapi", "pyroute2", "exabgp", "cryptography"} <= base
+
+
+def test_the_l3dist_command_without_the_extra_says_what_to_install() -> None:
+    """On an amphora host (no controller extra) ``l3dist`` explains itself: run here with the
+    extra's first import made to fail."""
+    script = (
+        "import sys\n"
+        "class Missing:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'typer':\n"
+        "            raise ModuleNotFoundError('No module named typer', name='typer')\n"
+        "sys.meta_path.insert(0, Missing())\n"
+        "from l3dist.console import main\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'l3dist[controller]'" in result.stderr
+    assert "missing typer" in result.stderr

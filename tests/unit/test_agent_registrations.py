@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from l3dist.amphora_agent.api import create_app
-from l3dist.amphora_agent.service import AgentService
+from l3dist.amphora_agent.service import AgentError, AgentService
 from l3dist.bgp.base import Route
 from l3dist.contracts.agent_config import AgentConfig
 
@@ -24,10 +24,29 @@ PREFIX = f"{VIP}/32"
 class RecordingSpeaker:
     """Stands in for the BGP daemon: keeps the last route set it was handed."""
 
+    name = "recording"
     routes: frozenset[Route] = frozenset()
+
+    def __init__(self, fail_start: bool = False) -> None:
+        self.fail_start = fail_start
+        self.running = False
 
     def apply(self, routes: frozenset[Route]) -> None:
         self.routes = routes
+
+    def start(self, routes: frozenset[Route]) -> None:
+        if self.fail_start:
+            raise RuntimeError("the daemon would not start")
+        self.routes, self.running = routes, True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def processes(self) -> list[Any]:
+        return []
+
+    def restarted(self) -> None:
+        pass
 
 
 def config(tmp_path: Path) -> dict[str, Any]:
@@ -179,3 +198,56 @@ def test_unregister_vip_with_a_peer_withdraws_from_that_peer_only(agent: Agent) 
         ["tor-a"],
         None,
     )
+
+
+def test_a_drain_for_one_peer_leaves_the_route_to_the_others(agent: Agent) -> None:
+    assert agent.register().status_code == 201
+    path = f"/1.0/distributor/amphorae/{OTHER_AMPHORA}/drain"
+    body = {"vip_ip": VIP, "nexthop_ip": NEXTHOP}
+    drained = agent.http.post(path, json={**body, "peer_id": "tor-a"})
+    assert drained.status_code == 202, drained.text
+    assert agent.peers() == {"tor-b"}
+    by_peer = {e["peer_id"]: e for e in agent.listed()}
+    assert by_peer["tor-a"]["withdrawn"] == "draining"
+    assert by_peer["tor-b"]["announced_to"] == ["tor-b"]
+    unknown = agent.http.post(path, json={**body, "peer_id": "tor-v6"})
+    assert (unknown.status_code, unknown.json()["field"]) == (404, "peer_id")
+
+
+def new_speakers(agent: Agent, **changes: Any) -> Any:
+    bgp = agent.service.config.bgp
+    speakers = [s.model_copy(update={"peers": [p.model_copy(update=changes) for p in s.peers]})
+                for s in bgp.speakers]  # fmt: skip
+    return bgp.model_copy(update={"speakers": speakers})
+
+
+def test_replacing_the_speakers_keeps_the_routes(agent: Agent) -> None:
+    assert agent.register().status_code == 201
+    started = RecordingSpeaker()
+    agent.service._make_speaker = lambda bgp: started  # type: ignore[method-assign]
+    assert agent.service.replace_speakers(new_speakers(agent, hold_time=9)) is True
+    assert agent.service.speaker is started and started.running
+    assert {r.peer_id for r in started.routes} == {"tor-a", "tor-b"}, "the same routes"
+    assert {p.hold_time for _, p in agent.service.config.bgp.peers()} == {9}
+    assert agent.service.replace_speakers(agent.service.config.bgp) is False
+
+
+def test_a_speaker_that_will_not_start_gives_way_to_the_old_one(agent: Agent) -> None:
+    assert agent.register().status_code == 201
+    old, before = agent.speaker, agent.service.config.bgp
+    agent.service._make_speaker = lambda bgp: RecordingSpeaker(fail_start=True)  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="would not start"):
+        agent.service.replace_speakers(new_speakers(agent, hold_time=9))
+    assert agent.service.speaker is old and old.running, "the old speaker runs again"
+    assert agent.service.config.bgp == before
+    assert agent.peers() == {"tor-a", "tor-b"}
+
+
+def test_a_family_left_without_peers_is_refused(agent: Agent) -> None:
+    assert agent.register().status_code == 201
+    bgp = agent.service.config.bgp
+    only_v6 = bgp.model_copy(update={"speakers": [s for s in bgp.speakers if s.ip_version == 6]})
+    with pytest.raises(AgentError) as refused:
+        agent.service.replace_speakers(only_v6)
+    assert (refused.value.status, refused.value.field) == (409, "vip_ip")
+    assert agent.service.config.bgp == bgp and agent.peers() == {"tor-a", "tor-b"}

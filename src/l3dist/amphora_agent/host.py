@@ -140,6 +140,7 @@ class HostAgent:
 
     def _start_amphora(self, assignment: AmphoraAssignment) -> None:
         frontend.ensure_namespace(self.config.haproxy_namespace)
+        self._replug_frontend()
         config = self._amphora_config(assignment)
         # What the amphora runs with, for the operator to read (0600: it holds BGP passwords).
         agent_config.dump(config, self.amphora_config_path)
@@ -217,6 +218,23 @@ class HostAgent:
             "addresses": [str(a) for a in port.addresses],
             "gateways": [str(g) for g in port.gateways],
         }
+
+    def _replug_frontend(self) -> None:
+        """A restart resumes the front end as it was plugged (after a reboot the namespace is
+        new and empty): made again from ``frontend.json``, a no-op when it is there. Not for a
+        fenced amphora: its front end stays down (or absent) until the controller decides."""
+        if self.fence_path.exists():
+            return
+        try:
+            port = FrontendPlug.model_validate_json(self.frontend_path.read_text())
+        except FileNotFoundError:
+            return
+        try:
+            frontend.plug(self.config.haproxy_namespace, self.config.frontend.parent_interface,
+                          FRONTEND_IFNAME, port)  # fmt: skip
+        except frontend.FrontendError as exc:
+            log.error("amphora host %s: the front end could not be made again: %s",
+                      self.host_id, exc)  # fmt: skip
 
     def plug_frontend(self, port: FrontendPlug) -> dict[str, Any]:
         with self.lock:

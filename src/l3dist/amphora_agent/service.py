@@ -41,7 +41,7 @@ from l3dist.contracts.agent_config import AgentConfig, BgpConfig, InterfaceConfi
 
 log = logging.getLogger(__name__)
 # Why a registration in force is not announced (List Amphora / List VIP ``withdrawn``).
-FENCED, DRAINING, LISTENERS_DOWN = "fenced", "draining", "listeners_down"
+FENCED, DRAINING, LISTENERS_DOWN, NO_PEER = "fenced", "draining", "listeners_down", "no_peer"
 
 
 class AgentError(Exception):
@@ -99,10 +99,7 @@ class AgentService:
         self.rescue_pickup_until: float | None = None
         # The peers whose MAC is known: owner learning works with them (one copy per packet).
         self.rescue_peer_macs: dict[str, str] = {}
-        local: dict[int, str] = {a.version: str(a.ip) for a in config.management.addresses}
-        self.speaker: SpeakerDriver = make_driver(
-            config.bgp, local, config.state_dir / "bgp", config.anycast_prefixes
-        )
+        self.speaker: SpeakerDriver = self._make_speaker(config.bgp)
         self.haproxy = HaproxyService(
             config.haproxy_namespace, config.amphora_id, config.state_dir / "haproxy"
         )
@@ -183,8 +180,7 @@ class AgentService:
         self.haproxy.start()
         self.speaker.start(self.routes())
         self.supervisor.add(self.haproxy.process, on_death=self.listener_check.mark_down)
-        for proc in self.speaker.processes():
-            self.supervisor.add(proc, on_restart=self.speaker.restarted)
+        self._supervise_speaker()
         self.supervisor.start()
         self.listener_check.start()
         if self.heartbeats:
@@ -197,34 +193,71 @@ class AgentService:
         """Run the speaker with new speakers and peer profiles (a distributor's change): the old
         daemon stops (its sessions close: the fabric withdraws this amphora's routes, the
         others carry the traffic), a new one starts with the same routes; the sessions come
-        back with the new settings. False when nothing changed. Refused (409 ``peer_id``)
-        while a registration names a peer the new set lacks: nothing changes then."""
+        back with the new settings. False when nothing changed.
+
+        Refused with 409, changing nothing, while a registration names a peer the new set
+        lacks (``peer_id``) or a route in force would have no peer of its family left
+        (``vip_ip``). Fencing is not armed while the speaker restarts (its sessions are down
+        on purpose). If the new speaker does not start, the old one is started again and the
+        error raised."""
         with self.lock:
             if bgp == self.config.bgp:
                 return False
-            kept = {p.id for _, p in bgp.peers()}
-            entries: list[Registration | VipRoute] = [*self.registrations, *self.vip_routes]
-            for entry in entries:
-                if entry.peer_id is not None and entry.peer_id not in kept:
-                    raise AgentError(
-                        409,
-                        f"peer_id {entry.peer_id} has a registration for vip_ip {entry.vip_ip}; "
-                        "unregister it before removing the peer",
-                        "peer_id",
-                    )
-            local: dict[int, str] = {a.version: str(a.ip) for a in self.config.management.addresses}
-            new = make_driver(bgp, local, self.state_dir / "bgp", self.config.anycast_prefixes)
-            for proc in self.speaker.processes():
-                self.supervisor.remove(proc.name)
-            self.speaker.stop()
-            self.config = self.config.model_copy(update={"bgp": bgp})
-            self.speaker = new
-            new.start(self.routes())
-            for proc in new.processes():
-                self.supervisor.add(proc, on_restart=new.restarted)
+            self._check_peers_kept(bgp)
+            old_bgp, old_speaker = self.config.bgp, self.speaker
+            new = self._make_speaker(bgp)
+            if self.fence_watch:
+                self.fence_watch.stop()
+            self._unsupervise_speaker()
+            old_speaker.stop()
+            try:
+                self._run_speaker(bgp, new)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    new.stop()
+                self._run_speaker(old_bgp, old_speaker)
+                raise
+            finally:
+                if self.fence_watch:
+                    self.fence_watch = self._new_fence_watch()
+                    if self.fence_watch:
+                        self.fence_watch.start()
             log.info("amphora %s: BGP speakers replaced (%d peers)", self.config.amphora_id,
-                     len(kept))  # fmt: skip
+                     len(bgp.peers()))  # fmt: skip
             return True
+
+    def _check_peers_kept(self, bgp: BgpConfig) -> None:
+        kept = {p.id for _, p in bgp.peers()}
+        families = {s.ip_version for s in bgp.speakers if s.peers}
+        entries: list[Registration | VipRoute] = [*self.registrations, *self.vip_routes]
+        for entry in entries:
+            if entry.peer_id is not None and entry.peer_id not in kept:
+                raise AgentError(409, f"peer_id {entry.peer_id} has a registration for vip_ip "
+                                 f"{entry.vip_ip}; unregister it before removing the peer",
+                                 "peer_id")  # fmt: skip
+            version = ipaddress.ip_address(entry.vip_ip).version
+            if version not in families:
+                raise AgentError(409, f"vip_ip {entry.vip_ip} is registered and the new "
+                                 f"speakers have no IPv{version} peer to announce it to",
+                                 "vip_ip")  # fmt: skip
+
+    def _make_speaker(self, bgp: BgpConfig) -> SpeakerDriver:
+        local: dict[int, str] = {a.version: str(a.ip) for a in self.config.management.addresses}
+        return make_driver(bgp, local, self.state_dir / "bgp", self.config.anycast_prefixes)
+
+    def _supervise_speaker(self) -> None:
+        for proc in self.speaker.processes():
+            self.supervisor.add(proc, on_restart=self.speaker.restarted)
+
+    def _unsupervise_speaker(self) -> None:
+        for proc in self.speaker.processes():
+            self.supervisor.remove(proc.name)
+
+    def _run_speaker(self, bgp: BgpConfig, speaker: SpeakerDriver) -> None:
+        self.config = self.config.model_copy(update={"bgp": bgp})
+        self.speaker = speaker
+        speaker.start(self.routes())
+        self._supervise_speaker()
 
     def stop(self) -> None:
         """Stop the daemons; the speaker's sessions close, so the fabric withdraws our routes."""
@@ -440,7 +473,8 @@ class AgentService:
             self.config = self.config.model_copy(update={"frontend": port})
 
     def frontend_addresses(self) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-        """The front-end port's addresses: from the config drive, else as plugged (kernel)."""
+        """The front-end port's addresses: from the configuration (the config drive's, or on a
+        host the port as plugged), else as the kernel has them."""
         if self.config.frontend.addresses:
             return list(self.config.frontend.addresses)
         return [
@@ -450,7 +484,8 @@ class AgentService:
         ]
 
     def frontend_gateways(self) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-        """The front-end gateways: from the config drive, else the namespace's default routes."""
+        """The front-end gateways: from the configuration (as for the addresses), else the
+        namespace's default routes."""
         if self.config.frontend.gateways:
             return list(self.config.frontend.gateways)
         return netlink.default_gateways(self.config.haproxy_namespace)
@@ -694,8 +729,7 @@ class AgentService:
     def unregister(self, reg: Registration) -> None:
         """Unregister Amphora: withdraw the route from reg.peer_id only, or from every peer."""
         with self.lock:
-            what = (f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
-                    f"nexthop_ip {reg.nexthop_ip}")  # fmt: skip
+            what = self._not_registered(reg)
             remaining, draining = self._take_out(self.registrations, reg, what, "amphora_id")
             self._commit(set(self.vips), remaining, draining)
             # The spec: after the withdraw, the VIP leaves the load balancing amphora's loopback.
@@ -708,19 +742,24 @@ class AgentService:
     def drain(self, reg: Registration) -> None:
         """Drain Amphora: withdraw the registration's routes (the fabric sends no new flows
         here) and keep the VIP on loopback, so established connections finish; Unregister
-        removes it afterwards."""
+        removes it afterwards. Without a peer_id, from every peer; with one, from that peer
+        only (a registration for every peer becomes one for each, as Unregister does)."""
         with self.lock:
-            # Without a peer_id: the route's registrations for every peer and for single ones.
-            hit = self._same_route(self.registrations, reg) if reg.peer_id is None else (
-                {reg} & self.registrations)  # fmt: skip
-            if not hit:
-                raise AgentError(
-                    404,
-                    f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
-                    f"nexthop_ip {reg.nexthop_ip}",
-                    "amphora_id",
-                )
-            self._commit(set(self.vips), set(self.registrations), self.draining | hit)
+            what = self._not_registered(reg)
+            if reg.peer_id is None:
+                same = self._same_route(self.registrations, reg)
+                if not same:
+                    raise AgentError(404, what, "amphora_id")
+                self._commit(set(self.vips), set(self.registrations), self.draining | same)
+                return
+            # Split out this peer's entry: what is left is the route for the other peers.
+            others, draining = self._take_out(self.registrations, reg, what, "amphora_id")
+            self._commit(set(self.vips), others | {reg}, draining | {reg})
+
+    @staticmethod
+    def _not_registered(reg: Registration) -> str:
+        return (f"amphora {reg.amphora_id} is not registered for vip_ip {reg.vip_ip} with "
+                f"nexthop_ip {reg.nexthop_ip}")  # fmt: skip
 
     def list_registrations(
         self,
@@ -803,9 +842,11 @@ class AgentService:
         return [p for p in self._peers_for(entry) if Route(prefix, entry.nexthop_ip, p) in sent]
 
     def _withdrawn_because(self, entry: Registration | VipRoute) -> str | None:
-        """Why a route in force is not announced (None: it is)."""
+        """Why a route in force is not announced (None: it is, to ``announced_to``)."""
         if self.fenced is not None:
             return FENCED
+        if not self._peers_for(entry):
+            return NO_PEER  # no peer of its family is configured
         if isinstance(entry, Registration):
             if entry in self.draining:
                 return DRAINING

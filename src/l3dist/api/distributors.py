@@ -220,14 +220,8 @@ def update_distributor(
         # A new configuration is checked again; so is the same one of an ERROR distributor
         # (the operator fixed what its driver refused: a speaker's missing peer).
         if config is not None and (config != d.config_data or d.status == c.ERROR):
-            if d.status in c.PENDING_STATUSES:
-                raise conflict(
-                    f"Distributor {d.id} is {d.status}: wait until it is ACTIVE or ERROR",
-                    "config_data",
-                )
+            _recheck(session, d, "config_data")
             d.config_data = config
-            d.status = c.PENDING_UPDATE  # its driver checks it again
-            jobs.submit(session, jobs.UPDATE_DISTRIBUTOR, d.id)
         session.flush()
         return {"distributor": distributor_dict(d)}
 
@@ -386,23 +380,37 @@ def _settings(peer: BgpPeer) -> tuple[Any, ...]:
         *BFD_FIELDS))  # fmt: skip
 
 
+def _recheck(session: Session, d: Distributor, field: str) -> None:
+    """The distributor through the worker again (PENDING_UPDATE and an update_distributor job:
+    checked, and its amphorae brought up to date one at a time). 409 naming field while it,
+    or a load balancer using it, is pending (an amphora being built then may have read the
+    old settings)."""
+    if d.status in c.PENDING_STATUSES:
+        raise conflict(f"distributor {d.id} is {d.status}: wait until it is ACTIVE or ERROR",
+                       field)  # fmt: skip
+    busy = session.scalar(
+        select(LoadBalancer.id)
+        .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
+        .where(Vip.distributor_id == d.id,
+               LoadBalancer.provisioning_status.in_(c.PENDING_STATUSES))
+        .limit(1)
+    )  # fmt: skip
+    if busy is not None:
+        raise conflict(f"load balancer {busy} on distributor {d.id} is being changed: wait "
+                       "until it is ACTIVE or ERROR", field)  # fmt: skip
+    d.status = c.PENDING_UPDATE
+    jobs.submit(session, jobs.UPDATE_DISTRIBUTOR, d.id)
+
+
 def _roll_distributors(session: Session, speaker_ids: set[str], field: str) -> list[str]:
-    """The distributors whose speakers changed (a speaker, its peers or a peer profile): each
-    is PENDING_UPDATE with an update_distributor job, which checks it again and brings every
-    amphora of its load balancers up to date, one at a time. 409 naming field while one is
-    pending (the whole change is refused). Their ids."""
+    """The distributors whose speakers changed (a speaker, its peers or a peer profile), each
+    through the worker again (``_recheck``); the whole change is refused if one cannot be.
+    Their ids."""
     rolled = []
     for d in session.scalars(select(Distributor).order_by(Distributor.id)):
-        if not speaker_ids & set(l3_bgp_config.speakers_in_use(d.config_data)):
-            continue
-        if d.status in c.PENDING_STATUSES:
-            raise conflict(
-                f"distributor {d.id} uses this and is {d.status}: wait until it is ACTIVE or ERROR",
-                field,
-            )
-        d.status = c.PENDING_UPDATE
-        jobs.submit(session, jobs.UPDATE_DISTRIBUTOR, d.id)
-        rolled.append(d.id)
+        if speaker_ids & set(l3_bgp_config.speakers_in_use(d.config_data)):
+            _recheck(session, d, field)
+            rolled.append(d.id)
     return rolled
 
 

@@ -222,7 +222,12 @@ class Supervisor:
                 self._next_try[proc.name] = now + backoff
                 log.warning("%s died (log: %s); restarting", proc.name, proc.log_tail(5))
                 try:
-                    proc.start()
+                    # Under the lock: once remove() has returned, a process is never started
+                    # again by us (its owner may be replacing it). Hooks run outside it.
+                    with self._lock:
+                        if self._entries.get(proc.name, (None, None, None))[0] is not proc:
+                            continue
+                        proc.start()
                     self.restarts[proc.name] = self.restarts.get(proc.name, 0) + 1
                     if hook is not None:
                         hook()

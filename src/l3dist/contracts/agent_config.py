@@ -114,8 +114,9 @@ class BgpConfig(StrictModel):
 class InterfaceConfig(StrictModel):
     """An amphora interface: its name and its addresses with prefix length.
 
-    For the front end both lists may be empty: the port is then plugged after boot (the network
-    driver's plug_vip) and the agent reads its addresses and gateways from the kernel."""
+    For the front end both lists may be empty: the port is then plugged after boot and the
+    agent reads its addresses and gateways from the kernel (an amphora host's agent fills them
+    in from ``PUT /1.0/plug/frontend``)."""
 
     name: str = Field(min_length=1, max_length=15)
     addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = Field(default_factory=list)

@@ -366,23 +366,44 @@ class RollSpeakers(_DistributorTask):
     def execute(self, distributor_id: str) -> None:
         with self.services.db.session(writer=False) as session:
             speakers = speaker_configs(session, distributor_id)
-            lb_ids = session.scalars(
-                select(LoadBalancer.id)
+            lbs = session.scalars(
+                select(LoadBalancer)
                 .join(Vip, Vip.load_balancer_id == LoadBalancer.id)
                 .where(Vip.distributor_id == distributor_id)
                 .order_by(LoadBalancer.created_at)
             ).all()
             targets = [
-                (amp.id, amp.lb_network_ip)
-                for lb_id in lb_ids
-                for amp in (session.get(Amphora, i) for i in live_amphora_ids(session, lb_id))
+                (lb.id, amp.id, amp.lb_network_ip, amp.frontend_ip)
+                for lb in lbs
+                for amp in (session.get(Amphora, i) for i in live_amphora_ids(session, lb.id))
                 if amp is not None and amp.lb_network_ip
             ]
-        for amphora_id, address in targets:
+        for lb_id, amphora_id, address, frontend_ip in targets:
             with self.services.agent(amphora_id, address, timeout=ROLL_TIMEOUT) as client:
-                if client.update_speakers(speakers)["changed"]:
-                    self._wait_established(client, amphora_id)
+                client.update_speakers(speakers)
+                # Also when nothing changed: a resumed roll may have restarted it just before.
+                self._wait_established(client, amphora_id)
+            self._record_peers(distributor_id, lb_id, amphora_id, address, frontend_ip, speakers)
             log.info("amphora %s runs distributor %s's speakers", amphora_id, distributor_id)
+
+    def _record_peers(
+        self,
+        distributor_id: str,
+        lb_id: str,
+        amphora_id: str,
+        address: str,
+        frontend_ip: str | None,
+        speakers: list[BgpSpeakerConfig],
+    ) -> None:
+        """A registered amphora's records name the peers it announces to now."""
+        with self.services.db.session(writer=True) as session:
+            registered = session.get(AmphoraRegistration, (amphora_id, lb_id))
+            lb = session.get(LoadBalancer, lb_id)
+            if registered is None or frontend_ip is None or lb is None or lb.vip is None:
+                return
+            version = ipaddress.ip_address(str(lb.vip.ip_address)).version
+            target = Target(amphora_id, address, frontend_ip)
+            _record(session, target, lb_id, distributor_id, speakers, version)
 
     @staticmethod
     def _wait_established(client: Any, amphora_id: str) -> None:
