@@ -230,11 +230,12 @@ class AgentService:
         kept = {p.id for _, p in bgp.peers()}
         families = {s.ip_version for s in bgp.speakers if s.peers}
         entries: list[Registration | VipRoute] = [*self.registrations, *self.vip_routes]
-        for entry in entries:
+        for entry in entries:  # a peer named first, then the families
             if entry.peer_id is not None and entry.peer_id not in kept:
                 raise AgentError(409, f"peer_id {entry.peer_id} has a registration for vip_ip "
                                  f"{entry.vip_ip}; unregister it before removing the peer",
                                  "peer_id")  # fmt: skip
+        for entry in entries:
             version = ipaddress.ip_address(entry.vip_ip).version
             if version not in families:
                 raise AgentError(409, f"vip_ip {entry.vip_ip} is registered and the new "
