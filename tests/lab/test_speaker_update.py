@@ -7,7 +7,6 @@ not removed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,7 +14,7 @@ from l3dist.amphora_client import AgentClientError
 from l3dist.bgp.base import host_prefix
 from l3dist.contracts import agent_config
 from l3dist.contracts.agent_config import BgpSpeakerConfig
-from l3dist_lab import amphora, fabric, site, vips
+from l3dist_lab import amphora, fabric, site
 from l3dist_lab.amphora import LabAmphora, default_peers
 from l3dist_lab.config import LabConfig
 from l3dist_lab.fib import FibWatcher, has
@@ -23,17 +22,6 @@ from l3dist_lab.fib import FibWatcher, has
 from .conftest import VIP4
 
 SLOWER_BFD_MS = 300
-
-
-@pytest.fixture(scope="module", params=["bird", "exabgp"])
-def amp(request: pytest.FixtureRequest, lab: LabConfig, fib: FibWatcher) -> Iterator[LabAmphora]:
-    created = amphora.create(lab, request.param)
-    vips.announce(created, VIP4)
-    fib.wait_until(host_prefix(VIP4), has(created.frontend_ip4), timeout=30)
-    try:
-        yield created
-    finally:
-        amphora.delete(created.id)
 
 
 def changed(speakers: list[BgpSpeakerConfig], **settings: object) -> list[BgpSpeakerConfig]:

@@ -16,6 +16,8 @@ from l3dist.amphora_agent.service import AgentError, AgentService
 from l3dist.bgp.base import Route
 from l3dist.contracts.agent_config import AgentConfig
 
+from .test_route_safety import agent_config as route_safety_config
+
 VIP, NEXTHOP, OTHER_AMPHORA = "198.18.100.10", "198.18.1.101", "amp-2"
 VIP6, NEXTHOP6 = "fd00:198:18:100::a", "fd00:198:18:1::65"
 PREFIX = f"{VIP}/32"
@@ -50,31 +52,14 @@ class RecordingSpeaker:
 
 
 def config(tmp_path: Path) -> dict[str, Any]:
-    """An amphora with two IPv4 peers (two routers) and one IPv6 peer."""
+    """The route-safety tests' amphora with two IPv4 peers (two routers) and one IPv6 peer."""
+    base = route_safety_config(tmp_path, ["198.18.100.0/24", "fd00:198:18:100::/64"])
     peers4 = [{"id": "tor-a", "peer_ip": "198.18.0.1", "remote_as": 65000},
               {"id": "tor-b", "peer_ip": "198.18.0.2", "remote_as": 65000}]  # fmt: skip
-    return {
-        "amphora_id": "amp-1",
-        "management": {"name": "mgmt0", "addresses": ["198.18.0.100/24", "fd00:198:18::64/64"]},
-        "frontend": {
-            "name": "fe0",
-            "addresses": ["198.18.1.100/24", "fd00:198:18:1::64/64"],
-            "gateways": ["198.18.1.1", "fd00:198:18:1::1"],
-        },
-        "haproxy_namespace": "l3d-unit-test-absent",
-        "state_dir": str(tmp_path / "agent"),
-        "tls": {"client_ca": str(tmp_path / "ca.pem"), "server_pem": str(tmp_path / "s.pem")},
-        "anycast_prefixes": ["198.18.100.0/24", "fd00:198:18:100::/64"],
-        "bgp": {
-            "driver": "bird",
-            "router_id": "198.18.0.100",
-            "speakers": [
-                {"id": "s4", "ip_version": 4, "local_as": 64512, "peers": peers4},
-                {"id": "s6", "ip_version": 6, "local_as": 64512,
-                 "peers": [{"id": "tor-v6", "peer_ip": "fd00:198:18::1", "remote_as": 65000}]},
-            ],
-        },
-    }  # fmt: skip
+    speakers = base["bgp"]["speakers"]
+    speakers[0] = {**speakers[0], "peers": peers4}
+    assert [s["ip_version"] for s in speakers] == [4, 6]
+    return base
 
 
 class Agent:
