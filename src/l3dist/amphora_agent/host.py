@@ -164,7 +164,7 @@ class HostAgent:
                 },
                 # Plugged later (PUT /1.0/plug/frontend), kept for a restart: the agent
                 # then reads the port's addresses from here, not from the kernel each time.
-                "frontend": self._frontend_config(),
+                "frontend": self._frontend_config(self._saved_frontend()),
                 "haproxy_namespace": host.haproxy_namespace,
                 "bind_port": host.bind_port,
                 "state_dir": str(self.amphora_dir),
@@ -206,12 +206,18 @@ class HostAgent:
     def frontend_path(self) -> Path:
         return self.config.state_dir / "frontend.json"
 
-    def _frontend_config(self) -> dict[str, Any]:
+    def _saved_frontend(self) -> FrontendPlug | None:
+        """The front end as it was last plugged (kept for a restart), if it was."""
+        try:
+            return FrontendPlug.model_validate_json(self.frontend_path.read_text())
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _frontend_config(port: FrontendPlug | None) -> dict[str, Any]:
         """The amphora's front end as plugged (its addresses and gateways), or only its name
         before it is."""
-        try:
-            port = FrontendPlug.model_validate_json(self.frontend_path.read_text())
-        except FileNotFoundError:
+        if port is None:
             return {"name": FRONTEND_IFNAME}
         return {
             "name": FRONTEND_IFNAME,
@@ -223,11 +229,8 @@ class HostAgent:
         """A restart resumes the front end as it was plugged (after a reboot the namespace is
         new and empty): made again from ``frontend.json``, a no-op when it is there. Not for a
         fenced amphora: its front end stays down (or absent) until the controller decides."""
-        if self.fence_path.exists():
-            return
-        try:
-            port = FrontendPlug.model_validate_json(self.frontend_path.read_text())
-        except FileNotFoundError:
+        port = self._saved_frontend()
+        if port is None or self.fence_path.exists():
             return
         try:
             frontend.plug(self.config.haproxy_namespace, self.config.frontend.parent_interface,
@@ -249,7 +252,7 @@ class HostAgent:
             except frontend.FrontendError as exc:
                 raise AgentError(409, str(exc), "mac_address") from exc
             write_atomic(self.frontend_path, port.model_dump_json(), durable=True)
-            service.use_frontend(InterfaceConfig.model_validate(self._frontend_config()))
+            service.use_frontend(InterfaceConfig.model_validate(self._frontend_config(port)))
             agent_config.dump(service.config, self.amphora_config_path)
             service.announce_frontend()  # the gateways learn our MAC before any route
             return {"plugged": made, **self.state()}
