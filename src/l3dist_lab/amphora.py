@@ -40,6 +40,8 @@ from l3dist.contracts.agent_config import (
     BgpSpeakerConfig,
     HeartbeatConfig,
     IPNetwork,
+    NexthopBfd,
+    ServiceType,
 )
 from l3dist.contracts.enrollment import EnrollResponse
 from l3dist.controller.heartbeat import heartbeat_settings
@@ -94,6 +96,9 @@ class LabAmphora:
 
     def frontend_ip(self, version: int) -> str:
         return self.frontend_ip4 if version == 4 else self.frontend_ip6
+
+    def mgmt_ip(self, version: int) -> str:
+        return self.mgmt_ip4 if version == 4 else self.mgmt_ip6
 
     def client(self, timeout: float = 10.0) -> AgentClient:
         """A client with the controller's certificate (the configured local CA)."""
@@ -191,6 +196,9 @@ def create(
     amphora_id: str | None = None,
     heartbeat: HeartbeatConfig | None = None,
     anycast_prefixes: list[IPNetwork] | None = None,
+    add_path: bool = False,
+    service_type: ServiceType = "loadbalancer",
+    nexthop_bfd: NexthopBfd | None = None,
 ) -> LabAmphora:
     """An amphora on a new lab host, its front end plugged and its agent answering.
 
@@ -236,7 +244,10 @@ def create(
                 driver=speaker_driver,
                 router_id=ipaddress.IPv4Address(host.mgmt_ip4),
                 speakers=chosen,
+                add_path=add_path,
+                nexthop_bfd=nexthop_bfd,
             ),
+            service_type=service_type,
             anycast_prefixes=[cfg.anycast_v4, cfg.anycast_v6]
             if anycast_prefixes is None
             else list(anycast_prefixes),

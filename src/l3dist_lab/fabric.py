@@ -257,6 +257,17 @@ def vtysh(args: list[str], timeout: float = 15) -> str:
     return result.stdout
 
 
+def set_add_path_rx(version: int, enabled: bool) -> None:
+    """Make the ToR take ADD-PATH from the amphorae of one family, or refuse it (a router
+    without ADD-PATH, for the distributors' fallback); the sessions are reset to renegotiate."""
+    group = f"AMPHORAE{version}"
+    command = f"neighbor {group} disable-addpath-rx"
+    vtysh(["-c", "configure terminal", "-c", f"router bgp {LabConfig().tor_asn}",
+           "-c", f"address-family {_family(version)}",
+           "-c", command if not enabled else f"no {command}"])  # fmt: skip
+    vtysh(["-c", f"clear bgp {_family(version)} peer-group {group}"])
+
+
 def vtysh_json(command: str) -> Any:
     return json.loads(vtysh(["-c", command]) or "{}")
 

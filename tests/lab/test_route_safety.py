@@ -221,7 +221,7 @@ def test_speaker_sends_nothing_outside_the_pools_even_when_handed_it(
         else:
             assert isinstance(driver, BirdDriver)
             driver.apply(current | foreign | pool)  # BIRD takes them into its static routes
-            statics = driver.birdc(["show", "route", "protocol", "vips4"])
+            statics = driver.birdc(["show", "route", "table", "master4"])
             assert "8.8.8.8/32" in statics, "the foreign route never reached BIRD"
         for version in (4, 6):
             wait_received(amp, lambda got, v=version: host_prefix(POOL_HOST[v]) in got, version)

@@ -206,12 +206,87 @@ def test_bird_without_pools_of_a_family_exports_nothing_of_it(tmp_path: Path) ->
 def test_bird_accepts_the_generated_configuration(tmp_path: Path) -> None:
     import subprocess
 
-    driver = bird(bgp(), tmp_path)
-    driver._write(ROUTES | {Route("8.8.8.8/32", "198.18.1.11", "p1")})
-    parsed = subprocess.run(
-        ["/usr/sbin/bird", "-p", "-c", str(driver.conf_path)], capture_output=True, text=True
-    )
-    assert parsed.returncode == 0, parsed.stderr
+    for config, routes in ((bgp(), ROUTES), (distributor_bgp(), THREE_PATHS)):
+        driver = bird(config, tmp_path)
+        driver._write(routes | {Route("8.8.8.8/32", "198.18.1.11", "p1")})
+        parsed = subprocess.run(
+            ["/usr/sbin/bird", "-p", "-c", str(driver.conf_path)], capture_output=True, text=True
+        )
+        assert parsed.returncode == 0, parsed.stderr
+
+
+def distributor_bgp(nexthop_bfd: bool = True) -> BgpConfig:
+    """A dedicated distributor's speakers: ADD-PATH, and BFD to each next hop."""
+    data = bgp(md5=False).model_dump(mode="json", context={"secrets": True})
+    data["add_path"] = True
+    if nexthop_bfd:
+        data["nexthop_bfd"] = {"transmit_interval_ms": 40, "receive_interval_ms": 30}
+    return BgpConfig.model_validate(data)
+
+
+THREE_PATHS = frozenset(
+    Route("198.18.100.10/32", nexthop, "p1")
+    for nexthop in ("198.18.1.11", "198.18.1.12", "198.18.1.13")
+) | {Route("198.18.100.11/32", "198.18.1.12", "p1"), Route("fd00:100::a/128", "fd00:1::b", "p6")}
+
+
+def test_bird_gives_each_next_hop_its_own_route_and_sends_every_path(tmp_path: Path) -> None:
+    driver = bird(distributor_bgp(), tmp_path)
+    main = driver.main_config()
+    assert main.count("    add paths tx;") == 2  # both peers' channels
+    assert "min rx interval 30 ms;" in main and "min tx interval 40 ms;" in main
+    routes = driver.routes_config(THREE_PATHS)
+    # One static protocol per next hop: three routes for the VIP in BIRD's table.
+    for nexthop in ("198_18_1_11", "198_18_1_12", "198_18_1_13"):
+        assert f"protocol static nh_{nexthop} {{" in routes
+    assert routes.count("route 198.18.100.10/32 via ") == 3
+    assert "route 198.18.100.10/32 via 198.18.1.12 bfd;" in routes
+    assert "route 198.18.100.11/32 via 198.18.1.12 bfd;" in routes
+    v6 = "protocol static nh_fd00_1__b {\n  ipv6;\n  route fd00:100::a/128 via fd00:1::b bfd;"
+    assert v6 in routes
+    p1 = routes.split("function routes_p_p1()")[1].split("function ")[0]
+    # One test per next hop, with a prefix set (not one per route).
+    assert 'if proto = "nh_198_18_1_12" && net ~ [ 198.18.100.10/32, 198.18.100.11/32 ]' in p1
+    assert p1.count("bgp_next_hop = ") == 3
+
+
+def test_bird_without_next_hop_bfd_announces_blackholes(tmp_path: Path) -> None:
+    driver = bird(distributor_bgp(nexthop_bfd=False), tmp_path)
+    assert "protocol bfd { }" in driver.main_config()
+    routes = driver.routes_config(THREE_PATHS)
+    assert routes.count("route 198.18.100.10/32 blackhole;") == 3 and " bfd;" not in routes
+    assert "add paths" not in bird(bgp(), tmp_path).main_config()
+
+
+BIRD_SESSION = """p_p1       BGP        ---        up     04:56:35.279  Established
+  BGP state:          Established
+    Local capabilities
+      ADD-PATH
+        RX:
+        TX: ipv4
+    Neighbor capabilities
+      Multiprotocol
+        AF announced: ipv4
+{neighbor}    Session:          external AS4
+"""
+
+
+@pytest.mark.parametrize(
+    ("neighbor", "add_path", "taken"),
+    [
+        ("      ADD-PATH\n        RX: ipv4\n        TX:\n", True, True),
+        ("      ADD-PATH\n        RX: ipv6\n        TX: ipv4\n", True, False),
+        ("      Hostname: tor\n", True, False),
+        ("      ADD-PATH\n        RX: ipv4\n        TX:\n", False, None),
+    ],
+)
+def test_bird_reports_whether_the_peer_took_add_path(
+    tmp_path: Path, neighbor: str, add_path: bool, taken: bool | None
+) -> None:
+    driver = bird(distributor_bgp() if add_path else bgp(), tmp_path)
+    peer = driver.bgp.peer("p1")
+    assert peer is not None
+    assert driver._add_path_taken(BIRD_SESSION.format(neighbor=neighbor), peer) is taken
 
 
 FOREIGN = [

@@ -22,11 +22,13 @@ from l3dist.amphora_agent.host import ConfigDriveAgent
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
 from l3dist.contracts.agent_api import (
     AMPHORA_PATH,
+    BFD_PATH,
     BGP_PATH,
     FENCE_PATH,
     FRONTEND_PATH,
     AmphoraAssignment,
     AmphoraId,
+    BfdPeers,
     DrainAmphora,
     FlowRescueBody,
     FrontendPlug,
@@ -129,6 +131,14 @@ def create_app(provider: AgentProvider | AgentService, manage_lifecycle: bool = 
     @app.put(BGP_PATH)
     def update_speakers(body: SpeakersUpdate) -> dict[str, Any]:
         return agent.update_speakers(body)
+
+    @app.put(BFD_PATH)
+    def set_bfd_peers(body: BfdPeers) -> dict[str, Any]:
+        return service().set_bfd_peers(body)
+
+    @app.get(BFD_PATH)
+    def bfd_status() -> dict[str, Any]:
+        return service().bfd.status()
 
     @app.post("/1.0/plug/vip/{vip}", status_code=202)
     def plug_vip(vip: IPAddress, response: Response) -> dict[str, Any]:

@@ -6,6 +6,10 @@ the network driver gave the port (so the router's neighbour entry for a reused a
 points at a stale MAC). A macvlan keeps the host's own interface (and its address, if any)
 where it is; several could share it, one per amphora.
 
+A dedicated distributor's front end is plugged in the host's own namespace instead (``ns``
+None): its BGP speaker runs there and watches the load-balancing amphorae on the front-end
+subnet by single-hop BFD, which needs the subnet on one of its own interfaces.
+
 Every function is idempotent and leaves nothing half-made: a failed plug removes its link.
 """
 
@@ -51,20 +55,28 @@ def delete_namespace(ns: str) -> None:
         _ip("netns", "delete", ns)
 
 
-def link_mac(ns: str, ifname: str) -> str | None:
-    result = _ip("-n", ns, "-o", "link", "show", "dev", ifname, check=False)
+def _in(ns: str | None) -> list[str]:
+    """iproute2's arguments for namespace ns (none: this one)."""
+    return [] if ns is None else ["-n", ns]
+
+
+def link_mac(ns: str | None, ifname: str) -> str | None:
+    result = _ip(*_in(ns), "-o", "link", "show", "dev", ifname, check=False)
     if result.returncode != 0:
         return None
     words = result.stdout.split()
     return words[words.index("link/ether") + 1].lower() if "link/ether" in words else ""
 
 
-def plug(ns: str, parent: str, ifname: str, port: FrontendPlug) -> bool:
-    """fe0 in ns with the port's MAC, MTU, addresses and default routes; True when made now.
+def plug(ns: str | None, parent: str, ifname: str, port: FrontendPlug) -> bool:
+    """fe0 in ns (None: this namespace) with the port's MAC, MTU, addresses and default routes
+    (only in a namespace of its own: a distributor keeps its management default route); True
+    when made now.
 
     A link already there with the same MAC is completed (addresses, routes) and kept; one with
     another MAC is a different port: refused (the caller unplugs first)."""
-    ensure_namespace(ns)
+    if ns is not None:
+        ensure_namespace(ns)
     mac = port.mac_address.lower()
     present = link_mac(ns, ifname)
     made = False
@@ -75,25 +87,28 @@ def plug(ns: str, parent: str, ifname: str, port: FrontendPlug) -> bool:
             "type", "macvlan", "mode", "bridge")  # fmt: skip
         made = True
         try:
-            _ip("link", "set", temporary, "netns", ns)
-            _ip("-n", ns, "link", "set", temporary, "name", ifname)
+            if ns is not None:
+                _ip("link", "set", temporary, "netns", ns)
+            _ip(*_in(ns), "link", "set", temporary, "name", ifname)
         except FrontendError:
             _ip("link", "delete", temporary, check=False)
-            _ip("-n", ns, "link", "delete", temporary, check=False)
+            if ns is not None:
+                _ip("-n", ns, "link", "delete", temporary, check=False)
             raise
     elif present != mac:
-        raise FrontendError(f"{ifname} in {ns} has MAC {present}, not the port's {mac}")
+        raise FrontendError(f"{ifname} in {ns or 'the host namespace'} has MAC {present}, not "
+                            f"the port's {mac}")  # fmt: skip
     try:
-        _ip("-n", ns, "link", "set", ifname, "mtu", str(port.mtu), "up")
+        _ip(*_in(ns), "link", "set", ifname, "mtu", str(port.mtu), "up")
         for address in port.addresses:
             extra = ["nodad"] if address.version == 6 else []
-            result = _ip("-n", ns, "address", "add", str(address), "dev", ifname, *extra,
+            result = _ip(*_in(ns), "address", "add", str(address), "dev", ifname, *extra,
                          check=False)  # fmt: skip
             if result.returncode != 0 and "File exists" not in result.stderr:
                 raise FrontendError(f"address {address}: {result.stderr.strip()}")
-        for gateway in port.gateways:
+        for gateway in port.gateways if ns is not None else []:
             family = f"-{ipaddress.ip_address(gateway).version}"
-            _ip("-n", ns, family, "route", "replace", "default", "via", str(gateway),
+            _ip(*_in(ns), family, "route", "replace", "default", "via", str(gateway),
                 "dev", ifname)  # fmt: skip
     except FrontendError:
         if made:
@@ -102,6 +117,8 @@ def plug(ns: str, parent: str, ifname: str, port: FrontendPlug) -> bool:
     return made
 
 
-def unplug(ns: str, ifname: str) -> None:
-    if namespace_exists(ns):
+def unplug(ns: str | None, ifname: str) -> None:
+    if ns is None:
+        _ip("link", "delete", ifname, check=False)
+    elif namespace_exists(ns):
         _ip("-n", ns, "link", "delete", ifname, check=False)

@@ -72,7 +72,11 @@ class HostAgent:
             except FileNotFoundError:
                 log.info("amphora host %s started, idle", self.host_id)
                 return
-            self._start_amphora(saved)
+            try:
+                self._start_amphora(saved)
+            except Exception:
+                self.assignment = None  # not running: the controller's assign tries again
+                raise
 
     def stop(self) -> None:
         with self.lock:
@@ -108,8 +112,10 @@ class HostAgent:
             "amphora_id": self.assignment.amphora_id if self.assignment else None,
             "running": self.service is not None,
             "namespace": frontend.namespace_exists(ns),
-            "frontend": frontend.namespace_exists(ns)
-            and frontend.link_mac(ns, FRONTEND_IFNAME) is not None,
+            "frontend": (
+                frontend.namespace_exists(ns) and frontend.link_mac(ns, FRONTEND_IFNAME) is not None
+            )
+            or frontend.link_mac(None, FRONTEND_IFNAME) is not None,  # a distributor's
             "state": self.assignment_path.exists(),
             "fenced": self.service.fenced if self.service else None,
         }
@@ -139,6 +145,7 @@ class HostAgent:
                      durable=True)  # fmt: skip
 
     def _start_amphora(self, assignment: AmphoraAssignment) -> None:
+        self.assignment = assignment  # first: it says where the front end goes
         frontend.ensure_namespace(self.config.haproxy_namespace)
         self._replug_frontend()
         config = self._amphora_config(assignment)
@@ -150,7 +157,7 @@ class HostAgent:
             service.fenced = self.fence_path.read_text() or "fenced before a restart"
         service.on_fence = self._keep_fence
         service.start()
-        self.assignment, self.service = assignment, service
+        self.service = service
         log.info("amphora host %s is amphora %s", self.host_id, assignment.amphora_id)
 
     def _amphora_config(self, assignment: AmphoraAssignment) -> AgentConfig:
@@ -158,6 +165,7 @@ class HostAgent:
         return AgentConfig.model_validate(
             {
                 "amphora_id": assignment.amphora_id,
+                "service_type": assignment.service_type,
                 "management": {
                     "name": host.management.interface,
                     "addresses": [str(a) for a in host.management.addresses],
@@ -225,6 +233,14 @@ class HostAgent:
             "gateways": [str(g) for g in port.gateways],
         }
 
+    @property
+    def _frontend_namespace(self) -> str | None:
+        """Where the front end goes: the amphora-haproxy namespace, or for a dedicated
+        distributor the host's own (its speaker watches next hops there, frontend.py)."""
+        if self.assignment is not None and self.assignment.service_type == "distributor":
+            return None
+        return self.config.haproxy_namespace
+
     def _replug_frontend(self) -> None:
         """A restart resumes the front end as it was plugged (after a reboot the namespace is
         new and empty): made again from ``frontend.json``, a no-op when it is there. Not for a
@@ -233,7 +249,7 @@ class HostAgent:
         if port is None or self.fence_path.exists():
             return
         try:
-            frontend.plug(self.config.haproxy_namespace, self.config.frontend.parent_interface,
+            frontend.plug(self._frontend_namespace, self.config.frontend.parent_interface,
                           FRONTEND_IFNAME, port)  # fmt: skip
         except frontend.FrontendError as exc:
             log.error("amphora host %s: the front end could not be made again: %s",
@@ -244,7 +260,7 @@ class HostAgent:
             service = self.current()
             try:
                 made = frontend.plug(
-                    self.config.haproxy_namespace,
+                    self._frontend_namespace,
                     self.config.frontend.parent_interface,
                     FRONTEND_IFNAME,
                     port,
@@ -291,6 +307,8 @@ class HostAgent:
                 self.service.stop()  # the speaker's sessions close: every route withdrawn
             finally:
                 self.service = None
+        if self._frontend_namespace is None:
+            frontend.unplug(None, FRONTEND_IFNAME)
         self.assignment = None
         frontend.delete_namespace(self.config.haproxy_namespace)
         shutil.rmtree(self.amphora_dir, ignore_errors=True)

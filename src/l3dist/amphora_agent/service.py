@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from l3dist import __version__
 from l3dist.amphora_agent import flow_rescue
+from l3dist.amphora_agent.bfd_responder import BfdResponder
 from l3dist.amphora_agent.fencing import FenceWatch
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
@@ -36,7 +37,7 @@ from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
 from l3dist.common.files import write_atomic
 from l3dist.common.process import Supervisor
-from l3dist.contracts.agent_api import MAX_CONNECTIONS
+from l3dist.contracts.agent_api import MAX_CONNECTIONS, BfdPeers
 from l3dist.contracts.agent_config import AgentConfig, BgpConfig, InterfaceConfig
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,18 @@ class AgentService:
         self.rescue_pickup_until: float | None = None
         # The peers whose MAC is known: owner learning works with them (one copy per packet).
         self.rescue_peer_macs: dict[str, str] = {}
+        # A dedicated distributor (service_type distributor) runs only its speakers: no
+        # HAProxy, no VIP, no listener check; its front end is in its own namespace.
+        self.distributor = config.service_type == "distributor"
         self.speaker: SpeakerDriver = self._make_speaker(config.bgp)
         self.haproxy = HaproxyService(
             config.haproxy_namespace, config.amphora_id, config.state_dir / "haproxy"
         )
         self.supervisor = Supervisor()
         self.haproxy_ns = netlink.NamespaceNetlink(config.haproxy_namespace)
+        # Dedicated mode, on a load-balancing amphora: answer the distributors' BFD.
+        self.bfd = BfdResponder(config.haproxy_namespace, config.frontend.name,
+                                config.state_dir / "bfd", str(config.bgp.router_id))  # fmt: skip
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
         self.listener_check = ListenerChecker(
             config.listener_check, self.haproxy.serving, self._listeners_changed
@@ -143,6 +150,10 @@ class AgentService:
         self.vip_routes = self._allowed({VipRoute(**r) for r in data.get("vip_routes", [])})
         rescue = data.get("rescue")
         self.rescue = flow_rescue.RescueConfig(**rescue) if rescue else None
+        bfd = data.get("bfd")
+        if bfd:
+            peers = BfdPeers.model_validate(bfd)
+            self.bfd.peers, self.bfd.timers = list(peers.peers), peers.timers
 
     def _allowed(self, entries: set[Any]) -> set[Any]:
         """Persisted registrations the config drive's anycast prefixes allow; any other (state
@@ -163,6 +174,9 @@ class AgentService:
             "draining": [asdict(r) for r in sorted(self.draining)],
             "vip_routes": [asdict(r) for r in sorted(self.vip_routes)],
             "rescue": asdict(self.rescue) if self.rescue else None,
+            "bfd": BfdPeers(peers=self.bfd.peers, timers=self.bfd.timers).model_dump(mode="json")
+            if self.bfd.peers
+            else None,
         }
         write_atomic(self.state_path, json.dumps(data, indent=2), durable=True)
 
@@ -171,6 +185,22 @@ class AgentService:
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._load()
+        if not self.distributor:
+            self._start_load_balancing()
+        self.speaker.start(self.routes())
+        self._supervise_speaker()
+        self.supervisor.start()
+        if not self.distributor:
+            self.listener_check.start()
+        if self.heartbeats:
+            self.heartbeats.start()
+        if self.fence_watch:
+            self.fence_watch.start()
+        log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
+
+    def _start_load_balancing(self) -> None:
+        """A load-balancing amphora's own parts: VIPs on loopback, flow rescue, HAProxy, and
+        the distributors' BFD (dedicated mode), before any announcement."""
         ns = self.config.haproxy_namespace
         netlink.set_sysctls(ns, netlink.VIP_ON_LOOPBACK_SYSCTLS)
         for vip in self.vips:
@@ -178,16 +208,11 @@ class AgentService:
         self.announce_frontend()
         self._apply_rescue()  # before HAProxy accepts connections and before any announcement
         self.haproxy.start()
-        self.speaker.start(self.routes())
         self.supervisor.add(self.haproxy.process, on_death=self.listener_check.mark_down)
-        self._supervise_speaker()
-        self.supervisor.start()
-        self.listener_check.start()
-        if self.heartbeats:
-            self.heartbeats.start()
-        if self.fence_watch:
-            self.fence_watch.start()
-        log.info("agent for amphora %s started (%s)", self.config.amphora_id, self.speaker.name)
+        self.bfd.answering = False  # until the listener check says the listeners serve
+        if self.bfd.peers:
+            self.bfd.set_peers(self.bfd.peers, self.bfd.timers, self.frontend_addresses())
+            self.supervisor.add(self.bfd.process)
 
     def replace_speakers(self, bgp: BgpConfig) -> bool:
         """Run the speaker with new speakers and peer profiles (a distributor's change): the old
@@ -269,6 +294,7 @@ class AgentService:
         self.listener_check.stop()
         self.supervisor.stop()
         self.speaker.stop()
+        self.bfd.stop()
         self.haproxy.stop()
         self.haproxy_ns.close()
 
@@ -283,9 +309,14 @@ class AgentService:
         return dict(stats.listeners), dict(stats.pools)
 
     def _listeners_changed(self, healthy: bool) -> None:
-        """Withdraw every VIP route while the listeners are down; announce them when back."""
+        """Withdraw every VIP route while the listeners are down; announce them when back
+        (and stop answering the distributors' BFD meanwhile: they withdraw us too)."""
         with self.lock:
             self.speaker.apply(self.routes())
+            try:
+                self.bfd.set_answering(healthy, self.frontend_addresses())
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                log.error("BFD responder: %s", exc)
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -309,7 +340,8 @@ class AgentService:
 
     def _frontend_link(self, state: str) -> None:
         ns, ifname = self.config.haproxy_namespace, self.config.frontend.name
-        result = subprocess.run(["ip", "-n", ns, "link", "set", ifname, state],
+        where = [] if self.distributor else ["-n", ns]
+        result = subprocess.run(["ip", *where, "link", "set", ifname, state],
                                 capture_output=True, text=True, timeout=10)  # fmt: skip
         if result.returncode != 0:
             log.warning("front end %s %s: %s", ifname, state, result.stderr.strip())
@@ -367,7 +399,7 @@ class AgentService:
         fenced."""
         if self.fenced is not None:
             return frozenset()
-        if not self.listener_check.healthy:
+        if not self.distributor and not self.listener_check.healthy:
             return self.routes_for(self.vip_routes)
         return self._desired_routes()
 
@@ -415,7 +447,10 @@ class AgentService:
     def _one_nexthop_per_peer(
         self, new: Registration | VipRoute, ignore: Iterable[Registration | VipRoute] = ()
     ) -> None:
-        """A speaker announces one next hop per VIP and peer (BGP without ADD-PATH)."""
+        """Without ADD-PATH a speaker announces one next hop per VIP and peer: a second is
+        refused (409). With it (``bgp.add_path``, a distributor's) every next hop is a path."""
+        if self.config.bgp.add_path:
+            return
         current = (self.registrations - self.draining) | self.vip_routes
         desired = {(r.prefix, r.peer_id): r.nexthop
                    for r in self.routes_for(current - set(ignore))}  # fmt: skip
@@ -625,6 +660,7 @@ class AgentService:
 
     def plug_vip(self, vip: str) -> bool:
         """Put the VIP on loopback in the amphora-haproxy namespace; False if already there."""
+        self._not_on_a_distributor("plug a VIP")
         self.announce_frontend()
         with self.lock:
             was_there = vip in self.vips and self.vip_configured(vip)
@@ -698,9 +734,38 @@ class AgentService:
                 409, f"no IPv{vip.version} BGP peer is configured on this amphora", "vip_ip"
             )
 
+    def _not_on_a_distributor(self, what: str) -> None:
+        if self.distributor:
+            raise AgentError(409, f"amphora {self.config.amphora_id} is a dedicated distributor: "
+                             f"it does not {what}")  # fmt: skip
+
+    def set_bfd_peers(self, peers: BfdPeers) -> dict[str, Any]:
+        """Answer these distributors' BFD on the front end (dedicated mode); kept for a
+        restart. Answering starts once the listeners serve."""
+        self._not_on_a_distributor("answer distributors' BFD")
+        with self.lock:
+            self.bfd.answering = self.listener_check.healthy
+            if not peers.peers:  # never restarted by the supervisor once stopped on purpose
+                self.supervisor.remove(self.bfd.process.name)
+            try:
+                self.bfd.set_peers(list(peers.peers), peers.timers, self.frontend_addresses())
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                raise AgentError(503, f"the BFD responder could not be configured: {exc}") from exc
+            if peers.peers:
+                self.supervisor.add(self.bfd.process)
+            self._save()
+            return self.bfd.status()
+
     def register(self, reg: Registration) -> Registration:
         with self.lock:
             self._validate(reg)
+            if self.distributor and reg.amphora_id == self.config.amphora_id:
+                raise AgentError(
+                    400,
+                    f"amphora_id {reg.amphora_id} is this distributor: it announces "
+                    "load-balancing amphorae, not itself",
+                    "amphora_id",
+                )
             if reg.amphora_id == self.config.amphora_id and not self.vip_configured(reg.vip_ip):
                 raise AgentError(
                     409,
@@ -851,7 +916,7 @@ class AgentService:
         if isinstance(entry, Registration):
             if entry in self.draining:
                 return DRAINING
-            if not self.listener_check.healthy:
+            if not self.distributor and not self.listener_check.healthy:
                 return LISTENERS_DOWN
         return None
 
@@ -911,6 +976,7 @@ class AgentService:
             "api_version": "1.0",
             "l3dist_version": __version__,
             "speaker_driver": self.speaker.name,
+            "service_type": self.config.service_type,
             "haproxy_running": self.haproxy.process.alive(),
             "listener_check": self.listener_check.status(),
             "vips": sorted(self.vips),

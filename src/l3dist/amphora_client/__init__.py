@@ -10,10 +10,12 @@ import httpx
 from l3dist.contracts.agent_api import (
     AGENT_PORT,
     AMPHORA_PATH,
+    BFD_PATH,
     BGP_PATH,
     FENCE_PATH,
     FRONTEND_PATH,
     AmphoraAssignment,
+    BfdPeers,
     FrontendPlug,
     SpeakersUpdate,
 )
@@ -196,6 +198,13 @@ class AgentClient:
         """New speakers and peer profiles; ``changed`` says whether the speaker restarted."""
         body = SpeakersUpdate(speakers=speakers).model_dump(mode="json", context={"secrets": True})
         return dict(self._call("PUT", BGP_PATH, json=body))
+
+    def set_bfd_peers(self, peers: BfdPeers) -> dict[str, Any]:
+        """Dedicated mode: answer these distributors' BFD on the front end (none: stop)."""
+        return dict(self._call("PUT", BFD_PATH, json=peers.model_dump(mode="json")))
+
+    def bfd_status(self) -> dict[str, Any]:
+        return dict(self._call("GET", BFD_PATH))
 
     def plug_frontend(self, plug: FrontendPlug) -> dict[str, Any]:
         return dict(self._call("PUT", FRONTEND_PATH, json=plug.model_dump(mode="json")) or {})

@@ -42,6 +42,9 @@ class PeerStatus:
     established: bool
     last_error: str | None = None
     bfd_state: str | None = None  # None: BFD not enabled for this peer
+    # ADD-PATH send on this session: None when not offered, else whether the peer took it
+    # (False: the session carries one next hop per VIP, the spec's model).
+    add_path: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ aggregate or a foreign prefix.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -39,8 +40,47 @@ def _route_function(peer_id: str) -> str:
     return "routes_" + protocol_name(peer_id)
 
 
+def _nexthop_protocol(nexthop: str) -> str:
+    """The static protocol holding one next hop's VIPs (``nh_198_18_1_11``)."""
+    return "nh_" + re.sub(r"[^0-9A-Fa-f]", "_", nexthop)
+
+
+def _address_key(address: str) -> tuple[int, int, str]:
+    """Next hops in numeric order (a stable file); BIRD itself refuses one that is no address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return 0, 0, address
+    return parsed.version, int(parsed), address
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def birdc(socket_path: Path, args: list[str], timeout: float = 5.0) -> str:
+    """A birdc command's output; RuntimeError when BIRD refused it (a parse error, say)."""
+    result = subprocess.run(
+        [BIRDC, "-s", str(socket_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    out = result.stdout
+    if result.returncode != 0 or re.search(r"^\s*(Parse error|.*: error)", out, re.M):
+        raise RuntimeError(f"birdc {' '.join(args)}: {out}{result.stderr}".strip())
+    return out
+
+
+def bfd_sessions(show_bfd_sessions: str) -> dict[str, str]:
+    """Session state per neighbour address in ``show bfd sessions`` output."""
+    states: dict[str, str] = {}
+    for line in show_bfd_sessions.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] in ("Up", "Down", "Init", "AdminDown"):
+            states[fields[0]] = fields[2]
+    return states
 
 
 class BirdDriver(SpeakerDriver):
@@ -103,9 +143,10 @@ class BirdDriver(SpeakerDriver):
             f"  {channel} {{",
             "    import none;",
             f"    export filter export_{protocol_name(peer.id)};",
-            "  };",
-            "}",
         ]
+        if self.bgp.add_path:
+            lines.append("    add paths tx;")
+        lines += ["  };", "}"]
         return "\n".join(lines) + "\n"
 
     def anycast_set(self, version: int) -> str | None:
@@ -135,12 +176,26 @@ class BirdDriver(SpeakerDriver):
             ]
         return "\n".join([*lines, "}"]) + "\n"
 
+    def bfd_protocol(self) -> str:
+        """BFD for the peers that enable it (their own timers) and, with ``nexthop_bfd``, for
+        the next hops: every interface's sessions get its timers (a peer's own override)."""
+        timers = self.bgp.nexthop_bfd
+        if timers is None:
+            return "protocol bfd { }"
+        return (
+            'protocol bfd {\n  interface "*" {\n'
+            f"    min rx interval {timers.receive_interval_ms} ms;\n"
+            f"    min tx interval {timers.transmit_interval_ms} ms;\n"
+            f"    multiplier {timers.detect_multiplier};\n"
+            "  };\n}"
+        )
+
     def main_config(self) -> str:
         parts = [
             f"router id {self.bgp.router_id};",
             "log stderr all;",
             "protocol device { scan time 10; }",
-            "protocol bfd { }",
+            self.bfd_protocol(),
             f"include {_quote(str(self.routes_path))};",
         ]
         parts += [self.export_filter(peer) for _, peer in self.bgp.peers()]
@@ -148,20 +203,40 @@ class BirdDriver(SpeakerDriver):
         return "\n".join(parts) + "\n"
 
     def routes_config(self, routes: frozenset[Route]) -> str:
-        prefixes = {
-            4: sorted({r.prefix for r in routes if r.version == 4}),
-            6: sorted({r.prefix for r in routes if r.version == 6}),
-        }
+        """The routes file: one static protocol per next hop holding its VIPs, and per peer a
+        function choosing which (next hop, VIP) pairs it gets.
+
+        One protocol per next hop puts one route per next hop and VIP in BIRD's table, so a
+        channel with ADD-PATH sends each as its own path; without ADD-PATH BIRD sends the best
+        one only (the spec's one next hop per VIP). A route is a blackhole with the next hop
+        set on export; with ``nexthop_bfd`` it goes via the next hop and depends on a BFD
+        session to it, so a next hop that stops answering leaves every peer at once (BIRD
+        withdraws it by itself, nothing polls). The functions test a prefix set per next hop:
+        one comparison per next hop, not per route (1,000 VIPs stay cheap to export).
+        """
+        bfd = self.bgp.nexthop_bfd is not None
+        by_nexthop: dict[str, set[str]] = {}
+        for route in routes:
+            by_nexthop.setdefault(route.nexthop, set()).add(route.prefix)
         parts = []
-        for version in (4, 6):
-            body = "".join(f"  route {p} blackhole;\n" for p in prefixes[version])
-            parts.append(f"protocol static vips{version} {{\n  ipv{version};\n{body}}}\n")
+        for nexthop in sorted(by_nexthop, key=_address_key):
+            version = 4 if ":" not in nexthop else 6
+            target = f"via {nexthop} bfd" if bfd else "blackhole"
+            body = "".join(f"  route {p} {target};\n" for p in sorted(by_nexthop[nexthop]))
+            parts.append(
+                f"protocol static {_nexthop_protocol(nexthop)} {{\n  ipv{version};\n{body}}}\n"
+            )
         for _, peer in self.bgp.peers():
+            wanted: dict[str, set[str]] = {}
+            for route in routes:
+                if route.peer_id == peer.id:
+                    wanted.setdefault(route.nexthop, set()).add(route.prefix)
             body = ""
-            for route in sorted(r for r in routes if r.peer_id == peer.id):
+            for nexthop in sorted(wanted, key=_address_key):
+                prefixes = ", ".join(sorted(wanted[nexthop]))
                 body += (
-                    f"  if net = {route.prefix} then {{\n"
-                    f"    bgp_next_hop = {route.nexthop};\n"
+                    f'  if proto = "{_nexthop_protocol(nexthop)}" && net ~ [ {prefixes} ] then {{\n'
+                    f"    bgp_next_hop = {nexthop};\n"
                     "    bgp_origin = ORIGIN_IGP;\n"
                     "    return true;\n"
                     "  }\n"
@@ -195,37 +270,30 @@ class BirdDriver(SpeakerDriver):
         """Nothing to do: the restarted BIRD read its routes from the config file."""
 
     def birdc(self, args: list[str], timeout: float = 5.0) -> str:
-        result = subprocess.run(
-            [BIRDC, "-s", str(self.socket_path), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        out = result.stdout
-        if result.returncode != 0 or re.search(r"^\s*(Parse error|.*: error)", out, re.M):
-            raise RuntimeError(f"birdc {' '.join(args)}: {out}{result.stderr}".strip())
-        return out
+        return birdc(self.socket_path, args, timeout)
 
     def bfd_states(self) -> dict[str, str]:
         """BFD session state per neighbour address, from ``show bfd sessions``."""
-        states: dict[str, str] = {}
         try:
-            out = self.birdc(["show", "bfd", "sessions"])
+            return bfd_sessions(self.birdc(["show", "bfd", "sessions"]))
         except (RuntimeError, subprocess.TimeoutExpired):
-            return states
-        for line in out.splitlines():
-            fields = line.split()
-            if len(fields) >= 3 and fields[2] in ("Up", "Down", "Init", "AdminDown"):
-                states[fields[0]] = fields[2]
-        return states
+            return {}
+
+    def _add_path_taken(self, protocol_output: str, peer: BgpPeerProfile) -> bool | None:
+        """Did the peer say it receives ADD-PATH for the family (``show protocols all``: the
+        neighbour's capabilities list ``ADD-PATH`` with ``RX: ipv4``)? None: not offered."""
+        if not self.bgp.add_path:
+            return None
+        neighbor = protocol_output.partition("Neighbor capabilities")[2]
+        match = re.search(r"ADD-PATH\s+RX:([^\n]*)", neighbor)
+        return match is not None and f"ipv{peer.ip_version}" in match.group(1).split()
 
     def peer_status(self) -> list[PeerStatus]:
         statuses = []
         alive = self.process.alive()
         bfd = self.bfd_states() if alive and any(p.bfd_enabled for _, p in self.bgp.peers()) else {}
         for _, peer in self.bgp.peers():
-            state, error = "Down", None
+            state, error, out = "Down", None, ""
             if alive:
                 try:
                     out = self.birdc(["show", "protocols", "all", protocol_name(peer.id)])
@@ -246,6 +314,7 @@ class BirdDriver(SpeakerDriver):
                     established=state == "Established",
                     last_error=error,
                     bfd_state=bfd.get(str(peer.peer_ip), "Down") if peer.bfd_enabled else None,
+                    add_path=self._add_path_taken(out, peer) if state == "Established" else None,
                 )
             )
         return statuses

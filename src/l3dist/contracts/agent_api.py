@@ -15,6 +15,8 @@ from l3dist.contracts.agent_config import (
     BgpSpeakerConfig,
     HeartbeatConfig,
     ListenerCheckConfig,
+    NexthopBfd,
+    ServiceType,
 )
 
 AGENT_PORT = 9443
@@ -77,6 +79,7 @@ AMPHORA_PATH = "/1.0/amphora"  # PUT: become this amphora; GET: what this host i
 FRONTEND_PATH = "/1.0/plug/frontend"  # PUT: make the reserved front-end port real
 FENCE_PATH = "/1.0/fence"  # GET: why the amphora is fenced (or null); DELETE: clear it
 BGP_PATH = "/1.0/bgp"  # PUT: new speakers and peer profiles (a distributor's change)
+BFD_PATH = "/1.0/bfd"  # PUT: the distributors whose BFD sessions to its front end it answers
 
 
 class SpeakersUpdate(BaseModel):
@@ -89,6 +92,18 @@ class SpeakersUpdate(BaseModel):
     speakers: list[BgpSpeakerConfig] = Field(min_length=1, max_length=4)
 
 
+class BfdPeers(BaseModel):
+    """``PUT /1.0/bfd`` on a load-balancing amphora of a dedicated distributor: answer BFD from
+    these distributor amphorae (their front-end addresses) on the front end, with these timers.
+    The distributors announce this amphora's front end only while its session is Up, and the
+    amphora stops answering while its listeners are down, so a soft failure withdraws too.
+    An empty list stops answering altogether."""
+
+    model_config = ConfigDict(extra="forbid")
+    peers: list[IPAddress] = Field(max_length=16)
+    timers: NexthopBfd = Field(default_factory=NexthopBfd)
+
+
 class AmphoraAssignment(BaseModel):
     """``PUT /1.0/amphora``: what an idle host becomes (the hosts compute driver's build).
 
@@ -97,6 +112,7 @@ class AmphoraAssignment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     amphora_id: AmphoraId
+    service_type: ServiceType = "loadbalancer"
     bgp: BgpConfig  # speaker driver, router id, speakers and their peers (passwords included)
     anycast_prefixes: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     heartbeat: HeartbeatConfig | None = None

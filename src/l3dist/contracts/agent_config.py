@@ -98,11 +98,27 @@ class BgpSpeakerConfig(StrictModel):
         return self
 
 
+class NexthopBfd(StrictModel):
+    """BFD from the speaker to each next hop it announces (a dedicated distributor watching
+    its load-balancer amphorae): a next hop whose session is not Up is not announced. The next
+    hops must be on a subnet the speaker's host is plugged into (single-hop BFD)."""
+
+    transmit_interval_ms: Annotated[int, Field(ge=10, le=60000)] = 50
+    receive_interval_ms: Annotated[int, Field(ge=10, le=60000)] = 50
+    detect_multiplier: Annotated[int, Field(ge=2, le=255)] = 3
+
+
 class BgpConfig(StrictModel):
     # An entry point of l3dist.speaker_drivers (bird and exabgp ship with l3dist).
     driver: str = Field(default="bird", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     router_id: ipaddress.IPv4Address
     speakers: list[BgpSpeakerConfig] = Field(default_factory=list)
+    # BGP ADD-PATH (RFC 7911), send: every next hop of a VIP is announced to a peer, each its
+    # own path (a dedicated distributor's many load-balancer amphorae over one session). A peer
+    # that does not negotiate it gets one next hop per VIP (the spec's model): the status says.
+    add_path: bool = False
+    # None: next hops are announced while registered (each amphora is its own next hop).
+    nexthop_bfd: NexthopBfd | None = None
 
     def peers(self) -> list[tuple[BgpSpeakerConfig, BgpPeerProfile]]:
         return [(s, p) for s in self.speakers for p in s.peers]
@@ -159,10 +175,18 @@ class ListenerCheckConfig(StrictModel):
     fall: Annotated[int, Field(ge=1, le=100)] = 2
 
 
+# What an amphora does (the spec's amphora.service_type): a load-balancing amphora runs
+# HAProxy with the VIP on loopback, and announces itself when it has speakers (the combined
+# mode); a dedicated distributor runs only the speakers, announcing the load-balancing
+# amphorae's front ends (ADD-PATH), and holds no VIP.
+ServiceType = Literal["loadbalancer", "distributor"]
+
+
 class AgentConfig(StrictModel):
     """Everything the agent needs to know about its amphora."""
 
     amphora_id: str = Field(min_length=1, max_length=36)
+    service_type: ServiceType = "loadbalancer"
     management: InterfaceConfig
     frontend: InterfaceConfig = Field(default_factory=lambda: InterfaceConfig(name="fe0"))
     haproxy_namespace: str = "amphora-haproxy"
