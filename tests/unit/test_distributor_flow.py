@@ -23,7 +23,8 @@ def test_create_and_update_run_the_driver_check_between_error_and_active() -> No
     services = SimpleNamespace(distributor=driver)
     driver.bind(services)  # type: ignore[arg-type]
     for flow, steps in (
-        (jobs.CREATE_DISTRIBUTOR, ["check-fabric"]),
+        # the fabric checked, then (dedicated mode) the distributor amphorae built
+        (jobs.CREATE_DISTRIBUTOR, ["check-fabric", "distributor-amphorae"]),
         # a change is checked again, then brought to every amphora (one at a time)
         (jobs.UPDATE_DISTRIBUTOR, ["check-fabric", "roll-speakers"]),
     ):
@@ -34,3 +35,17 @@ def test_create_and_update_run_the_driver_check_between_error_and_active() -> No
             *steps,
             "distributor-active",
         ]
+
+
+def test_delete_removes_the_distributor_amphorae_before_the_row() -> None:
+    driver = L3BgpDistributorDriver()
+    services = SimpleNamespace(distributor=driver)
+    driver.bind(services)  # type: ignore[arg-type]
+    built = flows.build(services, jobs.DELETE_DISTRIBUTOR, "d-1", {"plan": {}})  # type: ignore[arg-type]
+    assert atom_names(built) == [
+        "distributor-id",
+        "distributor-error-on-revert",
+        "nop-d",
+        "delete-distributor-amphorae",
+        "delete-distributor-row",
+    ]

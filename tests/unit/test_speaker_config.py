@@ -346,3 +346,16 @@ def test_frr_config_filters_what_amphorae_may_send() -> None:
     assert "  neighbor AMPHORAE6 maximum-prefix 50\n" in v6
     assert "  neighbor AMPHORAE6 soft-reconfiguration inbound\n" in v6
     assert "ANYCAST6" not in v4 and "ANYCAST4" not in v6
+
+
+def test_exabgp_offers_add_path_and_names_each_path(tmp_path: Path) -> None:
+    driver = exabgp(distributor_bgp(nexthop_bfd=False), tmp_path)
+    conf = driver.config()
+    assert conf.count("capability { add-path send; }") == 2
+    assert "negotiated;" in conf
+    route = Route("198.18.100.10/32", "198.18.1.12", "p1")
+    assert driver._announce(route, 2) == (
+        "neighbor 198.18.0.1 announce route 198.18.100.10/32 path-information 2 "
+        "next-hop 198.18.1.12 origin igp"
+    )
+    assert "capability" not in exabgp(bgp(), tmp_path).config()

@@ -291,7 +291,8 @@ class AgentService:
             self.fence_watch.stop()
         if self.heartbeats:
             self.heartbeats.stop()
-        self.listener_check.stop()
+        if not self.distributor:  # a distributor never started it
+            self.listener_check.stop()
         self.supervisor.stop()
         self.speaker.stop()
         self.bfd.stop()
@@ -980,5 +981,9 @@ class AgentService:
             "haproxy_running": self.haproxy.process.alive(),
             "listener_check": self.listener_check.status(),
             "vips": sorted(self.vips),
+            # What a drain waits for when the distributor is dedicated (this amphora has no
+            # registration of its own to list them with).
+            "connections": {vip: self.connections(vip) for vip in sorted(self.vips)},
+            "frontend_addresses": [str(a.ip) for a in self.frontend_addresses()],
             "fenced": self.fenced,
         }

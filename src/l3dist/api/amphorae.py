@@ -39,6 +39,7 @@ LIST_SPEC = ListSpec(
         "lb_network_ip": Amphora.lb_network_ip,
         "ha_ip": Amphora.ha_ip,
         "service_type": Amphora.service_type,
+        "distributor_id": Amphora.distributor_id,
         "frontend_ip": Amphora.frontend_ip,
         "frontend_subnet_id": Amphora.frontend_subnet_id,
         "created_at": Amphora.created_at,
@@ -75,6 +76,7 @@ def to_dict(amp: Amphora) -> dict[str, Any]:
         "operating_status": operating_status(amp),
         "drain_started_at": timestamp(amp.drain_started_at),
         "service_type": amp.service_type,
+        "distributor_id": amp.distributor_id,  # a dedicated distributor's amphora
         "frontend_ip": amp.frontend_ip,
         "frontend_subnet_id": amp.frontend_subnet_id,
         "frontend_port_id": amp.frontend_port_id,

@@ -200,6 +200,22 @@ def distributor_status(
         }
 
 
+def _keep_fixed(d: Distributor, config: dict[str, Any]) -> None:
+    """A distributor's mode, and a dedicated one's amphora count, stay what they were made
+    with (409 naming the key): changing them would rebuild the distributor under its load
+    balancers (make another distributor instead)."""
+    for key, value in (
+        ("mode", l3_bgp_config.mode),
+        ("distributor_amphorae", l3_bgp_config.distributor_amphorae),
+    ):
+        if value(config) != value(d.config_data):
+            raise conflict(
+                f"config_data.{key} is fixed once the distributor exists "
+                f"({value(d.config_data)}): create another distributor",
+                f"config_data.{key}",
+            )
+
+
 @router.put("/v2/lbaas/distributors/{distributor_id}", tags=["distributors"])
 def update_distributor(
     distributor_id: str,
@@ -219,6 +235,8 @@ def update_distributor(
                 setattr(d, name, value)
         # A new configuration is checked again; so is the same one of an ERROR distributor
         # (the operator fixed what its driver refused: a speaker's missing peer).
+        if config is not None:
+            _keep_fixed(d, config)
         if config is not None and (config != d.config_data or d.status == c.ERROR):
             _recheck(session, d, "config_data")
             d.config_data = config
@@ -242,7 +260,14 @@ def delete_distributor(
         )
         if user:
             raise conflict(f"Distributor {d.id} is in use by load balancer {user}", "id")
-        session.delete(d)
+        if l3_bgp_config.mode(d.config_data) == l3_bgp_config.DEDICATED:
+            # Its amphorae run on hosts of the pool: the worker deletes them, then the row.
+            if d.status in (c.PENDING_CREATE, c.PENDING_UPDATE, c.PENDING_DELETE):
+                raise conflict(f"Distributor {d.id} is {d.status}", "status")
+            d.status = c.PENDING_DELETE
+            jobs.submit(session, jobs.DELETE_DISTRIBUTOR, d.id)
+        else:
+            session.delete(d)
     return Response(status_code=204)
 
 

@@ -42,19 +42,27 @@ def main() -> None:
             event = json.loads(line)
         except ValueError:
             continue
-        if event.get("type") != "state":
-            continue
+        kind = event.get("type")
         neighbor = event.get("neighbor", {})
         peer_ip = neighbor.get("address", {}).get("peer")
-        state = neighbor.get("state", "")
-        if not peer_ip:
+        if not peer_ip or kind not in ("state", "negotiated"):
             continue
         previous = peers.get(peer_ip, {})
-        peers[peer_ip] = {
-            "state": STATES.get(state, state),
-            "since": time.time(),
-            "last_error": neighbor.get("reason") or previous.get("last_error"),
-        }
+        if kind == "negotiated":
+            # The families this session sends ADD-PATH for ("ipv4 unicast"): the driver sends
+            # every path to it only then.
+            negotiated = neighbor.get("negotiated", {})
+            sends = negotiated.get("add_path", {}).get("send", [])
+            peers[peer_ip] = {**previous, "add_path_send": list(sends)}
+        else:
+            state = neighbor.get("state", "")
+            peers[peer_ip] = {
+                "state": STATES.get(state, state),
+                "since": time.time(),
+                "last_error": neighbor.get("reason") or previous.get("last_error"),
+                # A session that went down renegotiates: what it sent for is forgotten.
+                "add_path_send": previous.get("add_path_send", []) if state == "up" else [],
+            }
         write_status(status_path, peers)
 
 

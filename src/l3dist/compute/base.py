@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from l3dist.certificates import AmphoraCertificates
-from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig, IPNetwork
+from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig, IPNetwork, NexthopBfd
 
 
 class ComputeBuildError(Exception):
@@ -20,6 +20,14 @@ class BuiltAmphora:
     lb_network_ip: str  # where the controller reaches the agent (management network)
 
 
+@dataclass(frozen=True)
+class DistributorRole:
+    """A dedicated distributor amphora (not a load-balancing one): it runs only the speakers,
+    with ADD-PATH, watching the next hops it announces by BFD with these timers."""
+
+    nexthop_bfd: NexthopBfd
+
+
 class AbstractComputeDriver(ABC):
     @abstractmethod
     def build(
@@ -30,12 +38,13 @@ class AbstractComputeDriver(ABC):
         certificates: AmphoraCertificates,
         heartbeat: HeartbeatConfig,
         anycast_prefixes: list[IPNetwork],
+        distributor: DistributorRole | None = None,
     ) -> BuiltAmphora:
         """Create and boot an amphora whose config drive carries the BGP speakers, its TLS
         certificates (the agent's own, and the CA of the controller's client certificate),
         where to send its heartbeats, and the anycast pools it may announce host routes inside
         (``AgentConfig.anycast_prefixes``: written as given, an empty list makes an amphora
-        that announces nothing)."""
+        that announces nothing). With ``distributor``, a dedicated distributor amphora."""
 
     @abstractmethod
     def delete(self, compute_id: str) -> None:

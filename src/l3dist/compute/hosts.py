@@ -28,7 +28,12 @@ from typing import Any
 from l3dist.amphora_client import AgentClient, AgentClientError, AgentUnreachable
 from l3dist.certificates import AmphoraCertificates, client_context
 from l3dist.common.config import Config
-from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora, ComputeBuildError
+from l3dist.compute.base import (
+    AbstractComputeDriver,
+    BuiltAmphora,
+    ComputeBuildError,
+    DistributorRole,
+)
 from l3dist.contracts.agent_api import AmphoraAssignment
 from l3dist.contracts.agent_config import (
     BgpConfig,
@@ -84,6 +89,7 @@ class HostsComputeDriver(AbstractComputeDriver):
         certificates: AmphoraCertificates,  # unused: a host's certificate comes at enrollment
         heartbeat: HeartbeatConfig,
         anycast_prefixes: list[IPNetwork],
+        distributor: DistributorRole | None = None,
     ) -> BuiltAmphora:
         skipped: set[str] = set()
         while True:
@@ -97,11 +103,14 @@ class HostsComputeDriver(AbstractComputeDriver):
                         driver=speaker_driver,
                         router_id=ipaddress.IPv4Address(router_id(host)),
                         speakers=speakers,
+                        add_path=distributor is not None,
+                        nexthop_bfd=distributor.nexthop_bfd if distributor else None,
                     )
             except hosts.NoFreeHost as exc:
                 raise NoFreeHost(str(exc)) from None
             assignment = AmphoraAssignment(
                 amphora_id=amphora_id,
+                service_type="distributor" if distributor else "loadbalancer",
                 bgp=bgp,
                 anycast_prefixes=anycast_prefixes,
                 heartbeat=heartbeat,

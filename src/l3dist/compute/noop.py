@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from l3dist.certificates import AmphoraCertificates
-from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora
+from l3dist.compute.base import AbstractComputeDriver, BuiltAmphora, DistributorRole
 from l3dist.contracts.agent_config import BgpSpeakerConfig, HeartbeatConfig, IPNetwork
 
 
@@ -23,6 +23,7 @@ class NoopComputeDriver(AbstractComputeDriver):
         certificates: AmphoraCertificates,
         heartbeat: HeartbeatConfig,
         anycast_prefixes: list[IPNetwork],
+        distributor: DistributorRole | None = None,
     ) -> BuiltAmphora:
         with self.lock:
             self.amphorae[amphora_id] = speakers

@@ -14,6 +14,7 @@ from taskflow.flow import Flow
 from taskflow.patterns import linear_flow, unordered_flow
 
 from l3dist.common import constants as c
+from l3dist.controller import distributor_amphorae as da
 from l3dist.controller import tasks as t
 from l3dist.controller.services import Services
 from l3dist.db import jobs
@@ -93,13 +94,26 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
         )
     if flow in (jobs.CREATE_DISTRIBUTOR, jobs.UPDATE_DISTRIBUTOR):
         d = services.distributor
+        steps = linear_flow.Flow(flow).add(
+            t.Provide("distributor-id", "distributor_id", target_id),
+            t.MarkDistributorErrorOnRevert(services, "distributor-error-on-revert"),
+        )
+        if flow == jobs.CREATE_DISTRIBUTOR:
+            # The fabric checked, then (dedicated mode) its amphorae built with the sessions up.
+            steps.add(
+                d.get_create_distributor_subflow(),
+                da.BuildDistributorAmphorae(services, "distributor-amphorae"),
+            )
+        else:
+            steps.add(d.get_update_distributor_subflow())
+        return steps.add(t.MarkDistributorActive(services, "distributor-active"))
+    if flow == jobs.DELETE_DISTRIBUTOR:
         return linear_flow.Flow(flow).add(
             t.Provide("distributor-id", "distributor_id", target_id),
             t.MarkDistributorErrorOnRevert(services, "distributor-error-on-revert"),
-            d.get_create_distributor_subflow()
-            if flow == jobs.CREATE_DISTRIBUTOR
-            else d.get_update_distributor_subflow(),
-            t.MarkDistributorActive(services, "distributor-active"),
+            services.distributor.get_delete_distributor_subflow(),
+            da.DeleteDistributorAmphorae(services, "delete-distributor-amphorae"),
+            da.DeleteDistributorRow(services, "delete-distributor-row"),
         )
     if flow == jobs.RESET_HOST:
         return linear_flow.Flow("reset-host").add(

@@ -424,7 +424,14 @@ class ComputeCreate(ServiceTask):
         with self.services.db.session(writer=True) as session:
             lb = session.get(LoadBalancer, loadbalancer_id)
             assert lb is not None and lb.vip is not None
-            speakers = speaker_configs(session, lb.vip.distributor_id)
+            distributor = (
+                session.get(Distributor, lb.vip.distributor_id) if lb.vip.distributor_id else None
+            )
+            dedicated = distributor is not None and (
+                l3_bgp_config.mode(distributor.config_data) == l3_bgp_config.DEDICATED
+            )
+            # A dedicated distributor's amphorae announce this one: it runs no BGP at all.
+            speakers = [] if dedicated else speaker_configs(session, lb.vip.distributor_id)
         prefixes = anycast_prefixes(self.services.network)
         if not prefixes:
             log.warning("no anycast subnet: amphora %s will announce nothing", amphora_id)
@@ -569,3 +576,5 @@ class DeleteLoadBalancerRows(ServiceTask):
             if lb.vip is not None:  # the address is free again (the row keeps the subnet)
                 lb.vip.ip_address = None
                 lb.vip.port_id = None
+                # Nor does a deleted load balancer hold its distributor (its delete is free).
+                lb.vip.distributor_id = None

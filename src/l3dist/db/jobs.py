@@ -34,6 +34,7 @@ RESET_HOST = "reset_host"
 # the fabric, then it is ACTIVE (or ERROR, the reason in the job's error).
 CREATE_DISTRIBUTOR = "create_distributor"
 UPDATE_DISTRIBUTOR = "update_distributor"
+DELETE_DISTRIBUTOR = "delete_distributor"  # its amphorae (dedicated mode) go, then its row
 FLOWS = (
     CREATE_LOAD_BALANCER,
     APPLY_LOAD_BALANCER,
@@ -44,6 +45,7 @@ FLOWS = (
     RESET_HOST,
     CREATE_DISTRIBUTOR,
     UPDATE_DISTRIBUTOR,
+    DELETE_DISTRIBUTOR,
 )
 
 

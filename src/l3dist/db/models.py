@@ -173,6 +173,12 @@ class Amphora(Timestamps, Base):
     # Drain Amphora: set when its route was withdrawn; it leaves once its connections end or
     # the drain timeout (counted from here, also by a resumed flow) expires.
     drain_started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # A dedicated distributor's amphora (service_type distributor): the distributor it serves.
+    distributor_id: Mapped[str | None] = mapped_column(
+        String(36),
+        ForeignKey("distributor.id", ondelete="SET NULL"),
+        index=True,
+    )
 
     load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates="amphorae")
 

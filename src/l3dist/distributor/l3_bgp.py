@@ -34,6 +34,7 @@ from l3dist.db.models import (
     utcnow,
 )
 from l3dist.db.queries import live_amphora_ids
+from l3dist.distributor import l3_bgp_dedicated as dedicated
 from l3dist.distributor.base import AbstractDistributorDriver, DistributorServices
 from l3dist.distributor.l3_bgp_config import speakers_in_use
 
@@ -120,7 +121,17 @@ class RegisterAmphorae(_DistributorTask):
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
             vip, distributor_id = str(lb.vip.ip_address), lb.vip.distributor_id  # type: ignore[union-attr]
             speakers = speaker_configs(session, distributor_id)
+            by_distributors = dedicated.is_dedicated(session, distributor_id)
         version = ipaddress.ip_address(vip).version
+        if by_distributors:
+            assert distributor_id is not None
+            announcing = dedicated.register(self.services, distributor_id, vip, targets)
+            with self.services.db.session(writer=True) as session:
+                for target in targets:
+                    _record(session, target, loadbalancer_id, distributor_id, [], version)
+                    dedicated.record(session, announcing, loadbalancer_id, distributor_id,
+                                     target.nexthop_ip, speakers, version)  # fmt: skip
+            return
         for target in targets:
             try:
                 with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
@@ -201,12 +212,18 @@ def _unregister(
     with services.db.session(writer=True) as session:
         lb = session.get(LoadBalancer, loadbalancer_id)
         vip = lb.vip.ip_address if lb is not None and lb.vip is not None else None
+        distributor_id = lb.vip.distributor_id if lb is not None and lb.vip is not None else None
         rows = session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))).all()
         targets = [
             Target(a.id, a.lb_network_ip, a.frontend_ip)
             for a in rows
             if a.lb_network_ip and a.frontend_ip
         ]
+        by_distributors = dedicated.is_dedicated(session, distributor_id)
+    if by_distributors and vip:
+        assert distributor_id is not None
+        dedicated.withdraw(services, distributor_id, loadbalancer_id, str(vip), targets)
+        targets = []  # the load-balancing amphorae announce nothing themselves
     for target in targets if vip else []:
         try:
             # Short timeout: a hung amphora (failover) must not hold the flow; its routes go
@@ -238,6 +255,14 @@ class DrainAmphorae(_DistributorTask):
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
             vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+            distributor_id = lb.vip.distributor_id  # type: ignore[union-attr]
+            by_distributors = dedicated.is_dedicated(session, distributor_id)
+        if by_distributors:
+            assert distributor_id is not None
+            dedicated.withdraw(
+                self.services, distributor_id, loadbalancer_id, vip, targets, drain=True
+            )
+            targets = []
         for target in targets:
             try:
                 with self.services.agent(
@@ -267,6 +292,16 @@ class DrainAmphorae(_DistributorTask):
                     )
                 )
             )
+            distributor_id = lb.vip.distributor_id  # type: ignore[union-attr]
+            by_distributors = dedicated.is_dedicated(session, distributor_id)
+        if by_distributors:
+            assert distributor_id is not None
+            back = [t for t in targets if t.amphora_id in registered]
+            try:
+                dedicated.register(self.services, distributor_id, vip, back)
+            except (AgentClientError, OSError, RuntimeError) as exc:
+                log.warning("drain not called off on the distributors: %s", exc)
+            return
         for target in targets:
             if target.amphora_id not in registered:
                 continue
@@ -294,12 +329,13 @@ class WaitForDrained(_DistributorTask):
                 for a in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids)))
                 if a.drain_started_at is not None
             ]
+            by_distributors = dedicated.is_dedicated(session, lb.vip.distributor_id)  # type: ignore[union-attr]
         deadline = min(starts, default=utcnow()) + datetime.timedelta(
             seconds=self.services.drain_timeout
         )
         waiting = {t.amphora_id: t for t in targets}
         while True:
-            left = {a: self._connections(t, vip) for a, t in waiting.items()}
+            left = {a: self._connections(t, vip, by_distributors) for a, t in waiting.items()}
             waiting = {a: waiting[a] for a, n in left.items() if n}
             if not waiting:
                 return
@@ -311,8 +347,13 @@ class WaitForDrained(_DistributorTask):
                 return
             time.sleep(self.POLL_INTERVAL)
 
-    def _connections(self, target: Target, vip: str) -> int:
+    def _connections(self, target: Target, vip: str, by_distributors: bool) -> int:
         """Its client connections to the VIP; 0 when it does not answer (nothing to wait for)."""
+        if by_distributors:
+            try:
+                return dedicated.connections(self.services, target, vip)
+            except (AgentClientError, OSError):
+                return 0
         try:
             with self.services.agent(
                 target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
@@ -372,18 +413,27 @@ class RollSpeakers(_DistributorTask):
                 .where(Vip.distributor_id == distributor_id)
                 .order_by(LoadBalancer.created_at)
             ).all()
-            targets = [
+            targets: list[tuple[str | None, str, str, str | None]] = [
                 (lb.id, amp.id, amp.lb_network_ip, amp.frontend_ip)
                 for lb in lbs
                 for amp in (session.get(Amphora, i) for i in live_amphora_ids(session, lb.id))
                 if amp is not None and amp.lb_network_ip
             ]
+            if dedicated.is_dedicated(session, distributor_id):
+                # The distributor amphorae hold the sessions; the others run no BGP.
+                targets = [
+                    (None, s.amphora_id, s.lb_network_ip, None)
+                    for s in dedicated.distributor_amphorae(session, distributor_id)
+                ]
         for lb_id, amphora_id, address, frontend_ip in targets:
             with self.services.agent(amphora_id, address, timeout=ROLL_TIMEOUT) as client:
                 client.update_speakers(speakers)
                 # Also when nothing changed: a resumed roll may have restarted it just before.
                 self._wait_established(client, amphora_id)
-            self._record_peers(distributor_id, lb_id, amphora_id, address, frontend_ip, speakers)
+            if lb_id is not None:
+                self._record_peers(
+                    distributor_id, lb_id, amphora_id, address, frontend_ip, speakers
+                )
             log.info("amphora %s runs distributor %s's speakers", amphora_id, distributor_id)
 
     def _record_peers(

@@ -1,0 +1,118 @@
+"""A dedicated distributor through the whole control plane (issue 15): the operator creates an
+L3_BGP distributor with ``mode: dedicated``; the worker builds its two distributor amphorae on
+hosts of the pool, which hold the only BGP sessions with the router; a load balancer on it
+gets three load-balancing amphorae that run no BGP, and the router has a 3-way ECMP route for
+its VIP from the two sessions (ADD-PATH). Deleting the load balancer withdraws the route;
+deleting the distributor returns its hosts to the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from l3dist.bgp.base import host_prefix
+from l3dist_lab import fabric, scenario
+from l3dist_lab.traffic import run_clients
+from tests.conftest import database_url
+
+from .conftest import Controller, controller_on_site, create_web_lb, delete_lb, wait_until
+
+
+@pytest.fixture(scope="module")
+def ctl(lab_prerequisites: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
+    work = tmp_path_factory.mktemp("dedicated")
+    with database_url("sqlite", work) as url:
+        yield from controller_on_site(url, work)
+
+
+def sessions_from(addresses: set[str]) -> dict[str, str]:
+    return {s.peer: s.state for s in fabric.bgp_sessions() if s.peer in addresses}
+
+
+def test_a_dedicated_distributor_announces_three_amphorae_over_two_sessions(
+    ctl: Controller,
+) -> None:
+    combined = ctl.site.distributor
+    config = {
+        "bgp_speaker_ids": combined["config_data"]["bgp_speaker_ids"],
+        "mode": "dedicated",
+        "distributor_amphorae": 2,
+    }
+    body = {"distributor": {"name": "dedicated", "distributor_type": "L3_BGP",
+                            "config_data": config}}  # fmt: skip
+    made = ctl.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"]
+    distributor = scenario.wait_for_distributor(ctl, made["id"], timeout=120)
+    assert distributor["config_data"]["nexthop_bfd"] == {
+        "transmit_interval_ms": 50,
+        "receive_interval_ms": 50,
+        "detect_multiplier": 3,
+    }
+    amphorae = ctl.call("GET", "/v2/octavia/amphorae")["amphorae"]
+    speakers = [a for a in amphorae if a["distributor_id"] == distributor["id"]]
+    assert [a["service_type"] for a in speakers] == ["distributor", "distributor"]
+    assert {a["loadbalancer_id"] for a in speakers} == {None}
+    speaker_ips = {a["lb_network_ip"] for a in speakers}
+    assert set(sessions_from(speaker_ips).values()) == {"Established"}
+
+    lb = create_web_lb(ctl, distributor, 3)
+    prefix = host_prefix(lb["vip_address"])
+    balancers = scenario.amphorae_of(ctl, lb["id"])
+    nexthops = {a["frontend_ip"] for a in balancers}
+    wait_until(lambda: set(fabric.fib_nexthops(prefix)) == nexthops, 30, "a 3-way route")
+    # Only the distributors peer with the router; the tenant's amphorae run no BGP.
+    peers = {s.peer for s in fabric.bgp_sessions()}
+    assert not peers & {a["lb_network_ip"] for a in balancers}
+    for amp in balancers:
+        with ctl.site.agent(amp) as client:
+            assert client.bgp_status()["peers"] == []
+            assert set(client.bfd_status()["sessions"].values()) == {"Up"}
+    for amp in speakers:
+        with ctl.site.agent(amp) as client:
+            status = client.bgp_status()
+            assert {p["add_path"] for p in status["peers"]} == {True}
+            assert {r["nexthop_ip"] for r in status["routes"]} == nexthops
+    result = run_clients(lb["vip_address"], 150)
+    assert result["failures"] == 0, result
+    assert set(result["per_amphora"]) == {a["id"] for a in balancers}
+
+    # In use: 409, nothing changes.
+    path = f"/v2/lbaas/distributors/{distributor['id']}"
+    refused = ctl.http.delete(path, headers=scenario.ADMIN)
+    assert refused.status_code == 409, refused.text
+    delete_lb(ctl, lb)
+    wait_until(lambda: not fabric.fib_nexthops(prefix), 30, "the route withdrawn")
+
+    ctl.call("DELETE", path, expect=204)
+    wait_until(lambda: ctl.http.get(path, headers=scenario.ADMIN).status_code == 404, 60,
+               "the distributor gone")  # fmt: skip
+    wait_until(lambda: not sessions_from(speaker_ips), 30, "the distributors' sessions closed")
+    pool = ctl.site.pool()
+    held = [h for h in pool.values() if h["status"] != "AVAILABLE"]
+    assert not held, held
+
+
+def test_bad_dedicated_settings_are_refused_naming_the_key(ctl: Controller) -> None:
+    speakers = ctl.site.distributor["config_data"]["bgp_speaker_ids"]
+    for config, field in (
+        ({"mode": "sideways"}, "config_data.mode"),
+        ({"mode": "dedicated", "distributor_amphorae": 1}, "config_data.distributor_amphorae"),
+        ({"mode": "dedicated", "nexthop_bfd": {"detect_multiplier": 1}},
+         "config_data.nexthop_bfd.detect_multiplier"),
+        ({"distributor_amphorae": 2}, "config_data.distributor_amphorae"),
+    ):  # fmt: skip
+        data = {"bgp_speaker_ids": speakers, **config}
+        body = {"distributor": {"name": "bad", "distributor_type": "L3_BGP", "config_data": data}}
+        answer = ctl.http.post("/v2/lbaas/distributors", json=body, headers=scenario.ADMIN)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["field"] == field, answer.text
+    names = {d["name"] for d in ctl.call("GET", "/v2/lbaas/distributors")["distributors"]}
+    assert "bad" not in names
+    # The mode is fixed once the distributor exists.
+    combined = ctl.site.distributor
+    change = {"distributor": {"config_data": {"bgp_speaker_ids": speakers, "mode": "dedicated"}}}
+    answer = ctl.http.put(f"/v2/lbaas/distributors/{combined['id']}", json=change,
+                          headers=scenario.ADMIN)  # fmt: skip
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["field"] == "config_data.mode"
