@@ -132,3 +132,18 @@ def test_not_root_gets_a_clear_message(lab_prerequisites: None) -> None:
     )
     assert result.returncode == 1
     assert "needs root" in result.stdout
+
+
+def test_bench_distributor_json(lab_prerequisites: None) -> None:
+    """Both modes in one run, alternated: sessions, registration to FIB, failure to FIB."""
+    result = run_json(
+        "bench", "distributor", "--json", "--vips", "1", "--load-balancers", "1", "--runs", "1"
+    )
+    # combined: each of 3 amphorae a session per family; dedicated: the 2 distributors only
+    assert result["sessions"] == {"combined": {"1": 6}, "dedicated": {"1": 4}}
+    for mode in ("combined", "dedicated"):
+        assert result["register_to_fib_s"]["1"][mode]["median"] > 0
+        for kind in ("hard", "soft"):
+            assert 0 < result["failure_to_fib_ms"][kind][mode]["median"] < 10000
+    assert result["failure_to_fib_ms"]["hard"]["goal"]["target"] == 300.0
+    assert l3dist("lab", "status").stdout.strip() == "lab is down"

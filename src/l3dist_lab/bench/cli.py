@@ -183,6 +183,56 @@ def bench_api(
     console.print(table)
 
 
+def _counts(text: str, option: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter("comma-separated integers", param_hint=option) from None
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("at least one count, each 1 or more", param_hint=option)
+    return counts
+
+
+@bench_app.command("distributor")
+def bench_distributor(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    vips: Annotated[str, typer.Option(help="VIP counts to register")] = "1,100,1000",
+    load_balancers: Annotated[str, typer.Option(help="load balancer counts for sessions")] = "1,5",
+    runs: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    driver: Annotated[SpeakerName, typer.Option(help="BGP speaker driver")] = SpeakerName.bird,
+) -> None:
+    """Combined mode against dedicated distributors (ADD-PATH) in one run: BGP sessions at the
+    router, VIPs registered to all their next hops in the FIB, failure to FIB removal."""
+    require_root()
+    vip_counts = _counts(vips, "--vips")
+    lb_counts = _counts(load_balancers, "--load-balancers")
+    if max(vip_counts) > 5000:
+        raise typer.BadParameter("at most 5000", param_hint="--vips")
+    if max(lb_counts) > 20:
+        raise typer.BadParameter("at most 20 (3 lab hosts each in combined mode)",
+                                 param_hint="--load-balancers")  # fmt: skip
+    from l3dist_lab.bench import distributor
+
+    result = bench_result(
+        lambda: distributor.run(vip_counts, runs, lb_counts, driver.value), as_json
+    )
+    if result is None:
+        return
+    table = Table(title=f"Distributor modes ({driver.value}): combined | dedicated")
+    for col in ("figure", "combined median", "dedicated median"):
+        table.add_column(col)
+    for count, sessions in result["sessions"]["combined"].items():
+        table.add_row(f"BGP sessions, {count} load balancers", str(sessions),
+                      str(result["sessions"]["dedicated"][count]))  # fmt: skip
+    for count, entry in result["register_to_fib_s"].items():
+        table.add_row(f"{count} VIPs registered to FIB (s)", str(entry["combined"]["median"]),
+                      str(entry["dedicated"]["median"]))  # fmt: skip
+    for kind, entry in result["failure_to_fib_ms"].items():
+        table.add_row(f"{kind} failure to FIB removal (ms)", str(entry["combined"]["median"]),
+                      str(entry["dedicated"]["median"]))  # fmt: skip
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """The entry point: ``l3dist bench ...``."""
     app.add_typer(bench_app, name="bench")
