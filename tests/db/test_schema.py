@@ -103,7 +103,7 @@ def test_upgrade_from_empty_builds_the_spec_model(db_url: str) -> None:
             assert normalized(str(found[name]["type"])) == type_name, (table, name)
             assert found[name]["nullable"] is nullable, (table, name)
     assert not VRRP_COLUMNS & {c["name"] for c in inspector.get_columns("amphora")}
-    assert session.current_revision(db_url) == "0008"
+    assert session.current_revision(db_url) == "0009"
     assert {"worker_job", "logbooks", "flowdetails", "atomdetails"} <= tables
 
 
@@ -119,7 +119,7 @@ def test_db_upgrade_command_is_idempotent(db_url: str, tmp_path: Path) -> None:
             [l3dist, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, result.stderr
-    assert session.current_revision(db_url) == "0008"
+    assert session.current_revision(db_url) == "0009"
 
 
 @pytest.mark.parametrize("bad_asn", [0, 4294967296])
@@ -161,7 +161,7 @@ def test_processes_started_together_upgrade_a_fresh_database_once(db_url: str) -
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert session.current_revision(db_url) == "0008"
+    assert session.current_revision(db_url) == "0009"
 
 
 def test_distributors_recorded_before_their_checks_get_a_job(db_url: str) -> None:
