@@ -34,6 +34,10 @@ RESET_HOST = "reset_host"
 # the fabric, then it is ACTIVE (or ERROR, the reason in the job's error).
 CREATE_DISTRIBUTOR = "create_distributor"
 UPDATE_DISTRIBUTOR = "update_distributor"
+# A VIP route made or deleted (target: the route): Register VIP / Unregister VIP on every
+# amphora that runs its distributor's speakers, then ACTIVE (or gone), or ERROR with the reason.
+CREATE_VIP_ROUTE = "create_vip_route"
+DELETE_VIP_ROUTE = "delete_vip_route"
 FLOWS = (
     CREATE_LOAD_BALANCER,
     APPLY_LOAD_BALANCER,
@@ -44,6 +48,8 @@ FLOWS = (
     RESET_HOST,
     CREATE_DISTRIBUTOR,
     UPDATE_DISTRIBUTOR,
+    CREATE_VIP_ROUTE,
+    DELETE_VIP_ROUTE,
 )
 
 
