@@ -1,6 +1,6 @@
 """``l3dist loadbalancer|listener|pool|member|healthmonitor|distributor|bgp-peer|bgp-speaker|amphora
-|amphora-host create|list|show|set|delete``: the REST API from the shell, shaped like
-``openstack loadbalancer``.
+|amphora-host create|list|show|set|delete`` and ``l3dist distributor vip create|list|show|delete``:
+the REST API from the shell, shaped like ``openstack loadbalancer``.
 
 Commands are generated from one table of resources and their options. Objects are named by id
 or by name (a name must match exactly one object). Output is a table, or JSON with ``-f json``.
@@ -536,6 +536,23 @@ def build_group(resource: Resource) -> click.Group:
     return group
 
 
+# VIP routes live under their distributor: ``l3dist distributor vip create DISTRIBUTOR ...``.
+VIP_ROUTE = Resource(
+    "vip", "/v2/lbaas/distributors/{parent}/vips", "vip", "vips",
+    ("id", "name", "project_id", "vip_ip", "nexthop_ip", "peer_id", "provisioning_status",
+     "operating_status"),
+    (NAME, DESCRIPTION,
+     Opt("--vip-ip", "vip_ip", required=True, help="anycast address to announce"),
+     Opt("--nexthop-ip", "nexthop_ip", required=True,
+         help="next hop on the front end (not an amphora), same IP family"),
+     Opt("--peer", "peer_id", resolve="bgp-peer", help="one BGP peer (default: every peer)"),
+     Opt("--project-id", "project_id")),
+    parent="distributor", toggles=False, settable=False,
+)  # fmt: skip
+
 cli = click.Group("l3dist", help="l3dist API resources.")
 for _resource in RESOURCES.values():
     cli.add_command(build_group(_resource))
+_distributor_group = cli.commands["distributor"]
+assert isinstance(_distributor_group, click.Group)
+_distributor_group.add_command(build_group(VIP_ROUTE), "vip")

@@ -19,10 +19,10 @@ from l3dist.amphora_agent.service import AgentService
 from l3dist.bgp import policy
 from l3dist.compute.noop import NoopComputeDriver
 from l3dist.contracts.agent_config import AgentConfig
-from l3dist.controller.tasks import anycast_prefixes
 from l3dist.network.catalog import Catalog
 from l3dist.network.models import ROLE_ANYCAST, ROLE_FRONTEND, ROLE_MEMBER, Network, Subnet
 from l3dist.network.noop import NoopNetworkDriver
+from l3dist.network.roles import anycast_prefixes
 
 POOLS = [ipaddress.ip_network("198.18.100.0/24"), ipaddress.ip_network("fd00:198:18:100::/64")]
 

@@ -359,3 +359,14 @@ def test_exabgp_offers_add_path_and_names_each_path(tmp_path: Path) -> None:
         "next-hop 198.18.1.12 origin igp"
     )
     assert "capability" not in exabgp(bgp(), tmp_path).config()
+
+
+def test_a_register_vip_route_does_not_wait_for_next_hop_bfd(tmp_path: Path) -> None:
+    """A Register VIP endpoint (a UDP server) runs no BFD: its route is a plain blackhole."""
+    endpoint = Route("198.18.100.20/32", "198.18.1.50", "p1", watched=False)
+    routes = bird(distributor_bgp(), tmp_path).routes_config(THREE_PATHS | {endpoint})
+    assert (
+        "protocol static vr_198_18_1_50 {\n  ipv4;\n  route 198.18.100.20/32 blackhole;" in routes
+    )
+    assert "route 198.18.100.10/32 via 198.18.1.11 bfd;" in routes  # the amphorae still watched
+    assert 'if proto = "vr_198_18_1_50" && net ~ [ 198.18.100.20/32 ]' in routes

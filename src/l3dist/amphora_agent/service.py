@@ -329,7 +329,7 @@ class AgentService:
 
     def routes_for(self, registrations: Iterable[Registration | VipRoute]) -> frozenset[Route]:
         return frozenset(
-            Route(host_prefix(reg.vip_ip), reg.nexthop_ip, peer_id)
+            Route(host_prefix(reg.vip_ip), reg.nexthop_ip, peer_id, isinstance(reg, Registration))
             for reg in registrations
             for peer_id in self._peers_for(reg)
         )
@@ -906,7 +906,9 @@ class AgentService:
         not what was asked: a drained, fenced or listener-withdrawn route is to none)."""
         prefix = host_prefix(entry.vip_ip)
         sent = self.speaker.routes
-        return [p for p in self._peers_for(entry) if Route(prefix, entry.nexthop_ip, p) in sent]
+        watched = isinstance(entry, Registration)
+        return [p for p in self._peers_for(entry)
+                if Route(prefix, entry.nexthop_ip, p, watched) in sent]  # fmt: skip
 
     def _withdrawn_because(self, entry: Registration | VipRoute) -> str | None:
         """Why a route in force is not announced (None: it is, to ``announced_to``)."""

@@ -20,6 +20,7 @@ from l3dist.api import (
     loadbalancers,
     networks,
     pools,
+    vip_routes,
 )
 from l3dist.api.common import AppState, NetworkLookup
 from l3dist.api.errors import ApiError, fault
@@ -147,6 +148,7 @@ def create_app(
         amphorae,
         amphora_hosts,
         networks,
+        vip_routes,
     ):
         app.include_router(module.router)
     return V20Alias(app)  # type: ignore[return-value]

@@ -39,6 +39,7 @@ from l3dist.db.models import (
     Distributor,
     LoadBalancer,
     Vip,
+    VipRoute,
 )
 from l3dist.distributor import l3_bgp_config
 from l3dist.network.exceptions import SubnetNotFound
@@ -260,6 +261,10 @@ def delete_distributor(
         )
         if user:
             raise conflict(f"Distributor {d.id} is in use by load balancer {user}", "id")
+        route = session.scalar(select(VipRoute.id).where(VipRoute.distributor_id == d.id).limit(1))
+        if route:
+            raise conflict(f"Distributor {d.id} still routes VIPs: delete VIP route {route} "
+                           "first", "id")  # fmt: skip
         if l3_bgp_config.mode(d.config_data) == l3_bgp_config.DEDICATED:
             # Its amphorae run on hosts of the pool: the worker deletes them, then the row.
             if d.status in (c.PENDING_CREATE, c.PENDING_UPDATE, c.PENDING_DELETE):
@@ -423,6 +428,15 @@ def _recheck(session: Session, d: Distributor, field: str) -> None:
     if busy is not None:
         raise conflict(f"load balancer {busy} on distributor {d.id} is being changed: wait "
                        "until it is ACTIVE or ERROR", field)  # fmt: skip
+    route = session.scalar(
+        select(VipRoute.id)
+        .where(VipRoute.distributor_id == d.id,
+               VipRoute.provisioning_status.in_(c.PENDING_STATUSES))
+        .limit(1)
+    )  # fmt: skip
+    if route is not None:
+        raise conflict(f"VIP route {route} on distributor {d.id} is being changed: wait until "
+                       "it is ACTIVE or ERROR", field)  # fmt: skip
     d.status = c.PENDING_UPDATE
     jobs.submit(session, jobs.UPDATE_DISTRIBUTOR, d.id)
 
@@ -481,6 +495,20 @@ def update_bgp_peer(
     return commit_or_conflict(app, work, f"A BGP peer named {req.name!r} already exists", "name")
 
 
+def _route_naming(session: Session, peer_id: str, speaker_id: str | None = None) -> str | None:
+    """A VIP route that names the peer (on a distributor that uses speaker_id, when given):
+    its amphorae would be left announcing to a peer they no longer have."""
+    for route in session.scalars(
+        select(VipRoute).where(VipRoute.distributor_l3_bgp_peer_id == peer_id)
+    ):
+        d = session.get(Distributor, route.distributor_id)
+        if speaker_id is None or (
+            d is not None and speaker_id in l3_bgp_config.speakers_in_use(d.config_data)
+        ):
+            return route.id
+    return None
+
+
 @router.delete("/v2/lbaas/bgppeers/{peer_id}", status_code=204, tags=["bgp"])
 def delete_bgp_peer(
     peer_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
@@ -502,6 +530,9 @@ def delete_bgp_peer(
         )
         if in_use:
             raise conflict(f"BGP peer {peer.id} announces VIPs of amphora {in_use}", "id")
+        route = _route_naming(session, peer.id)
+        if route:
+            raise conflict(f"BGP peer {peer.id} is named by VIP route {route}", "id")
         session.delete(peer)
     return Response(status_code=204)
 
@@ -682,6 +713,10 @@ def remove_bgp_peer(
             raise not_found(
                 "BGP peer", f"{body.bgp_peer_id} on speaker {speaker.id}", "bgp_peer_id"
             )
+        route = _route_naming(session, peer.id, speaker.id)
+        if route:
+            raise conflict(f"BGP peer {peer.id} is named by VIP route {route}: delete the "
+                           "route first", "bgp_peer_id")  # fmt: skip
         speaker.peers.remove(peer)
         _roll_distributors(session, {speaker.id}, "bgp_peer_id")
         session.flush()

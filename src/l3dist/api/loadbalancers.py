@@ -230,7 +230,7 @@ def _default_frontend(app: AppState, version: int) -> Subnet:
     return candidates[0]
 
 
-def _address_taken(session: Session, address: str) -> str | None:
+def address_taken(session: Session, address: str) -> str | None:
     """What else already uses the address (a member of any project, a BGP peer: the
     router), or None. Other VIPs, ports and gateways are the network driver's IPAM's."""
     if session.scalar(select(Member.id).where(Member.ip_address == address).limit(1)):
@@ -349,13 +349,13 @@ def create_load_balancer(
     requested = str(req.vip_address) if req.vip_address is not None else None
     with app.db.session() as session:
         distributor_id = _resolve_distributor(session, req, topology)
-        if requested is not None and (holder := _address_taken(session, requested)):
+        if requested is not None and (holder := address_taken(session, requested)):
             raise conflict(f"vip_address {requested} is in use by {holder}", "vip_address")
     lb_id = str(uuid.uuid4())
     vip = _allocate_vip(app, lb_id, vip_subnet, requested)
     try:
         with app.db.session() as session:
-            if requested is None and (holder := _address_taken(session, vip.ip_address)):
+            if requested is None and (holder := address_taken(session, vip.ip_address)):
                 raise conflict(
                     f"vip_subnet_id {vip_subnet.id}: the next free address {vip.ip_address} "
                     f"is in use by {holder}; give vip_address",

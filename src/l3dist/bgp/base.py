@@ -27,6 +27,9 @@ class Route:
     prefix: str
     nexthop: str
     peer_id: str
+    # With next-hop BFD (a dedicated distributor): announced only while the next hop answers
+    # it. A Register VIP endpoint (a UDP server, say) runs no BFD: its routes are not watched.
+    watched: bool = True
 
     @property
     def version(self) -> int:

@@ -40,9 +40,14 @@ def _route_function(peer_id: str) -> str:
     return "routes_" + protocol_name(peer_id)
 
 
-def _nexthop_protocol(nexthop: str) -> str:
-    """The static protocol holding one next hop's VIPs (``nh_198_18_1_11``)."""
-    return "nh_" + re.sub(r"[^0-9A-Fa-f]", "_", nexthop)
+def _nexthop_protocol(nexthop: str, watched: bool = True) -> str:
+    """The static protocol holding one next hop's VIPs (``nh_198_18_1_11``; ``vr_...`` for
+    Register VIP routes a distributor does not watch by BFD)."""
+    return ("nh_" if watched else "vr_") + re.sub(r"[^0-9A-Fa-f]", "_", nexthop)
+
+
+def _protocol_key(key: tuple[str, bool]) -> tuple[int, int, str, bool]:
+    return (*_address_key(key[0]), key[1])
 
 
 def _address_key(address: str) -> tuple[int, int, str]:
@@ -215,27 +220,33 @@ class BirdDriver(SpeakerDriver):
         one comparison per next hop, not per route (1,000 VIPs stay cheap to export).
         """
         bfd = self.bgp.nexthop_bfd is not None
-        by_nexthop: dict[str, set[str]] = {}
+        # A protocol per next hop, and (with next-hop BFD) per watched or not: a Register VIP
+        # endpoint's routes do not depend on a BFD session.
+        by_protocol: dict[tuple[str, bool], set[str]] = {}
         for route in routes:
-            by_nexthop.setdefault(route.nexthop, set()).add(route.prefix)
+            key = (route.nexthop, bfd and route.watched)
+            by_protocol.setdefault(key, set()).add(route.prefix)
         parts = []
-        for nexthop in sorted(by_nexthop, key=_address_key):
+        for nexthop, watched in sorted(by_protocol, key=_protocol_key):
             version = 4 if ":" not in nexthop else 6
-            target = f"via {nexthop} bfd" if bfd else "blackhole"
-            body = "".join(f"  route {p} {target};\n" for p in sorted(by_nexthop[nexthop]))
-            parts.append(
-                f"protocol static {_nexthop_protocol(nexthop)} {{\n  ipv{version};\n{body}}}\n"
+            target = f"via {nexthop} bfd" if watched else "blackhole"
+            body = "".join(
+                f"  route {p} {target};\n" for p in sorted(by_protocol[(nexthop, watched)])
             )
+            name = _nexthop_protocol(nexthop, watched or not bfd)
+            parts.append(f"protocol static {name} {{\n  ipv{version};\n{body}}}\n")
         for _, peer in self.bgp.peers():
-            wanted: dict[str, set[str]] = {}
+            wanted: dict[tuple[str, bool], set[str]] = {}
             for route in routes:
                 if route.peer_id == peer.id:
-                    wanted.setdefault(route.nexthop, set()).add(route.prefix)
+                    key = (route.nexthop, bfd and route.watched)
+                    wanted.setdefault(key, set()).add(route.prefix)
             body = ""
-            for nexthop in sorted(wanted, key=_address_key):
-                prefixes = ", ".join(sorted(wanted[nexthop]))
+            for nexthop, watched in sorted(wanted, key=_protocol_key):
+                prefixes = ", ".join(sorted(wanted[(nexthop, watched)]))
+                name = _nexthop_protocol(nexthop, watched or not bfd)
                 body += (
-                    f'  if proto = "{_nexthop_protocol(nexthop)}" && net ~ [ {prefixes} ] then {{\n'
+                    f'  if proto = "{name}" && net ~ [ {prefixes} ] then {{\n'
                     f"    bgp_next_hop = {nexthop};\n"
                     "    bgp_origin = ORIGIN_IGP;\n"
                     "    return true;\n"

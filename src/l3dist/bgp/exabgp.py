@@ -194,14 +194,14 @@ class ExaBgpDriver(SpeakerDriver):
             self._refuse_unless_exportable(route)
         with self.lock:
             if self.nexthop_watch is not None:
-                watched = [Neighbor(nh) for nh in sorted({r.nexthop for r in routes})]
+                watched = [Neighbor(nh) for nh in sorted({r.nexthop for r in routes if r.watched})]
                 self.nexthop_watch.apply(watched, self.bgp.nexthop_bfd)
             self._sync(routes)
             self.routes = routes
 
     def _sync(self, routes: frozenset[Route]) -> None:
         up = self._nexthops_up(routes)
-        usable = frozenset(r for r in routes if r.nexthop in up)
+        usable = frozenset(r for r in routes if r.nexthop in up or not r.watched)
         wanted = paths.to_send(usable, self._add_path_peers(), str(self.bgp.router_id),
                                self.path_ids)  # fmt: skip
         withdraw, announce = paths.changes(self.sent, wanted)

@@ -25,13 +25,14 @@ from sqlalchemy import delete, select
 from l3dist.common import constants as c
 from l3dist.compute.base import DistributorRole
 from l3dist.controller.services import Services
-from l3dist.controller.tasks import ServiceTask, _each, anycast_prefixes
+from l3dist.controller.tasks import ServiceTask, _each
 from l3dist.db.models import Amphora, AmphoraBgpSpeakerRegistration, AmphoraHealth, Distributor
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.network.exceptions import NetworkException
 from l3dist.network.frontend import frontend_plug
 from l3dist.network.models import ROLE_FRONTEND
+from l3dist.network.roles import anycast_prefixes, subnets_with_role
 
 log = logging.getLogger(__name__)
 DISTRIBUTOR_AMPHORA_NAMESPACE = uuid.UUID("5d1f0c52-3f0e-4b8e-9d43-2b7a51c0d6e4")
@@ -45,12 +46,7 @@ def frontend_network(services: Services, frontend_subnet: str | None) -> str:
     if frontend_subnet:
         return network.get_subnet(frontend_subnet).network_id
     candidates = sorted(
-        (
-            subnet
-            for net in network.networks.values()
-            for subnet in (network.get_subnet(s) for s in net.subnets)
-            if subnet.role == ROLE_FRONTEND
-        ),
+        subnets_with_role(network, ROLE_FRONTEND),
         key=lambda subnet: (subnet.ip_version, subnet.name or subnet.id),
     )
     if not candidates:

@@ -16,6 +16,7 @@ from taskflow.patterns import linear_flow, unordered_flow
 from l3dist.common import constants as c
 from l3dist.controller import distributor_amphorae as da
 from l3dist.controller import tasks as t
+from l3dist.controller import vip_route_tasks as vr
 from l3dist.controller.services import Services
 from l3dist.db import jobs
 from l3dist.db.models import AmphoraRegistration, Listener, LoadBalancer
@@ -115,6 +116,8 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
             da.DeleteDistributorAmphorae(services, "delete-distributor-amphorae"),
             da.DeleteDistributorRow(services, "delete-distributor-row"),
         )
+    if flow in (jobs.CREATE_VIP_ROUTE, jobs.DELETE_VIP_ROUTE):
+        return vip_route(services, flow, target_id)
     if flow == jobs.RESET_HOST:
         return linear_flow.Flow("reset-host").add(
             t.Provide("reset-host-id", "host_id", target_id), t.ResetHost(services, "reset-host")
@@ -170,9 +173,28 @@ def _with_amphorae(name: str, amphora_ids: list[str], subflow: Flow) -> Flow:
 # -- flows ------------------------------------------------------------------------------------
 
 
+def vip_route(services: Services, flow: str, route_id: str) -> Flow:
+    """Register VIP (create) or Unregister VIP (delete) on every amphora that runs the
+    distributor's speakers, between the task that makes the route ERROR on revert and the one
+    that settles it (ACTIVE, or the row gone with its address reservation)."""
+    d = services.distributor
+    built = linear_flow.Flow(flow).add(
+        t.Provide("vip-route-id", "route_id", route_id),
+        vr.MarkVipRouteErrorOnRevert(services, "vip-route-error-on-revert"),
+    )
+    if flow == jobs.CREATE_VIP_ROUTE:
+        return built.add(
+            d.get_register_vip_route_subflow(), vr.MarkVipRouteActive(services, "vip-route-active")
+        )
+    return built.add(
+        d.get_unregister_vip_route_subflow(), vr.DeleteVipRouteRow(services, "vip-route-delete")
+    )
+
+
 def create_load_balancer(services: Services, count: int) -> Flow:
-    """VIP, N amphorae in parallel, front end and VIP plugged, HAProxy configured. Registration
-    (the VIP announced) waits for a listener: the spec's listener start."""
+    """VIP, N amphorae in parallel, front end and VIP plugged, HAProxy configured, the
+    distributor's VIP routes announced by those that run its speakers. Registration (the
+    load balancer's VIP announced) waits for a listener: the spec's listener start."""
     d = services.distributor
     return linear_flow.Flow("create-load-balancer").add(
         t.MarkLoadBalancerErrorOnRevert(services),
@@ -180,6 +202,7 @@ def create_load_balancer(services: Services, count: int) -> Flow:
         d.get_add_vip_subflow("-create"),
         _new_amphorae(services, count, "create"),
         _plug_and_configure(services, "create"),
+        d.get_announce_vip_routes_subflow("-create"),
         t.RescueMembership(services, "create-rescue", joining=True),
         t.UpdateVip(services, "create-update-vip"),
         t.MarkLoadBalancerActive(services),
@@ -226,9 +249,10 @@ def scale_load_balancer(
     drain: bool,
     failover: bool = False,
 ) -> Flow:
-    """N+1: new amphorae are built, configured and announced before any old one goes; removed
-    amphorae are withdrawn before they are deleted, and with drain their established connections
-    finish first (the peers' flow rescue carries them to their owner meanwhile)."""
+    """N+1: new amphorae are built, configured and announced (the distributor's VIP routes
+    too) before any old one goes; removed amphorae are withdrawn before they are deleted, and
+    with drain their established connections finish first (the peers' flow rescue carries them
+    to their owner meanwhile)."""
     d = services.distributor
     flow = linear_flow.Flow("scale-load-balancer").add(t.MarkLoadBalancerErrorOnRevert(services))
     if failover and remove:
@@ -237,6 +261,7 @@ def scale_load_balancer(
         grow = linear_flow.Flow("grow").add(
             _new_amphorae(services, add, "scale"),
             _plug_and_configure(services, "scale"),
+            d.get_announce_vip_routes_subflow("-scale"),
             # every peer has the new amphorae in its rules before they are announced
             t.RescueMembership(services, "grow-rescue", joining=True),
         )

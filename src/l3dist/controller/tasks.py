@@ -4,7 +4,6 @@ was running when its worker died) and undoes its own work in revert()."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,6 @@ from sqlalchemy import delete, select
 from taskflow import task
 
 from l3dist.common import constants as c
-from l3dist.contracts.agent_config import IPNetwork
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
 from l3dist.db import hosts as host_pool
@@ -34,10 +32,9 @@ from l3dist.db.models import (
 from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
-from l3dist.network.base import AbstractNetworkDriver
 from l3dist.network.exceptions import NetworkException, PortNotFound
 from l3dist.network.frontend import frontend_plug
-from l3dist.network.models import ROLE_ANYCAST
+from l3dist.network.roles import anycast_prefixes
 
 log = logging.getLogger(__name__)
 AMPHORA_NAMESPACE = uuid.UUID("0b7c7a3e-52f4-4d0e-8d8e-6a1f1f2c9a10")
@@ -400,20 +397,6 @@ class CreateAmphoraInDB(ServiceTask):
             if amp is not None:
                 amp.status = c.DELETED
                 amp.load_balancer_id = None
-
-
-def anycast_prefixes(network: AbstractNetworkDriver) -> list[IPNetwork]:
-    """The CIDRs of every subnet the network driver knows with the anycast role: the only pools
-    an amphora may announce host routes inside (route safety). They come from the operator's
-    network definitions, never from an API caller; sorted, so every amphora of a cluster gets
-    the same list."""
-    prefixes: set[IPNetwork] = set()
-    for net in network.networks.values():
-        for subnet_id in net.subnets:
-            subnet = network.get_subnet(subnet_id)
-            if subnet.role == ROLE_ANYCAST:
-                prefixes.add(ipaddress.ip_network(subnet.cidr))
-    return sorted(prefixes, key=lambda p: (p.version, p))
 
 
 class ComputeCreate(ServiceTask):

@@ -35,6 +35,10 @@ RESET_HOST = "reset_host"
 CREATE_DISTRIBUTOR = "create_distributor"
 UPDATE_DISTRIBUTOR = "update_distributor"
 DELETE_DISTRIBUTOR = "delete_distributor"  # its amphorae (dedicated mode) go, then its row
+# A VIP route made or deleted (target: the route): Register VIP / Unregister VIP on every
+# amphora that runs its distributor's speakers, then ACTIVE (or gone), or ERROR with the reason.
+CREATE_VIP_ROUTE = "create_vip_route"
+DELETE_VIP_ROUTE = "delete_vip_route"
 FLOWS = (
     CREATE_LOAD_BALANCER,
     APPLY_LOAD_BALANCER,
@@ -46,6 +50,8 @@ FLOWS = (
     CREATE_DISTRIBUTOR,
     UPDATE_DISTRIBUTOR,
     DELETE_DISTRIBUTOR,
+    CREATE_VIP_ROUTE,
+    DELETE_VIP_ROUTE,
 )
 
 

@@ -313,6 +313,33 @@ class AmphoraVipRegistration(Base):
     )
 
 
+class VipRoute(Timestamps, Base):
+    """Register VIP (spec P2) as a resource: an anycast route of vip_ip to a next hop that is
+    not an amphora (a UDP server on the front end, say), announced by every amphora that runs
+    the distributor's speakers, to one peer or (peer null) to every peer of the VIP's family.
+
+    ``port_id`` is the network driver's reservation of vip_ip (one per project, distributor
+    and vip_ip, shared by that VIP's routes), so no load balancer is given the address."""
+
+    __tablename__ = "distributor_l3_vip_route"
+    __table_args__ = status_checks()
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    distributor_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("distributor.id", ondelete="RESTRICT"), index=True
+    )
+    vip_ip: Mapped[str] = mapped_column(String(64))
+    nexthop_ip: Mapped[str] = mapped_column(String(64))
+    distributor_l3_bgp_peer_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("distributor_l3_bgp_peer.id", ondelete="RESTRICT")
+    )
+    port_id: Mapped[str | None] = mapped_column(String(36))
+    provisioning_status: Mapped[str] = mapped_column(String(16))
+    operating_status: Mapped[str] = mapped_column(String(16))
+
+
 class Listener(ProvisionedMixin, Base):
     __tablename__ = "listener"
     __table_args__ = (

@@ -10,6 +10,11 @@ Requires / provides, for every driver:
   require ``loadbalancer_id`` and ``amphora_ids``. Register makes the amphorae receive the VIP's
   traffic; drain stops new flows reaching them and returns once their established connections
   finished (or the drain timeout expired); unregister stops all traffic at once.
+- get_register_vip_route_subflow, get_unregister_vip_route_subflow: require ``route_id`` (a
+  VIP route, the spec's Register VIP / Unregister VIP): announced by, or withdrawn from, every
+  amphora that runs the distributor's speakers (``l3dist.db.queries.speaker_amphorae``).
+- get_announce_vip_routes_subflow: requires ``loadbalancer_id`` and ``amphora_ids`` (new
+  amphorae): those that run the distributor's speakers announce its VIP routes too.
 None of them provides a value. Names are made unique with ``suffix`` so one flow can embed the
 same subflow twice (e.g. register the new amphora, unregister the old one in a failover).
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+from taskflow import task
 from taskflow.flow import Flow
 
 from l3dist.amphora_client import AgentClient
@@ -36,6 +42,14 @@ class DistributorServices(Protocol):
     def agent(
         self, amphora_id: str, lb_network_ip: str | None, timeout: float = 10.0
     ) -> AgentClient: ...
+
+
+class DistributorTask(task.Task):  # type: ignore[misc]
+    """A task of a distributor driver: it works through the controller's services."""
+
+    def __init__(self, services: DistributorServices, name: str) -> None:
+        super().__init__(name=name)
+        self.services = services
 
 
 class AbstractDistributorDriver(ABC):
@@ -73,3 +87,12 @@ class AbstractDistributorDriver(ABC):
 
     @abstractmethod
     def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_register_vip_route_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_unregister_vip_route_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_announce_vip_routes_subflow(self, suffix: str = "") -> Flow: ...

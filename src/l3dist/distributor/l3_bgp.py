@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from taskflow import task
 from taskflow.flow import Flow
 from taskflow.patterns import linear_flow
 
@@ -36,7 +35,13 @@ from l3dist.db.models import (
 from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor import l3_bgp_dedicated as dedicated
 from l3dist.distributor.base import AbstractDistributorDriver, DistributorServices
+from l3dist.distributor.base import DistributorTask as _DistributorTask
 from l3dist.distributor.l3_bgp_config import speakers_in_use
+from l3dist.distributor.l3_bgp_vip_routes import (
+    AnnounceVipRoutes,
+    RegisterVipRoute,
+    UnregisterVipRoute,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +109,6 @@ def _targets(
             raise RuntimeError(f"amphora {amphora_id} is not plugged (no front-end IP)")
         targets.append(Target(amp.id, amp.lb_network_ip, amp.frontend_ip))
     return lb, targets
-
-
-class _DistributorTask(task.Task):  # type: ignore[misc]
-    def __init__(self, services: DistributorServices, name: str) -> None:
-        super().__init__(name=name)
-        self.services = services
 
 
 class RegisterAmphorae(_DistributorTask):
@@ -517,4 +516,21 @@ class L3BgpDistributorDriver(AbstractDistributorDriver):
         return self._flow(
             f"unregister{suffix}",
             UnregisterAmphorae(self.services, f"unregister-amphorae{suffix}"),
+        )
+
+    def get_register_vip_route_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"register-vip-route{suffix}", RegisterVipRoute(self.services, f"register-vip{suffix}")
+        )
+
+    def get_unregister_vip_route_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"unregister-vip-route{suffix}",
+            UnregisterVipRoute(self.services, f"unregister-vip{suffix}"),
+        )
+
+    def get_announce_vip_routes_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"announce-vip-routes{suffix}",
+            AnnounceVipRoutes(self.services, f"announce-vip-routes{suffix}"),
         )

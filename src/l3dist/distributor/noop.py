@@ -50,3 +50,12 @@ class NoopDistributorDriver(AbstractDistributorDriver):
 
     def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow:
         return self._flow(f"unregister{suffix}", ["loadbalancer_id", "amphora_ids"])
+
+    def get_register_vip_route_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"register-vip-route{suffix}", ["route_id"])
+
+    def get_unregister_vip_route_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"unregister-vip-route{suffix}", ["route_id"])
+
+    def get_announce_vip_routes_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(f"announce-vip-routes{suffix}", ["loadbalancer_id", "amphora_ids"])
