@@ -77,6 +77,20 @@ def test_a_dedicated_distributor_announces_three_amphorae_over_two_sessions(
     assert result["failures"] == 0, result
     assert set(result["per_amphora"]) == {a["id"] for a in balancers}
 
+    # Register VIP through the API: a UDP server's address on the front end as the next hop;
+    # the distributor amphorae announce it (it runs no BFD: not watched), and withdraw it.
+    endpoint = str(ctl.site.cfg.frontend.v4[200])
+    udp_vip = ctl.site.cfg.vip(4, 60)
+    routes = f"/v2/lbaas/distributors/{distributor['id']}/vips"
+    made = ctl.call("POST", routes, {"vip": {"vip_ip": udp_vip, "nexthop_ip": endpoint}},
+                    expect=201)["vip"]  # fmt: skip
+    wait_until(lambda: fabric.fib_nexthops(host_prefix(udp_vip)) == [endpoint], 30,
+               "the VIP route in the FIB")  # fmt: skip
+    shown = ctl.call("GET", f"{routes}/{made['id']}")["vip"]
+    assert (shown["provisioning_status"], shown["operating_status"]) == ("ACTIVE", "ONLINE")
+    ctl.call("DELETE", f"{routes}/{made['id']}", expect=204)
+    wait_until(lambda: not fabric.fib_nexthops(host_prefix(udp_vip)), 30, "the VIP route gone")
+
     # In use: 409, nothing changes.
     path = f"/v2/lbaas/distributors/{distributor['id']}"
     refused = ctl.http.delete(path, headers=scenario.ADMIN)
