@@ -199,6 +199,7 @@ def create(
     add_path: bool = False,
     service_type: ServiceType = "loadbalancer",
     nexthop_bfd: NexthopBfd | None = None,
+    fence_after: float | None = None,
 ) -> LabAmphora:
     """An amphora on a new lab host, its front end plugged and its agent answering.
 
@@ -248,6 +249,7 @@ def create(
                 nexthop_bfd=nexthop_bfd,
             ),
             service_type=service_type,
+            fence_after=fence_after,
             anycast_prefixes=[cfg.anycast_v4, cfg.anycast_v6]
             if anycast_prefixes is None
             else list(anycast_prefixes),
