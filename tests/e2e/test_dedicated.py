@@ -105,6 +105,11 @@ def test_a_dedicated_distributor_announces_three_amphorae_over_two_sessions(
     pool = ctl.site.pool()
     held = [h for h in pool.values() if h["status"] != "AVAILABLE"]
     assert not held, held
+    # The deleted amphorae run no speaker any more: only the site's distributor holds it.
+    speaker = config["bgp_speaker_ids"][0]
+    refused = ctl.http.delete(f"/v2/lbaas/bgpspeakers/{speaker}", headers=scenario.ADMIN)
+    assert refused.status_code == 409, refused.text
+    assert f"distributor {combined['id']}" in refused.text, refused.text
 
 
 def test_bad_dedicated_settings_are_refused_naming_the_key(ctl: Controller) -> None:

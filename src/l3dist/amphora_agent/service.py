@@ -170,15 +170,16 @@ class AgentService:
     def _save(self) -> None:
         data = {
             "vips": sorted(self.vips),
-            "registrations": [asdict(r) for r in sorted(self.registrations)],
-            "draining": [asdict(r) for r in sorted(self.draining)],
-            "vip_routes": [asdict(r) for r in sorted(self.vip_routes)],
+            # vars(): these are flat dataclasses (asdict's deep copy is most of the write's cost)
+            "registrations": [vars(r) for r in sorted(self.registrations)],
+            "draining": [vars(r) for r in sorted(self.draining)],
+            "vip_routes": [vars(r) for r in sorted(self.vip_routes)],
             "rescue": asdict(self.rescue) if self.rescue else None,
             "bfd": BfdPeers(peers=self.bfd.peers, timers=self.bfd.timers).model_dump(mode="json")
             if self.bfd.peers
             else None,
         }
-        write_atomic(self.state_path, json.dumps(data, indent=2), durable=True)
+        write_atomic(self.state_path, json.dumps(data, indent=1), durable=True)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from l3dist.common import constants as c
 from l3dist.common.bgp_rules import peer_profile_errors
 from l3dist.db import jobs
 from l3dist.db.models import (
+    Amphora,
     AmphoraBgpSpeakerRegistration,
     AmphoraVipRegistration,
     BgpPeer,
@@ -646,8 +647,11 @@ def update_bgp_speaker(
 
 def _speaker_in_use(session: Session, speaker: BgpSpeaker) -> str | None:
     amphora = session.scalar(
-        select(AmphoraBgpSpeakerRegistration.amphora_id).where(
-            AmphoraBgpSpeakerRegistration.distributor_l3_bgp_speaker_id == speaker.id
+        select(AmphoraBgpSpeakerRegistration.amphora_id)
+        .join(Amphora, Amphora.id == AmphoraBgpSpeakerRegistration.amphora_id)
+        .where(
+            AmphoraBgpSpeakerRegistration.distributor_l3_bgp_speaker_id == speaker.id,
+            Amphora.status != c.DELETED,  # a deleted amphora runs nothing
         )
     )
     if amphora:

@@ -8,6 +8,7 @@ AS path of its local AS only) or the fabric picks one best path instead of multi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -53,7 +54,11 @@ class PeerStatus:
         return asdict(self)
 
 
+@functools.lru_cache(maxsize=65536)
 def host_prefix(ip: str) -> str:
+    """The host route of an address (``198.18.100.10/32``). Cached: the agent builds every
+    route of every registration at each change, and parsing an address is most of that cost
+    (22 ms for 750 routes uncached)."""
     address = ipaddress.ip_address(ip)
     return f"{address}/{address.max_prefixlen}"
 

@@ -19,6 +19,7 @@ from l3dist.controller.services import Services
 from l3dist.db import hosts as host_pool
 from l3dist.db.models import (
     Amphora,
+    AmphoraBgpSpeakerRegistration,
     AmphoraHealth,
     AmphoraRegistration,
     Distributor,
@@ -510,6 +511,12 @@ class DeleteAmphorae(ServiceTask):
                 amp.status = c.DELETED
                 amp.load_balancer_id = None
             session.execute(delete(AmphoraHealth).where(AmphoraHealth.amphora_id.in_(amphora_ids)))
+            # Nor does it run a speaker any more (the speaker may be deleted then).
+            session.execute(
+                delete(AmphoraBgpSpeakerRegistration).where(
+                    AmphoraBgpSpeakerRegistration.amphora_id.in_(amphora_ids)
+                )
+            )
 
 
 # -- HAProxy configuration ----------------------------------------------------------------
