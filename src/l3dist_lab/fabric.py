@@ -377,23 +377,30 @@ def bgp_routes(version: int) -> dict[str, list[str]]:
     }
 
 
-def kernel_bgp_routes(version: int) -> list[str]:
-    """Every route zebra installed from BGP in the ToR's kernel FIB (any prefix)."""
+def kernel_bgp_nexthop_counts(version: int) -> dict[str, int]:
+    """Every route zebra installed from BGP in the ToR's kernel FIB (any prefix), with its
+    number of next hops: one dump, for many routes at once."""
     out = subprocess.run(
         ["ip", "-n", TOR_NS, "-j", f"-{version}", "route", "show", "proto", "bgp"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout
-    routes = []
+    routes = {}
     for route in json.loads(out or "[]"):
         dst = route.get("dst", "")
         if dst == "default":
             dst = "0.0.0.0/0" if version == 4 else "::/0"
-        routes.append(
-            str(ipaddress.ip_network(dst if "/" in dst else f"{dst}/{32 if version == 4 else 128}"))
+        prefix = str(
+            ipaddress.ip_network(dst if "/" in dst else f"{dst}/{32 if version == 4 else 128}")
         )
-    return sorted(routes, key=ipaddress.ip_network)
+        routes[prefix] = len(route.get("nexthops", [])) or (1 if "gateway" in route else 0)
+    return routes
+
+
+def kernel_bgp_routes(version: int) -> list[str]:
+    """Every route zebra installed from BGP in the ToR's kernel FIB (any prefix)."""
+    return sorted(kernel_bgp_nexthop_counts(version), key=ipaddress.ip_network)
 
 
 def bfd_peer(peer: str) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from l3dist.common import constants as c
 from l3dist.compute.base import DistributorRole
 from l3dist.controller.services import Services
-from l3dist.controller.tasks import ServiceTask, _each
+from l3dist.controller.tasks import ServiceTask, _each, build_amphora
 from l3dist.db.models import Amphora, AmphoraBgpSpeakerRegistration, AmphoraHealth, Distributor
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
@@ -89,22 +89,7 @@ class BuildDistributorAmphorae(ServiceTask):
         role = DistributorRole(nexthop_bfd=timers)
 
         def build(amphora_id: str) -> None:
-            compute = self.services.compute
-            compute.delete(amphora_id)  # whatever a crashed attempt left
-            certificates = self.services.ca.issue_amphora(amphora_id)
-            built = compute.build(
-                amphora_id,
-                speakers,
-                self.services.speaker_driver,
-                certificates,
-                self.services.heartbeat,
-                prefixes,
-                distributor=role,
-            )
-            with self.services.db.session(writer=True) as session:
-                amp = session.get(Amphora, amphora_id)
-                assert amp is not None
-                amp.compute_id, amp.lb_network_ip = built.compute_id, built.lb_network_ip
+            built = build_amphora(self.services, amphora_id, speakers, prefixes, role)
             port = self.services.network.plug_network(amphora_id, network_id)
             with self.services.agent(amphora_id, built.lb_network_ip) as client:
                 client.plug_frontend(frontend_plug(self.services.network, port.id))

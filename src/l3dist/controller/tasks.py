@@ -14,6 +14,8 @@ from sqlalchemy import delete, select
 from taskflow import task
 
 from l3dist.common import constants as c
+from l3dist.compute.base import BuiltAmphora, DistributorRole
+from l3dist.contracts.agent_config import BgpSpeakerConfig, IPNetwork
 from l3dist.controller import haproxy_config
 from l3dist.controller.services import Services
 from l3dist.db import hosts as host_pool
@@ -33,6 +35,7 @@ from l3dist.db.models import (
 from l3dist.db.queries import live_amphora_ids
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
+from l3dist.distributor.l3_bgp_dedicated import is_dedicated
 from l3dist.network.exceptions import NetworkException, PortNotFound
 from l3dist.network.frontend import frontend_plug
 from l3dist.network.roles import anycast_prefixes
@@ -400,6 +403,29 @@ class CreateAmphoraInDB(ServiceTask):
                 amp.load_balancer_id = None
 
 
+def build_amphora(
+    services: Services,
+    amphora_id: str,
+    speakers: list[BgpSpeakerConfig],
+    prefixes: list[IPNetwork],
+    distributor: DistributorRole | None = None,
+) -> BuiltAmphora:
+    """Build an amphora through the compute driver and record where it runs (compute id,
+    management address): a load-balancing one, or with ``distributor`` a dedicated
+    distributor's. Whatever a crashed attempt left (even a half-made amphora) goes first."""
+    compute = services.compute
+    compute.delete(amphora_id)
+    # The key goes straight into the config drive: never a task result (those are stored).
+    certificates = services.ca.issue_amphora(amphora_id)
+    built = compute.build(amphora_id, speakers, services.speaker_driver, certificates,
+                          services.heartbeat, prefixes, distributor=distributor)  # fmt: skip
+    with services.db.session(writer=True) as session:
+        amp = session.get(Amphora, amphora_id)
+        assert amp is not None
+        amp.compute_id, amp.lb_network_ip = built.compute_id, built.lb_network_ip
+    return built
+
+
 class ComputeCreate(ServiceTask):
     """Build the amphora (its config drive carries the distributor's BGP speakers and the
     anycast pools it may announce in); the compute driver returns once its agent answers."""
@@ -408,35 +434,16 @@ class ComputeCreate(ServiceTask):
         with self.services.db.session(writer=True) as session:
             lb = session.get(LoadBalancer, loadbalancer_id)
             assert lb is not None and lb.vip is not None
-            distributor = (
-                session.get(Distributor, lb.vip.distributor_id) if lb.vip.distributor_id else None
-            )
-            dedicated = distributor is not None and (
-                l3_bgp_config.mode(distributor.config_data) == l3_bgp_config.DEDICATED
-            )
             # A dedicated distributor's amphorae announce this one: it runs no BGP at all.
-            speakers = [] if dedicated else speaker_configs(session, lb.vip.distributor_id)
+            by_distributors = is_dedicated(session, lb.vip.distributor_id)
+            speakers = [] if by_distributors else speaker_configs(session, lb.vip.distributor_id)
         prefixes = anycast_prefixes(self.services.network)
         if not prefixes:
             log.warning("no anycast subnet: amphora %s will announce nothing", amphora_id)
-        compute = self.services.compute
-        # Whatever a crashed attempt left (even a half-made amphora) goes first; absent is fine.
-        compute.delete(amphora_id)
-        # The key goes straight into the config drive: never a task result (those are stored).
-        certificates = self.services.ca.issue_amphora(amphora_id)
-        built = compute.build(
-            amphora_id,
-            speakers,
-            self.services.speaker_driver,
-            certificates,
-            self.services.heartbeat,
-            prefixes,
-        )
+        build_amphora(self.services, amphora_id, speakers, prefixes)
         with self.services.db.session(writer=True) as session:
             amp = session.get(Amphora, amphora_id)
             assert amp is not None
-            amp.compute_id = built.compute_id
-            amp.lb_network_ip = built.lb_network_ip
             amp.status = c.AMPHORA_ALLOCATED
 
     def revert(self, amphora_id: str, **_: Any) -> None:

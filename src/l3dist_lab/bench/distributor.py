@@ -19,10 +19,8 @@ the two modes alternated:
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +32,7 @@ from l3dist.contracts.agent_config import NexthopBfd
 from l3dist_lab import amphora, fabric, plumbing
 from l3dist_lab.amphora import LabAmphora
 from l3dist_lab.bench import goal, summary
-from l3dist_lab.config import TOR_NS, LabConfig
+from l3dist_lab.config import LabConfig
 from l3dist_lab.controlplane import private_lab
 from l3dist_lab.fib import FibWatcher, lacks
 
@@ -85,27 +83,11 @@ class Cluster:
                         client.register_amphora(lb.id, vip, lb.frontend_ip(version))
 
 
-def _bgp_routes(version: int) -> dict[str, int]:
-    """Every BGP route in the ToR's kernel FIB with its number of next hops (one dump)."""
-    out = subprocess.run(
-        ["ip", "-n", TOR_NS, "-j", f"-{version}", "route", "show", "proto", "bgp"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    routes = {}
-    for route in json.loads(out or "[]"):
-        dst = route.get("dst", "")
-        prefix = str(ipaddress.ip_network(dst if "/" in dst else host_prefix(dst)))
-        routes[prefix] = len(route.get("nexthops", [])) or (1 if "gateway" in route else 0)
-    return routes
-
-
 def _wait_fib(prefixes: set[str], hops: int, version: int, timeout: float) -> float:
     """Poll the FIB (every 20 ms) until every prefix has `hops` next hops (0: is gone)."""
     deadline = time.monotonic() + timeout
     while True:
-        routes = _bgp_routes(version)
+        routes = fabric.kernel_bgp_nexthop_counts(version)
         done = all(routes.get(p, 0) == hops for p in prefixes)
         if done:
             return time.perf_counter()
