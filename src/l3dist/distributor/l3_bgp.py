@@ -174,17 +174,9 @@ def _record(
                     distributor_l3_bgp_speaker_id=speaker.id, amphora_id=target.amphora_id
                 )
             )
-        if speaker.ip_version != version:
-            continue
-        for peer in speaker.peers:
-            session.add(
-                AmphoraVipRegistration(
-                    amphora_id=target.amphora_id,
-                    load_balancer_id=loadbalancer_id,
-                    nexthop_ip=target.nexthop_ip,
-                    distributor_l3_bgp_peer_id=peer.id,
-                )
-            )
+    dedicated.add_paths(
+        session, target.amphora_id, loadbalancer_id, target.nexthop_ip, speakers, version
+    )
 
 
 def _forget(session: Session, loadbalancer_id: str, amphora_id: str) -> None:

@@ -129,19 +129,33 @@ def record(
                     distributor_id=distributor_id,
                 )
             )
-        for bgp_speaker in peers:
-            if bgp_speaker.ip_version != version:
-                continue
-            for peer in bgp_speaker.peers:
-                session.add(
-                    AmphoraVipRegistration(
-                        amphora_id=speaker.amphora_id,
-                        load_balancer_id=loadbalancer_id,
-                        nexthop_ip=nexthop_ip,
-                        distributor_l3_bgp_peer_id=peer.id,
-                    )
-                )
+        add_paths(session, speaker.amphora_id, loadbalancer_id, nexthop_ip, peers, version)
     session.flush()
+
+
+def add_paths(
+    session: Session,
+    announcer_id: str,
+    loadbalancer_id: str,
+    nexthop_ip: str,
+    speakers: list[BgpSpeakerConfig],
+    version: int,
+) -> None:
+    """The spec's vip registration rows: announcer_id (the amphora whose speaker sends it: the
+    load-balancing amphora itself in combined mode, a distributor amphora in dedicated mode)
+    announces nexthop_ip for the load balancer to each peer of the VIP's family."""
+    for bgp_speaker in speakers:
+        if bgp_speaker.ip_version != version:
+            continue
+        for peer in bgp_speaker.peers:
+            session.add(
+                AmphoraVipRegistration(
+                    amphora_id=announcer_id,
+                    load_balancer_id=loadbalancer_id,
+                    nexthop_ip=nexthop_ip,
+                    distributor_l3_bgp_peer_id=peer.id,
+                )
+            )
 
 
 def forget_path(session: Session, speaker_id: str, loadbalancer_id: str, nexthop_ip: str) -> None:
