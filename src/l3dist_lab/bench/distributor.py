@@ -102,6 +102,14 @@ def _sessions(amps: list[LabAmphora]) -> int:
     return sum(1 for s in fabric.bgp_sessions() if s.peer in peers and s.state == "Established")
 
 
+def _established(amps: list[LabAmphora], timeout: float = 30) -> int:
+    """Sessions Established at the router once every amphora has one per family (or timeout)."""
+    deadline = time.monotonic() + timeout
+    while _sessions(amps) < 2 * len(amps) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _sessions(amps)
+
+
 def _kill_haproxy(amp: LabAmphora) -> None:
     for pid in plumbing.namespace_pids(amp.haproxy_ns):
         if Path(f"/proc/{pid}/comm").read_text().strip() == "haproxy":
@@ -166,16 +174,14 @@ class DistributorBench:
                 if more > 0:  # combined: every load balancer's amphorae peer
                     extra += amphora.create_many(self.cfg, self.driver, more)
                 combined = clusters["combined"].announcers + extra
-                deadline = time.monotonic() + 30
-                while _sessions(combined) < 2 * len(combined) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                result["combined"][str(count)] = _sessions(combined)
+                result["combined"][str(count)] = _established(combined)
                 # dedicated: the load balancers' amphorae run no BGP; the distributors carry
                 # every VIP (one per load balancer) over the same sessions
                 vip_list = [self.cfg.vip(6, 200 + i) for i in range(count)]
                 clusters["dedicated"].register(vip_list)
                 _wait_fib({host_prefix(v) for v in vip_list}, 3, 6, 30)
-                result["dedicated"][str(count)] = _sessions(clusters["dedicated"].announcers)
+                # one session per family can carry every path: wait for both families' sessions
+                result["dedicated"][str(count)] = _established(clusters["dedicated"].announcers)
                 clusters["dedicated"].register(vip_list, undo=True)
                 _wait_fib({host_prefix(v) for v in vip_list}, 0, 6, 30)
         finally:
