@@ -146,7 +146,12 @@ RESOURCES: dict[str, Resource] = {
              Opt("--type", "distributor_type", click.Choice(["L3_BGP"]), on_set=False),
              Opt("--frontend-subnet", "frontend_subnet"),
              Opt("--bgp-speaker", "config_data.bgp_speaker_ids", multiple=True,
-                 resolve="bgp-speaker", help="BGP speaker (repeat: one per IP version)")),
+                 resolve="bgp-speaker", help="BGP speaker (repeat: one per IP version)"),
+             Opt("--mode", "config_data.mode", click.Choice(["combined", "dedicated"]),
+                 on_set=False, help="combined: each amphora its own speaker (default); "
+                 "dedicated: distributor amphorae hold the only BGP sessions"),
+             Opt("--distributor-amphorae", "config_data.distributor_amphorae", int,
+                 on_set=False, help="dedicated mode: how many distributor amphorae (2-8)")),
             toggles=False, extra=("status",),
         ),
         Resource(

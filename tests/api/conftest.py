@@ -16,13 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 from l3dist.api.app import create_app
-from l3dist.common import constants as c
 from l3dist.common.config import ApiConfig, Config
 from l3dist.controller.worker import Worker, services_from_config
-from l3dist.db import models
 from l3dist.db.session import Database, upgrade
 from l3dist.network.static import StaticNetworkDriver
 from l3dist_lab.catalog import lab_catalog
@@ -53,11 +50,13 @@ def network_driver(db: Database) -> StaticNetworkDriver:
 
 
 class Api:
-    """An HTTP client of the API with helpers for the worker's part (settling PENDING_*)."""
+    """An HTTP client of the API, with the controller worker that runs its jobs."""
 
-    def __init__(self, client: TestClient, db: Database) -> None:
+    def __init__(self, client: TestClient, db: Database, ca_dir: Path) -> None:
         self.client = client
         self.db = db
+        self.ca_dir = ca_dir
+        self._worker: Worker | None = None
 
     def get(self, path: str, headers: dict[str, str] = ADMIN, **kw: Any) -> Any:
         return self.client.get(path, headers=headers, **kw)
@@ -71,21 +70,16 @@ class Api:
     def delete(self, path: str, headers: dict[str, str] = ADMIN, **kw: Any) -> Any:
         return self.client.delete(path, headers=headers, **kw)
 
+    @property
+    def worker(self) -> Worker:
+        """The real controller worker on this database (made on first use)."""
+        if self._worker is None:
+            self._worker = make_worker(self.db, self.ca_dir)
+        return self._worker
+
     def settle(self) -> None:
-        """Do what the controller worker will do: PENDING_CREATE/UPDATE -> ACTIVE."""
-        with self.db.session() as s:
-            for model in (
-                models.LoadBalancer,
-                models.Listener,
-                models.Pool,
-                models.Member,
-                models.HealthMonitor,
-            ):
-                s.execute(
-                    update(model)
-                    .where(model.provisioning_status.in_((c.PENDING_CREATE, c.PENDING_UPDATE)))
-                    .values(provisioning_status=c.ACTIVE)
-                )
+        """The worker runs every queued job: whatever status follows is the one it wrote."""
+        run_jobs(self.worker)
 
     def active_distributor(self, worker: Worker, name: str = "fabric") -> dict[str, Any]:
         """An L3_BGP distributor with one speaker peering with a router, made ACTIVE by the
@@ -113,11 +107,18 @@ class Api:
         return dict(response.json()["loadbalancer"])
 
     def create(
-        self, path: str, kind: str, headers: dict[str, str] = TENANT_A, **fields: Any
+        self,
+        path: str,
+        kind: str,
+        headers: dict[str, str] = TENANT_A,
+        settle: bool = True,
+        **fields: Any,
     ) -> dict[str, Any]:
+        """POST, 201, then (settle) the worker runs the job; the object as the POST said."""
         response = self.post(path, {kind: fields}, headers)
         assert response.status_code == 201, response.text
-        self.settle()
+        if settle:
+            self.settle()
         return dict(response.json()[kind])
 
     def snapshot(self) -> dict[str, Any]:
@@ -141,24 +142,29 @@ class Api:
 
 
 @pytest.fixture
-def api(db_url: str) -> Iterator[Api]:
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     upgrade(db_url)
     db = Database(db_url)
     app = create_app(ApiConfig(pagination_max_limit=1000), db, network_driver(db))
     with TestClient(app) as client:
-        yield Api(client, db)
+        yield Api(client, db, tmp_path / "ca")
     db.engine.dispose()
 
 
 def make_worker(db: Database, ca_dir: Path) -> Worker:
-    """The real controller worker on the test's database, with the noop compute and network
-    drivers and the L3_BGP distributor driver: what it runs here (a distributor's check) uses
-    no compute or network driver."""
+    """The real controller worker on the test's database: the production network driver with
+    the lab's networks (as the API has them), the L3_BGP distributor driver, and the noop
+    compute and amphora drivers (amphorae recorded, their agents answered in process). Its
+    flows are the production flows: the statuses they write are what the tests assert."""
     config = Config.model_validate(
         {
             "database": {"url": str(db.url)},
-            "network": {"driver": "noop"},
-            "controller": {"compute_driver": "noop", "distributor_driver": "l3_bgp"},
+            "network": {"driver": "static"},
+            "controller": {
+                "compute_driver": "noop",
+                "distributor_driver": "l3_bgp",
+                "amphora_driver": "noop",
+            },
             "certificates": {"ca_dir": str(ca_dir)},
         }
     )
@@ -166,8 +172,8 @@ def make_worker(db: Database, ca_dir: Path) -> Worker:
 
 
 @pytest.fixture
-def worker(api: Api, tmp_path: Path) -> Worker:
-    return make_worker(api.db, tmp_path / "ca")
+def worker(api: Api) -> Worker:
+    return api.worker
 
 
 def run_jobs(worker: Worker) -> int:
@@ -189,22 +195,18 @@ class Server:
         self.url = url
         self.db = db
         self.ca_dir = ca_dir
+        self._worker: Worker | None = None
+
+    @property
+    def worker(self) -> Worker:
+        """The real controller worker on the server's database (made on first use)."""
+        if self._worker is None:
+            self._worker = make_worker(self.db, self.ca_dir)
+        return self._worker
 
     def settle(self) -> None:
-        """The worker's part: PENDING_CREATE/UPDATE -> ACTIVE."""
-        with self.db.session() as s:
-            for model in (
-                models.LoadBalancer,
-                models.Listener,
-                models.Pool,
-                models.Member,
-                models.HealthMonitor,
-            ):
-                s.execute(
-                    update(model)
-                    .where(model.provisioning_status.in_((c.PENDING_CREATE, c.PENDING_UPDATE)))
-                    .values(provisioning_status=c.ACTIVE)
-                )
+        """The worker runs every queued job (the API server only queues them)."""
+        run_jobs(self.worker)
 
     def openstack(self, *args: str, output: bool = True) -> Any:
         auth = ["--os-auth-type", "none", "--os-endpoint", self.url]

@@ -7,7 +7,7 @@ import os
 import subprocess
 from typing import Any
 
-from .conftest import ANYCAST_V4, BIN, Server, make_worker, run_jobs
+from .conftest import ANYCAST_V4, BIN, Server
 
 
 def l3dist(server: Server, *args: str, ok: bool = True) -> Any:
@@ -60,9 +60,19 @@ def test_resource_commands(server: Server) -> None:
         server, "distributor", "create", "--name", "fabric", "--bgp-speaker", "amp-v4", "-f", "json"
     )
     assert distributor["status"] == "PENDING_CREATE"
-    run_jobs(make_worker(server.db, server.ca_dir))  # the worker checks it: ACTIVE
+    server.settle()  # the worker checks it: ACTIVE
     shown = l3dist(server, "distributor", "show", "fabric", "-f", "json")
     assert shown["status"] == "ACTIVE"
+    # Dedicated mode: the worker builds its distributor amphorae (noop compute here).
+    dedicated = l3dist(server, "distributor", "create", "--name", "dedicated", "--bgp-speaker",
+                       "amp-v4", "--mode", "dedicated", "--distributor-amphorae", "3",
+                       "-f", "json")  # fmt: skip
+    assert dedicated["config_data"]["mode"] == "dedicated"
+    server.settle()
+    assert l3dist(server, "distributor", "show", "dedicated", "-f", "json")["status"] == "ACTIVE"
+    amphorae = l3dist(server, "amphora", "list", "-f", "json")
+    made = [a for a in amphorae if a.get("distributor_id") == dedicated["id"]]
+    assert [a["service_type"] for a in made] == ["distributor"] * 3, amphorae
     lb = l3dist(
         server,
         "loadbalancer",

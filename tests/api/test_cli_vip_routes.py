@@ -10,13 +10,13 @@ import pytest
 
 from l3dist.controller.worker import Worker
 
-from .conftest import Server, make_worker
+from .conftest import Server
 from .test_cli_resources import l3dist
 
 
 @pytest.fixture
 def running_worker(server: Server) -> Iterator[Worker]:
-    worker = make_worker(server.db, server.ca_dir)
+    worker = server.worker
     thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
     thread.start()
     yield worker

@@ -80,8 +80,8 @@ def test_active_active_with_a_distributor(api: Api, worker: Worker) -> None:
 def test_a_distributor_the_worker_has_not_made_active_is_409(api: Api, worker: Worker) -> None:
     """An amphora gets the distributor's speakers and peers: not before the worker checked
     them (PENDING_CREATE), nor after they failed (ERROR). Nothing is made."""
-    unchecked = api.create("/v2/lbaas/distributors", "distributor", ADMIN, name="unchecked",
-                           distributor_type="L3_BGP")  # fmt: skip
+    unchecked = api.create("/v2/lbaas/distributors", "distributor", ADMIN, settle=False,
+                           name="unchecked", distributor_type="L3_BGP")  # fmt: skip
     body = {"vip_subnet_id": ANYCAST_V4.id, "topology": "ACTIVE_ACTIVE", "amphora_count": 2,
             "distributor_id": unchecked["id"]}  # fmt: skip
     for status in ("PENDING_CREATE", "ERROR"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from l3dist.api.context import hash_token
@@ -9,7 +10,7 @@ from l3dist.common.config import ApiConfig
 from l3dist.controller.worker import Worker
 from l3dist.db import models
 
-from .conftest import ADMIN, MEMBER_V4, READER_A, TENANT_A, TENANT_B, Api, run_jobs
+from .conftest import ADMIN, FRONTEND_V4, MEMBER_V4, READER_A, TENANT_A, TENANT_B, Api, run_jobs
 
 
 def lb_with_pool(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -92,9 +93,12 @@ def test_listener_pool_member_monitor_lifecycle(api: Api) -> None:
     ):
         assert api.delete(path, TENANT_A).status_code == 204
         api.settle()
+    # The worker settled each delete: the rows are gone, the load balancer ACTIVE again.
     with api.db.session() as s:
-        row = s.get(models.Listener, listener["id"])
-        assert row is not None and row.provisioning_status == "PENDING_DELETE"
+        assert s.get(models.Listener, listener["id"]) is None
+        assert s.get(models.Pool, pool["id"]) is None
+    lb_now = api.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()["loadbalancer"]
+    assert lb_now["provisioning_status"] == "ACTIVE"
 
 
 def test_duplicates_conflict(api: Api) -> None:
@@ -282,23 +286,15 @@ def test_roles(api: Api) -> None:
 
 
 def test_amphorae_show_service_type_and_frontend(api: Api) -> None:
-    lb = api.create_lb()
-    with api.db.session() as s:
-        s.add(
-            models.Amphora(
-                id="amp-1",
-                status="ALLOCATED",
-                load_balancer_id=lb["id"],
-                service_type="loadbalancer_distributor",
-                role="ACTIVE",
-                frontend_ip="198.18.1.11",
-                frontend_interface="fe0",
-            )
-        )
+    distributor = api.active_distributor(api.worker)
+    lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2, distributor_id=distributor["id"])
     listed = api.get("/v2/octavia/amphorae?loadbalancer_id=" + lb["id"]).json()["amphorae"]
-    assert listed[0]["service_type"] == "loadbalancer_distributor"
-    assert listed[0]["frontend_ip"] == "198.18.1.11"
-    assert api.put("/v2/octavia/amphorae/amp-1/failover", {}).status_code == 202
+    # The worker built them (combined mode: each its own speaker), a front-end port each.
+    assert [a["service_type"] for a in listed] == ["loadbalancer_distributor"] * 2, listed
+    frontends = {ipaddress.ip_address(a["frontend_ip"]) for a in listed}
+    assert len(frontends) == 2
+    assert all(ip in ipaddress.ip_network(FRONTEND_V4.cidr) for ip in frontends), frontends
+    assert api.put(f"/v2/octavia/amphorae/{listed[0]['id']}/failover", {}).status_code == 202
     assert api.put("/v2/octavia/amphorae/nope/failover", {}).status_code == 404
 
 

@@ -8,35 +8,18 @@ and OFFLINE (announced by no one yet); what the agents are asked is the flows' a
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from l3dist.common.config import Config
-from l3dist.controller.worker import Worker, services_from_config
+from l3dist.controller.worker import Worker
 from l3dist.db import models
 
 from .conftest import ADMIN, ANYCAST_V4, READER_A, TENANT_A, TENANT_B, Api, run_jobs
 
 VIP4, NEXTHOP4 = "198.18.100.200", "198.18.1.200"
 VIP6, NEXTHOP6 = "fd00:198:18:100::200", "fd00:198:18:1::200"
-
-
-@pytest.fixture
-def static_worker(api: Api, tmp_path: Path) -> Worker:
-    """The real worker with the API's own (static) network driver: a route's delete releases
-    its address reservation there."""
-    config = Config.model_validate(
-        {
-            "database": {"url": str(api.db.url)},
-            "network": {"driver": "static"},
-            "controller": {"compute_driver": "noop", "distributor_driver": "l3_bgp"},
-            "certificates": {"ca_dir": str(tmp_path / "ca")},
-        }
-    )
-    return Worker(config, services_from_config(config, api.db))
 
 
 def _speaker(api: Api, name: str, version: int, peer_ip: str) -> tuple[str, str]:
@@ -51,14 +34,14 @@ def _speaker(api: Api, name: str, version: int, peer_ip: str) -> tuple[str, str]
 
 
 @pytest.fixture
-def fabric(api: Api, static_worker: Worker) -> dict[str, str]:
+def fabric(api: Api, worker: Worker) -> dict[str, str]:
     """A dual-stack distributor made ACTIVE by the worker, with its peers' ids."""
     v4, peer4 = _speaker(api, "fabric-v4", 4, "198.18.0.1")
     v6, peer6 = _speaker(api, "fabric-v6", 6, "fd00:198:18::1")
     made = api.create("/v2/lbaas/distributors", "distributor", ADMIN, name="fabric",
                       distributor_type="L3_BGP",
                       config_data={"bgp_speaker_ids": [v4, v6]})  # fmt: skip
-    run_jobs(static_worker)
+    run_jobs(worker)
     shown = api.get(f"/v2/lbaas/distributors/{made['id']}").json()["distributor"]
     assert shown["status"] == "ACTIVE", shown
     return {"id": made["id"], "peer4": peer4, "peer6": peer6}
@@ -92,7 +75,7 @@ def _reserved(api: Api, address: str) -> bool:
 
 @pytest.mark.parametrize(("vip", "nexthop"), [(VIP4, NEXTHOP4), (VIP6, NEXTHOP6)], ids=["v4", "v6"])
 def test_a_route_is_created_listed_shown_and_deleted_through_the_worker(
-    api: Api, static_worker: Worker, fabric: dict[str, str], vip: str, nexthop: str
+    api: Api, worker: Worker, fabric: dict[str, str], vip: str, nexthop: str
 ) -> None:
     made = _post(api, fabric["id"], vip_ip=vip, nexthop_ip=nexthop, name="udp")
     assert made.status_code == 201, made.text
@@ -105,7 +88,7 @@ def test_a_route_is_created_listed_shown_and_deleted_through_the_worker(
     if vip == VIP4:
         assert taken.status_code == 409 and taken.json()["field"] == "vip_address", taken.text
 
-    assert run_jobs(static_worker) >= 1
+    assert run_jobs(worker) >= 1
     path = f"{_path(fabric['id'])}/{route['id']}"
     shown = api.get(path, TENANT_A).json()["vip"]
     assert shown["provisioning_status"] == "ACTIVE", shown
@@ -120,25 +103,25 @@ def test_a_route_is_created_listed_shown_and_deleted_through_the_worker(
     assert api.get(path, TENANT_A).json()["vip"]["provisioning_status"] == "PENDING_DELETE"
     again = api.delete(path, TENANT_A)
     assert again.status_code == 409, again.text  # pending: immutable
-    run_jobs(static_worker)
+    run_jobs(worker)
     assert api.get(path, TENANT_A).status_code == 404
     assert not _reserved(api, vip)  # released with the last route of the VIP
 
 
 def test_routes_of_one_vip_share_its_reservation_until_the_last_goes(
-    api: Api, static_worker: Worker, fabric: dict[str, str]
+    api: Api, worker: Worker, fabric: dict[str, str]
 ) -> None:
     first = _post(api, fabric["id"], vip_ip=VIP4, nexthop_ip=NEXTHOP4).json()["vip"]
     second = _post(api, fabric["id"], vip_ip=VIP4, nexthop_ip="198.18.1.201",
                    peer_id=fabric["peer4"])  # fmt: skip
     assert second.status_code == 201, second.text
-    run_jobs(static_worker)
+    run_jobs(worker)
     assert api.delete(f"{_path(fabric['id'])}/{first['id']}", TENANT_A).status_code == 204
-    run_jobs(static_worker)
+    run_jobs(worker)
     assert _reserved(api, VIP4)  # the second route still routes it
     route = second.json()["vip"]
     assert api.delete(f"{_path(fabric['id'])}/{route['id']}", TENANT_A).status_code == 204
-    run_jobs(static_worker)
+    run_jobs(worker)
     assert not _reserved(api, VIP4)
 
 
@@ -188,7 +171,7 @@ REFUSALS: list[tuple[str, dict[str, Any], int, str, str]] = [
 
 
 @pytest.fixture
-def world(api: Api, static_worker: Worker, fabric: dict[str, str]) -> dict[str, str]:
+def world(api: Api, worker: Worker, fabric: dict[str, str]) -> dict[str, str]:
     """An existing route of project A and one of project B (both ACTIVE through the worker), a
     peer on no speaker of the distributor, and another project's load balancer (created last:
     its job is never run here)."""
@@ -196,7 +179,7 @@ def world(api: Api, static_worker: Worker, fabric: dict[str, str]) -> dict[str, 
     b_route = _post(api, fabric["id"], TENANT_B, vip_ip="198.18.100.211",
                     nexthop_ip="198.18.1.211")  # fmt: skip
     assert dup.status_code == 201 and b_route.status_code == 201, (dup.text, b_route.text)
-    run_jobs(static_worker)
+    run_jobs(worker)
     lone = api.create("/v2/lbaas/bgppeers", "bgp_peer", ADMIN, name="lone",
                       peer_ip="198.18.0.9", remote_as=65009)  # fmt: skip
     lb = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
@@ -231,10 +214,10 @@ def test_a_bad_route_is_refused_naming_the_field_and_changes_nothing(
 
 
 def test_routes_are_scoped_to_their_project(
-    api: Api, static_worker: Worker, fabric: dict[str, str]
+    api: Api, worker: Worker, fabric: dict[str, str]
 ) -> None:
     route = _post(api, fabric["id"], vip_ip=VIP4, nexthop_ip=NEXTHOP4).json()["vip"]
-    run_jobs(static_worker)
+    run_jobs(worker)
     path = f"{_path(fabric['id'])}/{route['id']}"
     assert api.get(_path(fabric["id"]), TENANT_B).json()["vips"] == []
     assert api.get(path, TENANT_B).status_code == 404
@@ -254,12 +237,12 @@ def test_routes_are_scoped_to_their_project(
     assert elsewhere.status_code == 404
 
 
-def test_a_distributor_that_is_not_active_takes_no_route(api: Api, static_worker: Worker) -> None:
+def test_a_distributor_that_is_not_active_takes_no_route(api: Api, worker: Worker) -> None:
     """PENDING_CREATE (its job not run yet), then ERROR (its speaker has no peer: the worker
     refused it): 409 distributor_id, nothing changed."""
     speaker = api.create("/v2/lbaas/bgpspeakers", "bgp_speaker", ADMIN, name="bare",
                          ip_version=4, local_as=65001)  # fmt: skip
-    made = api.create("/v2/lbaas/distributors", "distributor", ADMIN, name="bare",
+    made = api.create("/v2/lbaas/distributors", "distributor", ADMIN, settle=False, name="bare",
                       distributor_type="L3_BGP",
                       config_data={"bgp_speaker_ids": [speaker["id"]]})  # fmt: skip
     for expected in ("PENDING_CREATE", "ERROR"):
@@ -269,11 +252,11 @@ def test_a_distributor_that_is_not_active_takes_no_route(api: Api, static_worker
         fault = response.json()
         assert fault["field"] == "distributor_id" and expected in fault["faultstring"], fault
         assert _state(api) == before
-        run_jobs(static_worker)
+        run_jobs(worker)
 
 
 def test_a_distributor_with_routes_is_not_deleted_nor_changed_under_a_pending_route(
-    api: Api, static_worker: Worker, fabric: dict[str, str]
+    api: Api, worker: Worker, fabric: dict[str, str]
 ) -> None:
     route = _post(api, fabric["id"], vip_ip=VIP4, nexthop_ip=NEXTHOP4,
                   peer_id=fabric["peer4"]).json()["vip"]  # fmt: skip
@@ -281,7 +264,7 @@ def test_a_distributor_with_routes_is_not_deleted_nor_changed_under_a_pending_ro
     changed = api.put(f"/v2/lbaas/distributors/{fabric['id']}",
                       {"distributor": {"config_data": {"bgp_speaker_ids": []}}})  # fmt: skip
     assert changed.status_code == 409 and changed.json()["field"] == "config_data", changed.text
-    run_jobs(static_worker)
+    run_jobs(worker)
     assert api.get(f"/v2/lbaas/distributors/{fabric['id']}").json()["distributor"] == shown
 
     refused = api.delete(f"/v2/lbaas/distributors/{fabric['id']}")
@@ -295,5 +278,5 @@ def test_a_distributor_with_routes_is_not_deleted_nor_changed_under_a_pending_ro
     assert removed.status_code == 409 and removed.json()["field"] == "bgp_peer_id", removed.text
 
     assert api.delete(f"{_path(fabric['id'])}/{route['id']}", TENANT_A).status_code == 204
-    run_jobs(static_worker)
+    run_jobs(worker)
     assert api.delete(f"/v2/lbaas/distributors/{fabric['id']}").status_code == 204

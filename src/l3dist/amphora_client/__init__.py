@@ -58,16 +58,20 @@ class AgentClient:
         self,
         amphora_id: str,
         address: str,
-        context: ssl.SSLContext,
+        context: ssl.SSLContext | None,
         timeout: float = 10.0,
         port: int = AGENT_PORT,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """transport: None for the agent over the network (context: the controller's TLS);
+        another one answers in process (the noop amphora driver's)."""
         host = f"[{address}]" if ":" in address else address
         self.amphora_id = amphora_id
+        if transport is None:
+            assert context is not None, "an agent over the network needs a TLS context"
+            transport = _NamedServerTransport(amphora_id, verify=context)
         self.http = httpx.Client(
-            base_url=f"https://{host}:{port}",
-            timeout=timeout,
-            transport=_NamedServerTransport(amphora_id, verify=context),
+            base_url=f"https://{host}:{port}", timeout=timeout, transport=transport
         )
 
     def close(self) -> None:

@@ -53,6 +53,9 @@ class ControllerConfig(Strict):
     # l3dist.distributor_drivers and l3dist.speaker_drivers (the speaker amphorae run).
     compute_driver: DriverName | None = None
     distributor_driver: DriverName = "l3_bgp"
+    # Entry points of l3dist.amphora_drivers: rest (the agents over HTTPS); noop answers in
+    # process (API tests, no amphorae).
+    amphora_driver: DriverName = "rest"
     speaker_driver: DriverName = "bird"
     # Flows a worker runs at once, and when a silent worker's jobs are taken over (resumed).
     max_parallel_jobs: int = Field(default=4, ge=1, le=64)

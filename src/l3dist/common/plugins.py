@@ -7,6 +7,8 @@ declares an entry point, without touching l3dist:
 - ``l3dist.network_drivers``: factory(db) -> AbstractNetworkDriver
 - ``l3dist.distributor_drivers``: factory() -> AbstractDistributorDriver (bound to the
   controller's services by the worker)
+- ``l3dist.amphora_drivers``: factory(tls_context) -> AmphoraDriver (how the controller
+  reaches agents; tls_context() makes its client TLS context)
 - ``l3dist.speaker_drivers``: factory(bgp config, local addresses, work directory, *,
   anycast_prefixes) -> SpeakerDriver (loaded by the amphora agent; it must send only host
   routes inside anycast_prefixes)
@@ -24,6 +26,7 @@ COMPUTE = "l3dist.compute_drivers"
 NETWORK = "l3dist.network_drivers"
 DISTRIBUTOR = "l3dist.distributor_drivers"
 SPEAKER = "l3dist.speaker_drivers"
+AMPHORA = "l3dist.amphora_drivers"
 CLI = "l3dist.cli_plugins"
 
 

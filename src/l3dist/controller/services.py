@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from l3dist.amphora_client import AgentClient
-from l3dist.certificates import LocalCA, client_context
+from l3dist.amphora_client.driver import AmphoraDriver
+from l3dist.certificates import LocalCA
 from l3dist.compute.base import AbstractComputeDriver
 from l3dist.contracts.agent_api import AGENT_PORT
 from l3dist.contracts.agent_config import HeartbeatConfig
@@ -32,6 +33,7 @@ class Services:
     distributor: AbstractDistributorDriver
     ca: LocalCA  # issues amphora certificates; its controller certificate talks to agents
     heartbeat: HeartbeatConfig  # where the amphorae send heartbeats, with the key
+    amphora: AmphoraDriver  # how agents are reached (rest: HTTPS, mutual TLS)
     speaker_driver: str = "bird"  # the BGP speaker the amphorae run (bird or exabgp)
     drain_timeout: float = 60.0  # seconds a drained amphora keeps its connections at most
 
@@ -50,5 +52,4 @@ class Services:
                     select(AmphoraHost.agent_port).where(AmphoraHost.id == compute_id)
                 )
                 port = host_port or port
-        context = client_context(self.ca.directory)
-        return AgentClient(name, str(lb_network_ip), context, timeout=timeout, port=port)
+        return self.amphora.client(name, str(lb_network_ip), port, timeout)

@@ -21,7 +21,8 @@ from taskflow import exceptions as tf_exc
 from taskflow.persistence import models
 from taskflow.persistence.backends.impl_sqlalchemy import SQLAlchemyBackend
 
-from l3dist.certificates import LocalCA
+from l3dist.amphora_client.driver import AmphoraDriver
+from l3dist.certificates import LocalCA, client_context
 from l3dist.common import plugins
 from l3dist.common.config import Config
 from l3dist.compute.base import AbstractComputeDriver
@@ -52,6 +53,9 @@ def services_from_config(config: Config, db: Database) -> Services:
     )()
     ca = LocalCA(config.certificates.ca_dir)
     ca.ensure()  # created on first start
+    amphora: AmphoraDriver = plugins.load(plugins.AMPHORA, ctl.amphora_driver, "amphora driver")(
+        lambda: client_context(ca.directory)
+    )
     services = Services(
         db=db,
         network=network_drivers.load(config.network.driver, db),
@@ -59,6 +63,7 @@ def services_from_config(config: Config, db: Database) -> Services:
         distributor=distributor,
         ca=ca,
         heartbeat=heartbeat_settings(config),
+        amphora=amphora,
         speaker_driver=ctl.speaker_driver,
         drain_timeout=ctl.drain_timeout,
     )
