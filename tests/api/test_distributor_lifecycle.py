@@ -7,11 +7,18 @@ drivers: the distributor's flow uses neither."""
 
 from __future__ import annotations
 
+import datetime
+import time
+from pathlib import Path
 from typing import Any
 
+from l3dist.common.config import HealthConfig
+from l3dist.contracts.heartbeat import Heartbeat, encode
 from l3dist.controller.worker import Worker
 from l3dist.db import jobs
-from l3dist.db.models import WorkerJob
+from l3dist.db.models import Amphora, AmphoraHealth, WorkerJob, utcnow
+from l3dist.health.manager import HealthManager
+from l3dist_lab.controlplane import free_port
 
 from .conftest import ADMIN, ANYCAST_V4, TENANT_A, Api, run_jobs
 
@@ -149,3 +156,71 @@ def test_peer_profile_and_speaker_changes_reach_the_distributor(api: Api, worker
     assert (refused.status_code, refused.json()["field"]) == (409, "id"), refused.text
     assert building["id"] in refused.json()["faultstring"]
     assert api.snapshot() == before
+
+
+def test_a_dead_distributor_amphora_is_replaced_and_the_replacement_announces(
+    api: Api, worker: Worker, tmp_path: Path
+) -> None:
+    """Dedicated mode: the health manager finds a distributor amphora silent and queues its
+    failover; the worker builds a replacement that registers every load-balancing amphora
+    and the VIP routes, the load-balancing amphorae answer its BFD, the dead one is DELETED
+    and the distributor ACTIVE again (noop compute and amphora drivers: the bookkeeping; the
+    lab test proves the paths)."""
+    v4 = speaker(api, "v4", 4, "198.18.0.1")
+    made = api.create("/v2/lbaas/distributors", "distributor", ADMIN, name="dedicated",
+                      distributor_type="L3_BGP", config_data={"bgp_speaker_ids": [v4["id"]],
+                      "mode": "dedicated", "distributor_amphorae": 2})  # fmt: skip
+    assert status(api, made["id"])["status"] == "ACTIVE"
+    lb = api.create_lb(topology="ACTIVE_ACTIVE", amphora_count=2, distributor_id=made["id"])
+    api.create("/v2/lbaas/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTP",
+               protocol_port=80)  # fmt: skip
+    route = api.create(f"/v2/lbaas/distributors/{made['id']}/vips", "vip", ADMIN,
+                       vip_ip="198.18.100.200", nexthop_ip="198.18.1.200")  # fmt: skip
+
+    def amphorae(**filters: str) -> list[dict[str, Any]]:
+        rows = api.get("/v2/octavia/amphorae").json()["amphorae"]
+        return [a for a in rows if all(a.get(k) == v for k, v in filters.items())]
+
+    balancers = amphorae(loadbalancer_id=lb["id"])
+    old = amphorae(distributor_id=made["id"], status="ALLOCATED")
+    assert len(old) == 2 and len(balancers) == 2
+    dead, alive = old
+
+    key = b"k" * 32
+    config = HealthConfig(bind_port=free_port(), heartbeat_key=key.decode(), heartbeat_timeout=5)
+    manager = HealthManager(config, api.db, key)
+    try:
+        for amp in old:  # both heard once: the health manager records them
+            manager.handle(encode(Heartbeat(amphora_id=amp["id"], seq=1, sent_at=time.time()),
+                                  key))  # fmt: skip
+        with api.db.session() as s:  # then only the live one: the other's last one is old
+            health = s.get(AmphoraHealth, dead["id"])
+            assert health is not None
+            health.last_update = utcnow() - datetime.timedelta(seconds=60)
+        assert manager.check() == [dead["id"]]
+        assert status(api, made["id"])["status"] == "PENDING_UPDATE"
+        assert manager.check() == []  # claimed once
+    finally:
+        manager.close()
+    assert run_jobs(worker) == 1
+
+    assert status(api, made["id"])["status"] == "ACTIVE"
+    now = amphorae(distributor_id=made["id"], status="ALLOCATED")
+    assert {a["id"] for a in now} - {alive["id"]} and dead["id"] not in {a["id"] for a in now}
+    (replacement,) = [a for a in now if a["id"] != alive["id"]]
+    assert amphorae(id=dead["id"]) == []  # the API lists no DELETED amphora
+    with api.db.session(writer=False) as s:
+        row = s.get(Amphora, dead["id"])
+        assert row is not None and row.status == "DELETED"
+        assert s.get(AmphoraHealth, dead["id"]) is None
+    agents = worker.services.amphora.agents  # type: ignore[attr-defined]
+    told = agents.get(replacement["compute_id"] or replacement["id"])
+    assert {(k[0], k[2]) for k in told.registrations} == {
+        (a["id"], a["frontend_ip"]) for a in balancers
+    }
+    assert {k[:2] for k in told.vip_routes} == {(route["vip_ip"], route["nexthop_ip"])}
+    # The load-balancing amphorae answer the running distributor amphorae's BFD: the
+    # replacement's front end is among the peers, the dead one's is not.
+    for amp in balancers:
+        peers = set(agents.get(amp["compute_id"] or amp["id"]).bfd_peers["peers"])
+        assert replacement["frontend_ip"] in peers and dead["frontend_ip"] not in peers, peers

@@ -49,3 +49,20 @@ def test_delete_removes_the_distributor_amphorae_before_the_row() -> None:
         "delete-distributor-amphorae",
         "delete-distributor-row",
     ]
+
+
+def test_a_distributor_amphora_failover_makes_before_it_breaks() -> None:
+    """The replacement is built and announces before the failed one is removed; the
+    distributor is ACTIVE only at the end (ERROR on revert)."""
+    services = SimpleNamespace(distributor=L3BgpDistributorDriver())
+    arguments = {"plan": {}, "amphora_id": "amp-dead"}
+    built = flows.build(services, jobs.FAILOVER_DISTRIBUTOR_AMPHORA, "d-1", arguments)  # type: ignore[arg-type]
+    assert atom_names(built) == [
+        "distributor-id",
+        "failed-amphora-id",
+        "distributor-error-on-revert",
+        "build-replacement",
+        "take-over-paths",
+        "remove-failed",
+        "distributor-active",
+    ]

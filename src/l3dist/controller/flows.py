@@ -15,6 +15,7 @@ from taskflow.patterns import linear_flow, unordered_flow
 
 from l3dist.common import constants as c
 from l3dist.controller import distributor_amphorae as da
+from l3dist.controller import distributor_failover
 from l3dist.controller import tasks as t
 from l3dist.controller import vip_route_tasks as vr
 from l3dist.controller.services import Services
@@ -115,6 +116,14 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
             services.distributor.get_delete_distributor_subflow(),
             da.DeleteDistributorAmphorae(services, "delete-distributor-amphorae"),
             da.DeleteDistributorRow(services, "delete-distributor-row"),
+        )
+    if flow == jobs.FAILOVER_DISTRIBUTOR_AMPHORA:
+        return linear_flow.Flow(flow).add(
+            t.Provide("distributor-id", "distributor_id", target_id),
+            t.Provide("failed-amphora-id", "amphora_id", arguments["amphora_id"]),
+            t.MarkDistributorErrorOnRevert(services, "distributor-error-on-revert"),
+            *distributor_failover.tasks(services),
+            t.MarkDistributorActive(services, "distributor-active"),
         )
     if flow in (jobs.CREATE_VIP_ROUTE, jobs.DELETE_VIP_ROUTE):
         return vip_route(services, flow, target_id)

@@ -35,6 +35,9 @@ RESET_HOST = "reset_host"
 CREATE_DISTRIBUTOR = "create_distributor"
 UPDATE_DISTRIBUTOR = "update_distributor"
 DELETE_DISTRIBUTOR = "delete_distributor"  # its amphorae (dedicated mode) go, then its row
+# A dedicated distributor's amphora found dead (target: the distributor): a replacement built,
+# announcing what the distributor announces, then the dead one removed.
+FAILOVER_DISTRIBUTOR_AMPHORA = "failover_distributor_amphora"
 # A VIP route made or deleted (target: the route): Register VIP / Unregister VIP on every
 # amphora that runs its distributor's speakers, then ACTIVE (or gone), or ERROR with the reason.
 CREATE_VIP_ROUTE = "create_vip_route"
@@ -50,6 +53,7 @@ FLOWS = (
     CREATE_DISTRIBUTOR,
     UPDATE_DISTRIBUTOR,
     DELETE_DISTRIBUTOR,
+    FAILOVER_DISTRIBUTOR_AMPHORA,
     CREATE_VIP_ROUTE,
     DELETE_VIP_ROUTE,
 )

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily
@@ -43,6 +44,7 @@ from l3dist.db import jobs
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
+    Distributor,
     Listener,
     LoadBalancer,
     Pool,
@@ -120,6 +122,26 @@ def _combined(reports: list[Heartbeat], kind: str, object_id: str, none_up: str)
     return c.ONLINE if up == len(seen) else (c.DEGRADED if up else none_up)
 
 
+def _owner(amphora: Amphora) -> tuple[str, str, Any] | None:
+    """The failover flow for the amphora, its job's target, and the statement that takes its
+    owner (ACTIVE only) out of service meanwhile: a load balancer's amphora, or a dedicated
+    distributor's amphora; None for one that belongs to nothing."""
+    if amphora.load_balancer_id is not None:
+        lb = update(LoadBalancer).where(
+            LoadBalancer.id == amphora.load_balancer_id,
+            LoadBalancer.provisioning_status == c.ACTIVE,
+        )
+        values = {"provisioning_status": c.PENDING_UPDATE, "operating_status": c.DEGRADED}
+        return jobs.FAILOVER_AMPHORA, amphora.load_balancer_id, lb.values(**values)
+    if amphora.distributor_id is not None:
+        distributor = update(Distributor).where(
+            Distributor.id == amphora.distributor_id, Distributor.status == c.ACTIVE
+        )
+        flow = jobs.FAILOVER_DISTRIBUTOR_AMPHORA
+        return flow, amphora.distributor_id, distributor.values(status=c.PENDING_UPDATE)
+    return None
+
+
 class _NotNow(Exception):
     """The amphora is claimed by another manager, or its load balancer is busy."""
 
@@ -188,11 +210,12 @@ class HealthManager:
                     return  # an amphora being deleted, or not ours
                 health = session.get(AmphoraHealth, amphora_id)
                 if heartbeat.fenced:
-                    if (health is not None and health.busy) or amphora.load_balancer_id is None:
+                    # A load balancer's amphora, or a dedicated distributor's: the jobs of its
+                    # owner run one at a time.
+                    owner = amphora.load_balancer_id or amphora.distributor_id
+                    if (health is not None and health.busy) or owner is None:
                         return  # being failed over: it stays fenced, its host is reset after
-                    self._queue(
-                        session, jobs.CLEAR_FENCE, amphora.load_balancer_id, amphora_id=amphora_id
-                    )
+                    self._queue(session, jobs.CLEAR_FENCE, owner, amphora_id=amphora_id)
                 if health is None:
                     session.add(AmphoraHealth(amphora_id=amphora_id, last_update=now, busy=False))
                 else:
@@ -295,29 +318,29 @@ class HealthManager:
         return started
 
     def _fail_over(self, amphora_id: str) -> bool:
-        """Claim the amphora and queue its failover; False when its load balancer is busy (the
-        next check tries again) or another manager claimed it."""
+        """Claim the amphora and queue its failover; False when its owner (its load balancer,
+        or a dedicated distributor for a distributor amphora) is busy (the next check tries
+        again) or another manager claimed it."""
         try:
             with self.db.session(writer=True) as session:
                 amphora = session.get(Amphora, amphora_id)
-                if amphora is None or amphora.load_balancer_id is None:
+                if amphora is None:
                     return False
-                lb_id = amphora.load_balancer_id
-                for statement in (
-                    update(AmphoraHealth)
-                    .where(AmphoraHealth.amphora_id == amphora_id, AmphoraHealth.busy.is_(False))
-                    .values(busy=True),
-                    update(LoadBalancer)
-                    .where(LoadBalancer.id == lb_id, LoadBalancer.provisioning_status == c.ACTIVE)
-                    .values(provisioning_status=c.PENDING_UPDATE, operating_status=c.DEGRADED),
-                ):
+                claim = update(AmphoraHealth).where(
+                    AmphoraHealth.amphora_id == amphora_id, AmphoraHealth.busy.is_(False)
+                )
+                found = _owner(amphora)
+                if found is None:
+                    return False
+                flow, target, owner = found
+                for statement in (claim.values(busy=True), owner):
                     result = session.execute(statement.execution_options(synchronize_session=False))
                     if getattr(result, "rowcount", 0) != 1:
                         raise _NotNow  # rolls both back
-                jobs.submit(session, jobs.FAILOVER_AMPHORA, lb_id, amphora_id=amphora_id)
+                jobs.submit(session, flow, target, amphora_id=amphora_id)
         except _NotNow:
             return False
-        log.warning("amphora %s of load balancer %s is stale: failover queued", amphora_id, lb_id)
+        log.warning("amphora %s of %s is stale: failover queued", amphora_id, target)
         return True
 
     # -- life ---------------------------------------------------------------------------------
