@@ -9,11 +9,14 @@ deleting the distributor returns its hosts to the pool.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from l3dist.bgp.base import host_prefix
 from l3dist_lab import fabric, scenario
+from l3dist_lab import site as lab_site
+from l3dist_lab.fib import FibWatcher
 from l3dist_lab.traffic import run_clients
 from tests.conftest import database_url
 
@@ -116,6 +119,65 @@ def test_a_dedicated_distributor_announces_three_amphorae_over_two_sessions(
     refused = ctl.http.delete(f"/v2/lbaas/bgpspeakers/{speaker}", headers=scenario.ADMIN)
     assert refused.status_code == 409, refused.text
     assert f"distributor {combined['id']}" in refused.text, refused.text
+
+
+def test_a_frozen_distributor_amphora_is_replaced_and_the_route_never_shrinks(
+    ctl: Controller,
+) -> None:
+    """A distributor amphora's host hangs: the router's BFD drops its session, the other
+    distributor's paths carry the VIP (the route never loses a next hop); the health manager
+    fails it over: a replacement from the pool holds a session and announces every path,
+    the distributor is ACTIVE again. Thawed, the old host is fenced and reset."""
+    speakers = ctl.site.distributor["config_data"]["bgp_speaker_ids"]
+    body = {"distributor": {"name": "replaced", "distributor_type": "L3_BGP", "config_data": {
+        "bgp_speaker_ids": speakers, "mode": "dedicated", "distributor_amphorae": 2}}}  # fmt: skip
+    made = ctl.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"]
+    distributor = scenario.wait_for_distributor(ctl, made["id"], timeout=120)
+
+    def distributor_amphorae() -> list[dict[str, Any]]:
+        rows = ctl.call("GET", "/v2/octavia/amphorae")["amphorae"]
+        return [a for a in rows if a["distributor_id"] == made["id"]]
+
+    first = distributor_amphorae()
+    lb = create_web_lb(ctl, distributor, 2)
+    prefix = host_prefix(lb["vip_address"])
+    nexthops = {a["frontend_ip"] for a in scenario.amphorae_of(ctl, lb["id"])}
+    wait_until(lambda: set(fabric.fib_nexthops(prefix)) == nexthops, 30, "a 2-way route")
+
+    by_id = {h.host_id: h for h in ctl.site.hosts}
+    dead = first[0]
+    frozen = by_id[dead["compute_id"]]
+    with FibWatcher() as fib:
+        lab_site.freeze(frozen)
+        try:
+
+            def replaced() -> bool:
+                now = {a["id"] for a in distributor_amphorae() if a["status"] == "ALLOCATED"}
+                shown = ctl.call("GET", f"/v2/lbaas/distributors/{made['id']}")["distributor"]
+                return len(now) == 2 and dead["id"] not in now and shown["status"] == "ACTIVE"
+
+            wait_until(replaced, 120, "the frozen distributor amphora replaced, ACTIVE")
+            (new,) = [a for a in distributor_amphorae() if a["id"] != first[1]["id"]]
+            wait_until(lambda: sessions_from({new["lb_network_ip"]}) == {
+                new["lb_network_ip"]: "Established"}, 30, "the replacement's session")  # fmt: skip
+            with ctl.site.agent(new) as client:
+                wait_until(lambda: {r["nexthop_ip"] for r in client.bgp_status()["routes"]}
+                           == nexthops, 30, "the replacement announces both paths")  # fmt: skip
+            result = run_clients(lb["vip_address"], 100)
+        finally:
+            lab_site.thaw(frozen)
+    shrunk = [c for c in fib.history if c.prefix == prefix and len(c.nexthops) < 2]
+    assert shrunk == [], "the VIP lost a next hop while a distributor amphora was replaced"
+    assert result["failures"] == 0, result
+
+    delete_lb(ctl, lb)
+    path = f"/v2/lbaas/distributors/{made['id']}"
+    ctl.call("DELETE", path, expect=204)
+    wait_until(lambda: ctl.http.get(path, headers=scenario.ADMIN).status_code == 404, 60,
+               "the distributor gone")  # fmt: skip
+    # The thawed host fenced itself; the controller resets it and offers it again.
+    wait_until(lambda: {h["status"] for h in ctl.site.pool().values()} == {"AVAILABLE"}, 90,
+               "every host back in the pool")  # fmt: skip
 
 
 def test_bad_dedicated_settings_are_refused_naming_the_key(ctl: Controller) -> None:
