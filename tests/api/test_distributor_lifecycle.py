@@ -158,14 +158,9 @@ def test_peer_profile_and_speaker_changes_reach_the_distributor(api: Api, worker
     assert api.snapshot() == before
 
 
-def test_a_dead_distributor_amphora_is_replaced_and_the_replacement_announces(
-    api: Api, worker: Worker, tmp_path: Path
-) -> None:
-    """Dedicated mode: the health manager finds a distributor amphora silent and queues its
-    failover; the worker builds a replacement that registers every load-balancing amphora
-    and the VIP routes, the load-balancing amphorae answer its BFD, the dead one is DELETED
-    and the distributor ACTIVE again (noop compute and amphora drivers: the bookkeeping; the
-    lab test proves the paths)."""
+def dedicated_with_lb(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A dedicated distributor (2 amphorae) made ACTIVE by the worker, a load balancer on it
+    with 2 amphorae and a listener (registered), and a VIP route."""
     v4 = speaker(api, "v4", 4, "198.18.0.1")
     made = api.create("/v2/lbaas/distributors", "distributor", ADMIN, name="dedicated",
                       distributor_type="L3_BGP", config_data={"bgp_speaker_ids": [v4["id"]],
@@ -176,10 +171,27 @@ def test_a_dead_distributor_amphora_is_replaced_and_the_replacement_announces(
                protocol_port=80)  # fmt: skip
     route = api.create(f"/v2/lbaas/distributors/{made['id']}/vips", "vip", ADMIN,
                        vip_ip="198.18.100.200", nexthop_ip="198.18.1.200")  # fmt: skip
+    return made, lb, route
+
+
+def listed(api: Api, **filters: str) -> list[dict[str, Any]]:
+    """The amphorae the API lists, those whose fields have the given values."""
+    rows = api.get("/v2/octavia/amphorae").json()["amphorae"]
+    return [a for a in rows if all(a.get(k) == v for k, v in filters.items())]
+
+
+def test_a_dead_distributor_amphora_is_replaced_and_the_replacement_announces(
+    api: Api, worker: Worker, tmp_path: Path
+) -> None:
+    """Dedicated mode: the health manager finds a distributor amphora silent and queues its
+    failover; the worker builds a replacement that registers every load-balancing amphora
+    and the VIP routes, the load-balancing amphorae answer its BFD, the dead one is DELETED
+    and the distributor ACTIVE again (noop compute and amphora drivers: the bookkeeping; the
+    lab test proves the paths)."""
+    made, lb, route = dedicated_with_lb(api)
 
     def amphorae(**filters: str) -> list[dict[str, Any]]:
-        rows = api.get("/v2/octavia/amphorae").json()["amphorae"]
-        return [a for a in rows if all(a.get(k) == v for k, v in filters.items())]
+        return listed(api, **filters)
 
     balancers = amphorae(loadbalancer_id=lb["id"])
     old = amphorae(distributor_id=made["id"], status="ALLOCATED")
@@ -224,3 +236,47 @@ def test_a_dead_distributor_amphora_is_replaced_and_the_replacement_announces(
     for amp in balancers:
         peers = set(agents.get(amp["compute_id"] or amp["id"]).bfd_peers["peers"])
         assert replacement["frontend_ip"] in peers and dead["frontend_ip"] not in peers, peers
+
+
+def test_a_dedicated_distributor_scales_out_and_in(api: Api, worker: Worker) -> None:
+    """distributor_amphorae 2 -> 3: the worker builds one more, which announces every path
+    and VIP route, and the load-balancing amphorae answer its BFD; 3 -> 2: the newest goes.
+    The BFD timers stay what they were made with (409 naming the key, nothing changed)."""
+    made, lb, route = dedicated_with_lb(api)
+    path = f"/v2/lbaas/distributors/{made['id']}"
+    config = dict(made["config_data"])
+    agents = worker.services.amphora.agents  # type: ignore[attr-defined]
+    balancers = listed(api, loadbalancer_id=lb["id"])
+    before = listed(api, distributor_id=made["id"])
+
+    def bfd_peers() -> list[set[str]]:
+        return [set(agents.get(a["compute_id"]).bfd_peers["peers"]) for a in balancers]
+
+    answer = api.put(path, {"distributor": {"config_data": {**config, "distributor_amphorae": 3}}})
+    assert answer.status_code == 200, answer.text
+    assert status(api, made["id"])["status"] == "PENDING_UPDATE"
+    run_jobs(worker)
+    assert status(api, made["id"])["status"] == "ACTIVE"
+    now = listed(api, distributor_id=made["id"])
+    assert len(now) == 3 and {a["id"] for a in before} < {a["id"] for a in now}
+    (added,) = [a for a in now if a["id"] not in {b["id"] for b in before}]
+    told = agents.get(added["compute_id"])
+    assert {(k[0], k[2]) for k in told.registrations} == {
+        (a["id"], a["frontend_ip"]) for a in balancers
+    }
+    assert {k[:2] for k in told.vip_routes} == {(route["vip_ip"], route["nexthop_ip"])}
+    assert bfd_peers() == [{a["frontend_ip"] for a in now}] * len(balancers)
+
+    answer = api.put(path, {"distributor": {"config_data": {**config, "distributor_amphorae": 2}}})
+    assert answer.status_code == 200, answer.text
+    run_jobs(worker)
+    assert status(api, made["id"])["status"] == "ACTIVE"
+    assert {a["id"] for a in listed(api, distributor_id=made["id"])} == {a["id"] for a in before}
+    assert bfd_peers() == [{a["frontend_ip"] for a in before}] * len(balancers)
+
+    snapshot = api.snapshot()
+    slower = {**config, "nexthop_bfd": {**config["nexthop_bfd"], "detect_multiplier": 5}}
+    refused = api.put(path, {"distributor": {"config_data": slower}})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["field"] == "config_data.nexthop_bfd"
+    assert api.snapshot() == snapshot

@@ -180,6 +180,63 @@ def test_a_frozen_distributor_amphora_is_replaced_and_the_route_never_shrinks(
                "every host back in the pool")  # fmt: skip
 
 
+def test_a_dedicated_distributor_scales_out_and_in_without_losing_a_path(
+    ctl: Controller,
+) -> None:
+    """distributor_amphorae 2 -> 3: a third distributor amphora from the pool holds a
+    session and announces both paths; 3 -> 2: it goes (its session closed, its host back in
+    the pool); the VIP never loses a next hop and no request fails."""
+    speakers = ctl.site.distributor["config_data"]["bgp_speaker_ids"]
+    config = {"bgp_speaker_ids": speakers, "mode": "dedicated", "distributor_amphorae": 2}
+    body = {"distributor": {"name": "scaled", "distributor_type": "L3_BGP",
+                            "config_data": config}}  # fmt: skip
+    made = ctl.call("POST", "/v2/lbaas/distributors", body, expect=201)["distributor"]
+    distributor = scenario.wait_for_distributor(ctl, made["id"], timeout=120)
+    path = f"/v2/lbaas/distributors/{made['id']}"
+
+    def running() -> dict[str, dict[str, Any]]:
+        rows = ctl.call("GET", "/v2/octavia/amphorae")["amphorae"]
+        return {a["id"]: a for a in rows if a["distributor_id"] == made["id"]
+                and a["status"] == "ALLOCATED"}  # fmt: skip
+
+    def scale(count: int) -> None:
+        change = {"distributor": {"config_data": {**config, "distributor_amphorae": count}}}
+        ctl.call("PUT", path, change)
+        wait_until(lambda: len(running()) == count, 120, f"{count} distributor amphorae")
+        scenario.wait_for_distributor(ctl, made["id"], timeout=60)
+
+    first = running()
+    lb = create_web_lb(ctl, distributor, 2)
+    prefix = host_prefix(lb["vip_address"])
+    nexthops = {a["frontend_ip"] for a in scenario.amphorae_of(ctl, lb["id"])}
+    wait_until(lambda: set(fabric.fib_nexthops(prefix)) == nexthops, 30, "a 2-way route")
+    with FibWatcher() as fib:
+        scale(3)
+        (added,) = [a for i, a in running().items() if i not in first]
+        ip = added["lb_network_ip"]
+        wait_until(lambda: sessions_from({ip}) == {ip: "Established"}, 30, "its session")
+        with ctl.site.agent(added) as client:
+            wait_until(lambda: {r["nexthop_ip"] for r in client.bgp_status()["routes"]}
+                       == nexthops, 30, "the new one announces both paths")  # fmt: skip
+            assert {p["add_path"] for p in client.bgp_status()["peers"]} == {True}
+        result = run_clients(lb["vip_address"], 100)
+        scale(2)
+        assert set(running()) == set(first)
+        wait_until(lambda: not sessions_from({ip}), 30, "its session closed")
+        after = run_clients(lb["vip_address"], 100)
+    shrunk = [c for c in fib.history if c.prefix == prefix and len(c.nexthops) < 2]
+    assert shrunk == [], "the VIP lost a next hop while the distributor scaled"
+    assert result["failures"] == 0 and after["failures"] == 0, (result, after)
+    host = ctl.site.pool()
+    assert {h["status"] for h in host.values() if h["id"] == added["compute_id"]} == {
+        "AVAILABLE"}, host  # fmt: skip
+
+    delete_lb(ctl, lb)
+    ctl.call("DELETE", path, expect=204)
+    wait_until(lambda: ctl.http.get(path, headers=scenario.ADMIN).status_code == 404, 60,
+               "the distributor gone")  # fmt: skip
+
+
 def test_bad_dedicated_settings_are_refused_naming_the_key(ctl: Controller) -> None:
     speakers = ctl.site.distributor["config_data"]["bgp_speaker_ids"]
     for config, field in (

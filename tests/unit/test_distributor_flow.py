@@ -25,8 +25,9 @@ def test_create_and_update_run_the_driver_check_between_error_and_active() -> No
     for flow, steps in (
         # the fabric checked, then (dedicated mode) the distributor amphorae built
         (jobs.CREATE_DISTRIBUTOR, ["check-fabric", "distributor-amphorae"]),
-        # a change is checked again, then brought to every amphora (one at a time)
-        (jobs.UPDATE_DISTRIBUTOR, ["check-fabric", "roll-speakers"]),
+        # a change is checked again, brought to every amphora (one at a time), then
+        # (dedicated mode) the distributor amphorae as many as it says
+        (jobs.UPDATE_DISTRIBUTOR, ["check-fabric", "roll-speakers", "scale-distributor-amphorae"]),
     ):
         built = flows.build(services, flow, "d-1", {"plan": {}})  # type: ignore[arg-type]
         assert atom_names(built) == [

@@ -203,12 +203,13 @@ def distributor_status(
 
 
 def _keep_fixed(d: Distributor, config: dict[str, Any]) -> None:
-    """A distributor's mode, and a dedicated one's amphora count, stay what they were made
-    with (409 naming the key): changing them would rebuild the distributor under its load
-    balancers (make another distributor instead)."""
+    """A distributor's mode, and a dedicated one's BFD to its next hops, stay what they were
+    made with (409 naming the key): changing them would rebuild every distributor amphora
+    under its load balancers (make another distributor instead). Its amphora count may
+    change: the worker builds or removes distributor amphorae."""
     for key, value in (
         ("mode", l3_bgp_config.mode),
-        ("distributor_amphorae", l3_bgp_config.distributor_amphorae),
+        ("nexthop_bfd", l3_bgp_config.nexthop_bfd),
     ):
         if value(config) != value(d.config_data):
             raise conflict(

@@ -15,7 +15,7 @@ from taskflow.patterns import linear_flow, unordered_flow
 
 from l3dist.common import constants as c
 from l3dist.controller import distributor_amphorae as da
-from l3dist.controller import distributor_failover
+from l3dist.controller import distributor_membership as membership
 from l3dist.controller import tasks as t
 from l3dist.controller import vip_route_tasks as vr
 from l3dist.controller.services import Services
@@ -106,8 +106,11 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
                 d.get_create_distributor_subflow(),
                 da.BuildDistributorAmphorae(services, "distributor-amphorae"),
             )
-        else:
-            steps.add(d.get_update_distributor_subflow())
+        else:  # then (dedicated mode) as many distributor amphorae as it says
+            steps.add(
+                d.get_update_distributor_subflow(),
+                membership.ScaleDistributorAmphorae(services, "scale-distributor-amphorae"),
+            )
         return steps.add(t.MarkDistributorActive(services, "distributor-active"))
     if flow == jobs.DELETE_DISTRIBUTOR:
         return linear_flow.Flow(flow).add(
@@ -122,7 +125,7 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
             t.Provide("distributor-id", "distributor_id", target_id),
             t.Provide("failed-amphora-id", "amphora_id", arguments["amphora_id"]),
             t.MarkDistributorErrorOnRevert(services, "distributor-error-on-revert"),
-            *distributor_failover.tasks(services),
+            *membership.failover_tasks(services),
             t.MarkDistributorActive(services, "distributor-active"),
         )
     if flow in (jobs.CREATE_VIP_ROUTE, jobs.DELETE_VIP_ROUTE):
