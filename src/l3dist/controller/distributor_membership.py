@@ -43,7 +43,14 @@ from l3dist.controller.distributor_amphorae import (
 )
 from l3dist.controller.services import Services
 from l3dist.controller.tasks import ServiceTask, _each
-from l3dist.db.models import Amphora, AmphoraRegistration, Distributor, LoadBalancer, Vip
+from l3dist.db.models import (
+    Amphora,
+    AmphoraHealth,
+    AmphoraRegistration,
+    Distributor,
+    LoadBalancer,
+    Vip,
+)
 from l3dist.db.queries import live_amphora_ids, live_vip_routes
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor import l3_bgp_dedicated as dedicated
@@ -68,7 +75,13 @@ class BuildReplacementDistributorAmphora(ServiceTask):
         return new_id
 
     def revert(self, amphora_id: str, job_id: str, **_: Any) -> None:
+        """The replacement goes; the failed one is the health manager's again (it tries once
+        the distributor is ACTIVE again: the operator's update of an ERROR one checks it)."""
         delete_amphorae(self.services, [replacement_id(job_id, amphora_id)])
+        with self.services.db.session(writer=True) as session:
+            health = session.get(AmphoraHealth, amphora_id)
+            if health is not None:
+                health.busy = False
 
 
 def _registered_targets(session: Any, lb: LoadBalancer) -> list[Target]:
