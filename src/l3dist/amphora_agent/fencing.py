@@ -34,7 +34,9 @@ class FenceWatch:
         fence_after: float,
         sessions_up: Callable[[], bool],
         fence: Callable[[str], None],
-        tick: float = 0.1,
+        # Thawed, the speaker may re-establish a session at once (the router connects every
+        # second): the jump is noticed within a tick, so the tick is short (50 wakeups/s).
+        tick: float = 0.02,
         session_check: float = 1.0,
     ) -> None:
         self.fence_after = fence_after
