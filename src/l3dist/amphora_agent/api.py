@@ -38,6 +38,7 @@ from l3dist.contracts.agent_api import (
     RegisterAmphora,
     RegisterVip,
     SpeakersUpdate,
+    VipRoutesUpdate,
 )
 
 
@@ -200,6 +201,13 @@ def create_app(provider: AgentProvider | AgentService, manage_lifecycle: bool = 
             VipRoute(str(body.vip_ip), str(body.nexthop_ip), body.peer_id)
         )
         return {"vip": service().list_vip_routes(*astuple(route))[0]}
+
+    @app.patch("/1.0/distributor/vips")
+    def update_vips(body: VipRoutesUpdate) -> dict[str, Any]:
+        def routes(entries: list[RegisterVip]) -> list[VipRoute]:
+            return [VipRoute(str(e.vip_ip), str(e.nexthop_ip), e.peer_id) for e in entries]
+
+        return service().update_vip_routes(routes(body.add), routes(body.remove))
 
     @app.delete("/1.0/distributor/vips/{vip_ip}", status_code=204)
     def unregister_vip(

@@ -55,6 +55,12 @@ class AgentError(Exception):
         self.field = field
 
 
+def _entry_error(exc: AgentError, key: str, index: int) -> AgentError:
+    """A batch entry's refusal: the same status, its field named with the list and index."""
+    field = f"{key}[{index}].{exc.field}" if exc.field else f"{key}[{index}]"
+    return AgentError(exc.status, f"{key}[{index}]: {exc.message}", field)
+
+
 @dataclass(frozen=True, order=True)
 class Registration:
     """A Register Amphora request that is in force."""
@@ -410,9 +416,19 @@ class AgentService:
 
     @staticmethod
     def _same_route(entries: set[Entry], request: Entry) -> set[Entry]:
-        """The entries for request's route (its amphora, VIP and next hop), for any peer."""
-        key = replace(request, peer_id=None)
-        return {e for e in entries if replace(e, peer_id=None) == key}
+        """The entries for request's route (its amphora, VIP and next hop), for any peer.
+        (Compared field by field: a dataclasses.replace per entry made a batch of 1,000 VIP
+        routes spend 1.8 s here.)"""
+        kind, vip, nexthop = type(request), request.vip_ip, request.nexthop_ip
+        amphora = getattr(request, "amphora_id", None)
+        return {
+            e
+            for e in entries
+            if e.vip_ip == vip
+            and e.nexthop_ip == nexthop
+            and type(e) is kind
+            and getattr(e, "amphora_id", None) == amphora
+        }
 
     def _take_out(
         self, entries: set[Entry], request: Entry, what: str, field: str
@@ -446,16 +462,27 @@ class AgentService:
             draining |= added  # type: ignore[arg-type]
         return (entries - hit) | added, draining
 
+    def _nexthops_by_peer(
+        self, ignore: Iterable[Registration | VipRoute] = ()
+    ) -> dict[tuple[str, str], str]:
+        """The next hop each (prefix, peer) is announced with, but for the ignored entries."""
+        current = (self.registrations - self.draining) | self.vip_routes
+        return {(r.prefix, r.peer_id): r.nexthop
+                for r in self.routes_for(current - set(ignore))}  # fmt: skip
+
     def _one_nexthop_per_peer(
-        self, new: Registration | VipRoute, ignore: Iterable[Registration | VipRoute] = ()
+        self,
+        new: Registration | VipRoute,
+        ignore: Iterable[Registration | VipRoute] = (),
+        desired: dict[tuple[str, str], str] | None = None,
     ) -> None:
         """Without ADD-PATH a speaker announces one next hop per VIP and peer: a second is
-        refused (409). With it (``bgp.add_path``, a distributor's) every next hop is a path."""
+        refused (409). With it (``bgp.add_path``, a distributor's) every next hop is a path.
+        desired: the next hops in force, when the caller keeps them (a batch)."""
         if self.config.bgp.add_path:
             return
-        current = (self.registrations - self.draining) | self.vip_routes
-        desired = {(r.prefix, r.peer_id): r.nexthop
-                   for r in self.routes_for(current - set(ignore))}  # fmt: skip
+        if desired is None:
+            desired = self._nexthops_by_peer(ignore)
         for route in self.routes_for({new}):
             other = desired.get((route.prefix, route.peer_id))
             if other is not None:
@@ -859,23 +886,71 @@ class AgentService:
 
     def register_vip(self, route: VipRoute) -> VipRoute:
         with self.lock:
-            self._validate(route)
-            if route.nexthop_ip in {str(a.ip) for a in self.frontend_addresses()}:
-                raise AgentError(
-                    400,
-                    f"nexthop_ip {route.nexthop_ip} is this amphora's own front end: use Register "
-                    "Amphora (its VIP on loopback, its listeners checked)",
-                    "nexthop_ip",
-                )
-            covered = self._same_route(self.vip_routes, route)
-            if route in self.vip_routes or any(r.peer_id is None for r in covered):
+            replaced = self._check_vip_route(route)
+            if replaced is None:
                 raise AgentError(409, "this vip_ip, nexthop_ip and peer are already registered",
                                  "vip_ip")  # fmt: skip
-            replaced = covered if route.peer_id is None else set()
             self._one_nexthop_per_peer(route, ignore=replaced)
             self._commit(set(self.vips), set(self.registrations),
                          vip_routes=(self.vip_routes - replaced) | {route})  # fmt: skip
             return route
+
+    def _check_vip_route(self, route: VipRoute) -> set[VipRoute] | None:
+        """Register VIP's checks; the entries the route replaces (one for every peer replaces
+        those for single peers), or None when it is registered already."""
+        self._validate(route)
+        if route.nexthop_ip in {str(a.ip) for a in self.frontend_addresses()}:
+            raise AgentError(
+                400,
+                f"nexthop_ip {route.nexthop_ip} is this amphora's own front end: use Register "
+                "Amphora (its VIP on loopback, its listeners checked)",
+                "nexthop_ip",
+            )
+        covered = self._same_route(self.vip_routes, route)
+        if route in self.vip_routes or any(r.peer_id is None for r in covered):
+            return None
+        return covered if route.peer_id is None else set()
+
+    def update_vip_routes(self, add: list[VipRoute], remove: list[VipRoute]) -> dict[str, int]:
+        """Unregister VIP, then Register VIP, for many routes: each entry checked as the single
+        call checks it, then one state write and one speaker change. All or nothing (the
+        first refusal names its entry, ``add[3].nexthop_ip``); what is registered already,
+        or not registered, is skipped. The working set is ``self.vip_routes`` while the lock
+        is held, restored before the one commit (which restores it again on failure)."""
+        with self.lock:
+            before = self.vip_routes
+            added = removed = 0
+            try:
+                for index, route in enumerate(remove):
+                    what = f"vip_ip {route.vip_ip} is not registered with {route.nexthop_ip}"
+                    try:
+                        self.vip_routes, _ = self._take_out(self.vip_routes, route, what, "vip_ip")
+                        removed += 1
+                    except AgentError as exc:
+                        if exc.status != 404:
+                            raise _entry_error(exc, "remove", index) from exc
+                desired = None if self.config.bgp.add_path else self._nexthops_by_peer()
+                for index, route in enumerate(add):
+                    try:
+                        replaced = self._check_vip_route(route)
+                        if replaced is None:
+                            continue
+                        if desired is not None:
+                            if replaced:
+                                desired = self._nexthops_by_peer(replaced)
+                            self._one_nexthop_per_peer(route, desired=desired)
+                            desired.update({(r.prefix, r.peer_id): r.nexthop
+                                            for r in self.routes_for({route})})  # fmt: skip
+                    except AgentError as exc:
+                        raise _entry_error(exc, "add", index) from exc
+                    self.vip_routes = (self.vip_routes - replaced) | {route}
+                    added += 1
+                final = self.vip_routes
+            finally:
+                self.vip_routes = before
+            if final != before:
+                self._commit(set(self.vips), set(self.registrations), vip_routes=final)
+            return {"added": added, "removed": removed}
 
     def unregister_vip(self, route: VipRoute) -> None:
         """Unregister VIP: withdraw the route from route.peer_id only, or from every peer."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -152,6 +153,21 @@ class AgentClient:
         if peer_id is not None:
             params["peer_id"] = peer_id
         self._call("DELETE", f"/1.0/distributor/vips/{vip_ip}", params=params)
+
+    def update_vips(
+        self,
+        add: Sequence[tuple[str, str, str | None]] = (),
+        remove: Sequence[tuple[str, str, str | None]] = (),
+    ) -> dict[str, int]:
+        """Many Register VIP / Unregister VIP at once, (vip_ip, nexthop_ip, peer_id) each: one
+        request, one speaker change on the agent; all or nothing."""
+
+        def body(routes: Sequence[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
+            return [{"vip_ip": v, "nexthop_ip": n, **({"peer_id": p} if p else {})}
+                    for v, n, p in routes]  # fmt: skip
+
+        payload = {"add": body(add), "remove": body(remove)}
+        return dict(self._call("PATCH", "/1.0/distributor/vips", json=payload, timeout=120))
 
     def list_vips(self, **filters: str) -> list[dict[str, Any]]:
         return list(self._call("GET", "/1.0/distributor/vips", params=filters)["vips"])

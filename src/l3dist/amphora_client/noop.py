@@ -192,6 +192,17 @@ def _unregister_vip(agent: NoopAgent, path: str, _: Any, params: dict[str, str],
     return _json(204)
 
 
+def _update_vips(agent: NoopAgent, _: str, body: Any, *__: Any) -> httpx.Response:
+    removed = [k for r in body.get("remove", []) for k in list(agent.vip_routes)
+               if k[:2] == _key(r)[:2] and r.get("peer_id") in (None, k[2])]  # fmt: skip
+    for key in removed:
+        agent.vip_routes.pop(key, None)
+    fresh = [r for r in body.get("add", []) if _key(r) not in agent.vip_routes]
+    for row in fresh:
+        agent.vip_routes[_key(row)] = {"peer_id": None, **row, "announced_to": []}
+    return _json(200, {"added": len(fresh), "removed": len(set(removed))})
+
+
 def _list_vips(agent: NoopAgent, *_: Any) -> httpx.Response:
     return _json(200, {"vips": list(agent.vip_routes.values())})
 
@@ -263,6 +274,7 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/1.0/distributor/amphorae/*/drain"): _drain_amphora,
     ("POST", "/1.0/distributor/vips"): _register_vip,
     ("GET", "/1.0/distributor/vips"): _list_vips,
+    ("PATCH", "/1.0/distributor/vips"): _update_vips,
     ("DELETE", "/1.0/distributor/vips/*"): _unregister_vip,
     ("GET", "/1.0/distributor/bgp"): _bgp_status,
     ("PUT", "/1.0/loadbalancer/*/haproxy"): _put_haproxy,

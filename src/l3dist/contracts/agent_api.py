@@ -64,6 +64,21 @@ class RegisterVip(BaseModel):
     peer_id: PeerId | None = None
 
 
+MAX_VIP_ROUTES_PER_UPDATE = 10000
+
+
+class VipRoutesUpdate(BaseModel):
+    """``PATCH /1.0/distributor/vips``: Register VIP and Unregister VIP for many routes in one
+    request, checked entry by entry as the single calls are, then one state write and one
+    speaker change (registering N routes one by one costs N of each). All or nothing: the
+    first refusal names its entry (``add[3].nexthop_ip``) and changes nothing.
+    Idempotent: a route already registered, or one not registered, is skipped."""
+
+    model_config = ConfigDict(extra="forbid")
+    add: list[RegisterVip] = Field(default_factory=list, max_length=MAX_VIP_ROUTES_PER_UPDATE)
+    remove: list[RegisterVip] = Field(default_factory=list, max_length=MAX_VIP_ROUTES_PER_UPDATE)
+
+
 class DrainAmphora(BaseModel):
     """Drain Amphora: stop new flows for vip_ip via nexthop_ip; established ones finish."""
 

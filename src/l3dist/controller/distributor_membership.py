@@ -150,10 +150,9 @@ def take_over(
                     except AgentClientError as exc:
                         if not (exc.status == 409 and "already registered" in exc.message):
                             raise
-        for route in routes:
-            vip_routes.register(
-                services, vip_routes.Speaker(speaker.amphora_id, speaker.lb_network_ip), route
-            )
+        vip_routes.register_all(
+            services, vip_routes.Speaker(speaker.amphora_id, speaker.lb_network_ip), routes
+        )
     with services.db.session(writer=True) as session:
         for lb_id, vip, targets in work:
             version = ipaddress.ip_address(vip).version

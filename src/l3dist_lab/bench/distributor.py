@@ -49,7 +49,9 @@ class Cluster:
         self.announcers, self.balancers = announcers, balancers
 
     def register(self, vip_list: list[str], undo: bool = False) -> None:
-        """Register VIP (or Unregister VIP) on every announcer, one thread per announcer."""
+        """Register VIP (or Unregister VIP) on every announcer, one thread per announcer, the
+        whole list in one request each (``PATCH /1.0/distributor/vips``, as the controller
+        sends a new distributor amphora every route)."""
         combined = self.announcers == self.balancers
 
         def one(index: int) -> None:
@@ -58,14 +60,13 @@ class Cluster:
                 hops = [self.balancers[(index + 1) % len(self.balancers)]]
             else:
                 hops = self.balancers
-            with speaker.client(timeout=60) as client:
-                for vip in vip_list:
-                    version = ipaddress.ip_address(vip).version
-                    for lb in hops:
-                        if undo:
-                            client.unregister_vip(vip, lb.frontend_ip(version))
-                        else:
-                            client.register_vip(vip, lb.frontend_ip(version))
+            routes = [(vip, lb.frontend_ip(ipaddress.ip_address(vip).version), None)
+                      for vip in vip_list for lb in hops]  # fmt: skip
+            with speaker.client(timeout=120) as client:
+                if undo:
+                    client.update_vips(remove=routes)
+                else:
+                    client.update_vips(add=routes)
 
         with ThreadPoolExecutor(len(self.announcers)) as pool:
             list(pool.map(one, range(len(self.announcers))))
