@@ -104,7 +104,7 @@ def plug(ns: str | None, parent: str, ifname: str, port: FrontendPlug) -> bool:
             extra = ["nodad"] if address.version == 6 else []
             result = _ip(*_in(ns), "address", "add", str(address), "dev", ifname, *extra,
                          check=False)  # fmt: skip
-            if result.returncode != 0 and "File exists" not in result.stderr:
+            if result.returncode != 0 and not _address_exists(result.stderr):
                 raise FrontendError(f"address {address}: {result.stderr.strip()}")
         for gateway in port.gateways if ns is not None else []:
             family = f"-{ipaddress.ip_address(gateway).version}"
@@ -115,6 +115,12 @@ def plug(ns: str | None, parent: str, ifname: str, port: FrontendPlug) -> bool:
             unplug(ns, ifname)
         raise
     return made
+
+
+def _address_exists(stderr: str) -> bool:
+    """`ip address add` of an address the link has: "File exists" from older kernels, "ipv4:
+    Address already assigned." from Debian 12's (a resumed plug must be a no-op)."""
+    return "File exists" in stderr or "already assigned" in stderr.lower()
 
 
 def unplug(ns: str | None, ifname: str) -> None:
