@@ -33,7 +33,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from l3dist.amphora_client import AgentClientError
 from l3dist.common import constants as c
 from l3dist.controller.distributor_amphorae import (
     amphora_id_for,
@@ -142,14 +141,8 @@ def take_over(
 
     _each(answer_bfd, [(vip, target) for _, vip, targets in work for target in targets])
     for speaker in new:
-        with services.agent(speaker.amphora_id, speaker.lb_network_ip) as client:
-            for _, vip, targets in work:
-                for target in targets:
-                    try:
-                        client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
-                    except AgentClientError as exc:
-                        if not (exc.status == 409 and "already registered" in exc.message):
-                            raise
+        for _, vip, targets in work:
+            dedicated.announce(services, speaker, vip, targets)
         vip_routes.register_all(
             services, vip_routes.Speaker(speaker.amphora_id, speaker.lb_network_ip), routes
         )

@@ -98,14 +98,20 @@ def register(
             client.plug_vip(vip)
             client.set_bfd_peers(answer)
     for speaker in speakers:
-        with services.agent(speaker.amphora_id, speaker.lb_network_ip) as client:
-            for target in targets:
-                try:
-                    client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
-                except AgentClientError as exc:
-                    if not (exc.status == 409 and "already registered" in exc.message):
-                        raise
+        announce(services, speaker, vip, targets)
     return speakers
+
+
+def announce(services: DistributorServices, speaker: Speaker, vip: str, targets: list[Any]) -> None:
+    """One distributor amphora announces each target's next hop for the VIP; one already
+    registered (a repeated call) is done."""
+    with services.agent(speaker.amphora_id, speaker.lb_network_ip) as client:
+        for target in targets:
+            try:
+                client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
+            except AgentClientError as exc:
+                if not (exc.status == 409 and "already registered" in exc.message):
+                    raise
 
 
 def record(
