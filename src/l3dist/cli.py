@@ -68,6 +68,7 @@ def api(
         port=port or cfg.api.port,
         workers=workers,
         log_level="warning",
+        timeout_keep_alive=cfg.api.keep_alive_timeout,
     )
 
 

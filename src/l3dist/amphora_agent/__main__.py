@@ -17,6 +17,10 @@ from pathlib import Path
 
 from l3dist.contracts import agent_config, host_config
 
+# Seconds an idle controller connection stays open: past the controller's client pool expiry
+# (httpx: 5 s), so the controller never sends on a connection the agent is closing.
+AGENT_KEEP_ALIVE = 30
+
 
 def run(argv: list[str]) -> None:
     import uvicorn
@@ -37,6 +41,7 @@ def run(argv: list[str]) -> None:
         port=cfg.bind_port,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=AGENT_KEEP_ALIVE,
         # Mutual TLS: only clients with a certificate from the controller's CA get an answer.
         **server_context_args(cfg.tls.client_ca, cfg.tls.server_pem, cfg.tls.server_key),  # type: ignore[arg-type]
     )
@@ -67,6 +72,7 @@ def run_host(argv: list[str]) -> int:
         port=cfg.bind_port,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=AGENT_KEEP_ALIVE,
         # Mutual TLS with the certificate of the enrollment: only the controller is answered.
         **server_context_args(cfg.ca_path, cfg.cert_path, cfg.key_path),  # type: ignore[arg-type]
     )

@@ -38,6 +38,10 @@ class ApiConfig(Strict):
     noauth_default_project: str = "admin"
     noauth_default_roles: list[str] = Field(default_factory=lambda: ["admin"])
     pagination_max_limit: int = Field(default=1000, ge=1)
+    # How long an idle client connection is kept open. Longer than any client's keep-alive
+    # expiry (httpx: 5 s), so a client never sends on a connection the server is closing at
+    # that moment (it would get "Server disconnected without sending a response").
+    keep_alive_timeout: float = Field(default=75.0, gt=0, le=3600)
 
 
 DriverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
