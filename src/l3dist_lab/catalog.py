@@ -13,7 +13,7 @@ def lab_catalog(cfg: LabConfig | None = None) -> Catalog:
     networks: list[Network] = []
     subnets: list[Subnet] = []
     for net in (cfg or LabConfig()).networks():
-        network = Network(id=stable_id(net.name), name=net.name)
+        network = Network(id=stable_id(net.name), name=net.name, router_external=net.external)
         for version, cidr in net.subnets():
             subnet_name = f"{net.name}-v{version}"
             subnet = Subnet(

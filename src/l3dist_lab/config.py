@@ -24,7 +24,12 @@ ANYCAST_V4 = ipaddress.IPv4Network("198.18.100.0/24")
 ANYCAST_V6 = ipaddress.IPv6Network("fd00:198:18:100::/64")
 MEMBER_V4 = ipaddress.IPv4Network("198.18.3.0/24")
 MEMBER_V6 = ipaddress.IPv6Network("fd00:198:18:3::/64")
+# The floating IP pool (an external network, as Neutron's public network): its addresses, like
+# the anycast VIPs, live on amphora loopbacks and in the router's routes only.
+FLOATING_V4 = ipaddress.IPv4Network("198.19.100.0/24")
+FLOATING_V6 = ipaddress.IPv6Network("fd00:198:19:100::/64")
 ANYCAST_NET = "anycast-net"
+EXTERNAL_NET = "ext-net"
 MEMBER_NET = "member-net"
 MEMBER_BRIDGE = "br-member"
 # The ToR's bridge MACs, pinned so they do not change as ports come and go (flow rescue's
@@ -68,6 +73,11 @@ class LabNetwork:
     routed: bool
     role: str
 
+    @property
+    def external(self) -> bool:
+        """A floating IP network (Neutron's ``router:external``)."""
+        return self.role == "external"
+
     def subnets(self) -> list[tuple[int, IPNet]]:
         return [(4, self.v4), (6, self.v6)]
 
@@ -106,6 +116,8 @@ class LabConfig:
     anycast_v6: ipaddress.IPv6Network = ANYCAST_V6
     member_v4: ipaddress.IPv4Network = MEMBER_V4
     member_v6: ipaddress.IPv6Network = MEMBER_V6
+    floating_v4: ipaddress.IPv4Network = FLOATING_V4
+    floating_v6: ipaddress.IPv6Network = FLOATING_V6
     controller_host_index: int = 254
     bgp_password: str | None = None
     keepalive: int = 1
@@ -139,4 +151,5 @@ class LabConfig:
             ),
             LabNetwork(ANYCAST_NET, None, self.anycast_v4, self.anycast_v6, False, "anycast"),
             LabNetwork(MEMBER_NET, MEMBER_BRIDGE, self.member_v4, self.member_v6, True, "member"),
+            LabNetwork(EXTERNAL_NET, None, self.floating_v4, self.floating_v6, False, "external"),
         ]

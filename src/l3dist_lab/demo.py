@@ -110,7 +110,8 @@ class Demo:
 
         self.say("[bold]The site's networks[/bold], each subnet with its role")
         for net in cfg.networks():
-            self.cli("network", "create", "--name", net.name)
+            external = ["--external"] if net.external else []
+            self.cli("network", "create", "--name", net.name, *external)
             for version, cidr in net.subnets():
                 gateway = [] if net.routed else ["--gateway-ip", "none"]
                 self.cli("subnet", "create", "--name", f"{net.name}-v{version}",

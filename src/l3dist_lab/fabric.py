@@ -57,8 +57,9 @@ TOR_SYSCTLS = {
 def frr_config(cfg: LabConfig) -> str:
     """FRR configuration of the ToR: listen-range peer groups, multipath, BFD, optional MD5,
     and the operator's last layer of route safety: each amphora peer group accepts only host
-    routes (/32, /128) inside the anycast pools (an inbound prefix-list in each address
-    family) and a session that has more than ``max_prefixes`` accepted routes is reset.
+    routes (/32, /128) inside the anycast pools and the floating IP pools (an inbound
+    prefix-list in each address family) and a session that has more than ``max_prefixes``
+    accepted routes is reset.
     Measured on FRR 8.4: the cap counts accepted routes only (``force``, meant to count the
     filtered ones too, did not trip with 201 filtered routes), and a dynamic (listen-range)
     neighbour reset by it is made again when the speaker reconnects, so a flooding amphora
@@ -94,7 +95,9 @@ bfd
 exit
 !
 ip prefix-list ANYCAST4 seq 10 permit {cfg.anycast_v4} ge 32 le 32
+ip prefix-list ANYCAST4 seq 20 permit {cfg.floating_v4} ge 32 le 32
 ipv6 prefix-list ANYCAST6 seq 10 permit {cfg.anycast_v6} ge 128 le 128
+ipv6 prefix-list ANYCAST6 seq 20 permit {cfg.floating_v6} ge 128 le 128
 !
 route-map AMPHORAE6-IN permit 10
  set ipv6 next-hop prefer-global

@@ -47,10 +47,11 @@ class LabNetworks(StaticNetworkDriver):
         mtu: int = 1500,
         network_id: str | None = None,
         bridge_mac: str | None = None,
+        router_external: bool = False,
     ) -> Network:
         """Create (or find) a network: its subnets for IPAM and, for a network with a bridge,
         the bridge in the fabric with each subnet's gateway address on it (the ToR routes)."""
-        network = self.register_network(name, bridge, subnets, mtu, network_id)
+        network = self.register_network(name, bridge, subnets, mtu, network_id, router_external)
         if bridge:
             plumbing.add_bridge(self.tor, bridge, bridge_mac)
             for subnet_id in network.subnets:
@@ -131,7 +132,11 @@ def register_lab_networks(driver: StaticNetworkDriver, cfg: LabConfig | None = N
     the catalog gives them."""
     for net in (cfg or LabConfig()).networks():
         driver.register_network(
-            net.name, net.bridge, _subnet_specs(net), network_id=stable_id(net.name)
+            net.name,
+            net.bridge,
+            _subnet_specs(net),
+            network_id=stable_id(net.name),
+            router_external=net.external,
         )
 
 
@@ -144,4 +149,5 @@ def build_lab_networks(driver: LabNetworks, cfg: LabConfig) -> None:
             _subnet_specs(net),
             network_id=stable_id(net.name),
             bridge_mac=BRIDGE_MACS.get(net.bridge or ""),
+            router_external=net.external,
         )

@@ -42,6 +42,11 @@ FAILOVER_DISTRIBUTOR_AMPHORA = "failover_distributor_amphora"
 # amphora that runs its distributor's speakers, then ACTIVE (or gone), or ERROR with the reason.
 CREATE_VIP_ROUTE = "create_vip_route"
 DELETE_VIP_ROUTE = "delete_vip_route"
+# Floating IPs bound to or unbound from a load balancer's virtual-ip (target: the load
+# balancer, so it runs between that load balancer's other jobs): arguments ``add`` and
+# ``remove``, the floating IP addresses; its amphorae announce (or withdraw) them and HAProxy
+# binds them, then each floating IP still bound is ACTIVE (unbound: DOWN).
+UPDATE_FLOATING_IPS = "update_floating_ips"
 FLOWS = (
     CREATE_LOAD_BALANCER,
     APPLY_LOAD_BALANCER,
@@ -56,6 +61,7 @@ FLOWS = (
     FAILOVER_DISTRIBUTOR_AMPHORA,
     CREATE_VIP_ROUTE,
     DELETE_VIP_ROUTE,
+    UPDATE_FLOATING_IPS,
 )
 
 

@@ -340,6 +340,82 @@ class VipRoute(Timestamps, Base):
     operating_status: Mapped[str] = mapped_column(String(16))
 
 
+# -- floating IPs (Neutron's floatingips) and the virtual-ip object between them and amphorae --
+
+FLOATING_IP_STATUSES = ("ACTIVE", "DOWN", "ERROR")
+
+
+class VirtualIp(Timestamps, Base):
+    """The virtual-ip object of a load balancer (the OpenSDN seed's answer to stale floating IP
+    mappings): it stands between the floating IPs bound to the load balancer's VIP port and the
+    front-end interfaces of the amphorae that serve it. A floating IP names only this object;
+    the interface set follows the amphorae in the very flow steps that register and unregister
+    them (``virtual_ip_interface``), so a failover or a scale changes no floating IP row and
+    nothing polls. One per load balancer, made with its first registration or association."""
+
+    __tablename__ = "virtual_ip"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    load_balancer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("load_balancer.id", ondelete="CASCADE"), unique=True
+    )
+    vip_address: Mapped[str] = mapped_column(String(64))
+    vip_port_id: Mapped[str | None] = mapped_column(String(36))
+
+    interfaces: Mapped[list[VirtualIpInterface]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="VirtualIpInterface.created_at"
+    )
+    floating_ips: Mapped[list[FloatingIp]] = relationship(
+        back_populates="virtual_ip", lazy="selectin", order_by="FloatingIp.floating_ip_address"
+    )
+
+
+class VirtualIpInterface(Base):
+    """One amphora front-end interface behind a virtual-ip: written when the amphora is
+    registered (Register Amphora), removed when it is unregistered or deleted."""
+
+    __tablename__ = "virtual_ip_interface"
+    virtual_ip_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("virtual_ip.id", ondelete="CASCADE"), primary_key=True
+    )
+    amphora_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("amphora.id", ondelete="CASCADE"), primary_key=True
+    )
+    port_id: Mapped[str | None] = mapped_column(String(36))  # the amphora's front-end port
+    ip_address: Mapped[str] = mapped_column(String(64))  # its front-end IP: the next hop
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FloatingIp(Timestamps, Base):
+    """Neutron's floating IP. ``floating_port_id`` is the network driver's reservation of the
+    address on an external subnet; ``port_id`` / ``fixed_ip_address`` the association as
+    Neutron shows it (a load balancer's VIP port and the VIP); ``virtual_ip_id`` where it is
+    bound when that port is a VIP port. One floating IP per fixed IP of a port."""
+
+    __tablename__ = "floating_ip"
+    __table_args__ = (
+        CheckConstraint(_in("status", FLOATING_IP_STATUSES), name="status"),
+        UniqueConstraint(
+            "floating_network_id", "floating_ip_address", name="uq_floating_ip_address"
+        ),
+        UniqueConstraint("port_id", "fixed_ip_address", name="uq_floating_ip_fixed_ip"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    floating_network_id: Mapped[str] = mapped_column(String(36))
+    floating_subnet_id: Mapped[str] = mapped_column(String(36))
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    floating_port_id: Mapped[str | None] = mapped_column(String(36))
+    port_id: Mapped[str | None] = mapped_column(String(36))
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64))
+    virtual_ip_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("virtual_ip.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+    virtual_ip: Mapped[VirtualIp | None] = relationship(back_populates="floating_ips")
+
+
 class Listener(ProvisionedMixin, Base):
     __tablename__ = "listener"
     __table_args__ = (

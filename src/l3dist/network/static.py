@@ -210,6 +210,7 @@ class StaticNetworkDriver(AbstractNetworkDriver):
         subnets: list[dict[str, Any]],
         mtu: int = 1500,
         network_id: str | None = None,
+        router_external: bool = False,
     ) -> Network:
         """Record a network and its subnets (idempotent by name), for configuration that
         defines networks in code (the lab)."""
@@ -217,7 +218,11 @@ class StaticNetworkDriver(AbstractNetworkDriver):
             row = s.scalar(select(NetNetwork).where(NetNetwork.name == name))
             if row is None:
                 row = NetNetwork(
-                    id=network_id or str(uuid.uuid4()), name=name, bridge=bridge, mtu=mtu
+                    id=network_id or str(uuid.uuid4()),
+                    name=name,
+                    bridge=bridge,
+                    mtu=mtu,
+                    router_external=router_external,
                 )
                 s.add(row)
                 s.flush()
