@@ -62,8 +62,10 @@ def define_networks(plane: ControlPlane, cfg: LabConfig | None = None) -> dict[s
     (the static network driver): the subnet ids by name (``anycast-net-v4``)."""
     ids: dict[str, str] = {}
     for net in (cfg or LabConfig()).networks():
-        body = {"name": net.name, "router:external": net.external}
-        network = plane.call("POST", "/v2.0/networks", {"network": body}, expect=201)["network"]
+        definition = {"name": net.name, "router:external": net.external}
+        network = plane.call("POST", "/v2.0/networks", {"network": definition}, expect=201)[
+            "network"
+        ]
         for version, cidr in net.subnets():
             body = {
                 "name": f"{net.name}-v{version}",

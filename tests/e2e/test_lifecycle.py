@@ -56,13 +56,15 @@ def test_traffic_crosses_every_amphora_and_member(
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
 
-    # Route safety: the controller gave every host the network driver's anycast subnets with
-    # its amphora (the pools its agent and speaker limit announcements to).
+    # Route safety: the controller gave every host the network driver's anycast and floating
+    # IP (external) subnets with its amphora (the pools its agent and speaker limit
+    # announcements to), and nothing else.
     lab = LabConfig()
+    pools = [lab.anycast_v4, lab.floating_v4, lab.anycast_v6, lab.floating_v6]
     for amp in amps:
         given = site.assignment(ctl.site.host_of(amp))
         assert given is not None and given.amphora_id == amp["id"]
-        assert given.anycast_prefixes == [lab.anycast_v4, lab.anycast_v6], given
+        assert given.anycast_prefixes == pools, given
 
     # Flow rescue on every amphora: the others as peers, the distributor's router MAC in use.
     router_mac = BRIDGE_MACS[LabConfig().frontend.bridge]

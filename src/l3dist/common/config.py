@@ -41,7 +41,7 @@ class ApiConfig(Strict):
     # How long an idle client connection is kept open. Longer than any client's keep-alive
     # expiry (httpx: 5 s), so a client never sends on a connection the server is closing at
     # that moment (it would get "Server disconnected without sending a response").
-    keep_alive_timeout: float = Field(default=75.0, gt=0, le=3600)
+    keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
 
 
 DriverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]

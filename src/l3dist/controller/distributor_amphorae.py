@@ -41,7 +41,7 @@ from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.network.exceptions import NetworkException
 from l3dist.network.frontend import frontend_plug
 from l3dist.network.models import ROLE_FRONTEND
-from l3dist.network.roles import anycast_prefixes, subnets_with_role
+from l3dist.network.roles import announceable_prefixes, subnets_with_role
 
 log = logging.getLogger(__name__)
 DISTRIBUTOR_AMPHORA_NAMESPACE = uuid.UUID("5d1f0c52-3f0e-4b8e-9d43-2b7a51c0d6e4")
@@ -99,7 +99,7 @@ def prepare(services: Services, distributor_id: str, ids: list[str]) -> BuildPla
                 )
     # The network driver keeps its own records: asked outside that transaction.
     network_id = frontend_network(services, frontend_subnet)
-    prefixes = anycast_prefixes(services.network)
+    prefixes = announceable_prefixes(services.network)
     return BuildPlan(speakers, prefixes, DistributorRole(nexthop_bfd=timers), network_id)
 
 

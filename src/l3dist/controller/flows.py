@@ -16,6 +16,7 @@ from taskflow.patterns import linear_flow, unordered_flow
 from l3dist.common import constants as c
 from l3dist.controller import distributor_amphorae as da
 from l3dist.controller import distributor_membership as membership
+from l3dist.controller import floating_ip_tasks as fip
 from l3dist.controller import tasks as t
 from l3dist.controller import vip_route_tasks as vr
 from l3dist.controller.services import Services
@@ -63,6 +64,8 @@ def plan(
             result["drain"] = bool(arguments.get("drain", False))
         elif flow == jobs.DELETE_LOAD_BALANCER:
             result["unregister"] = [a for a in amphorae if a in registered]
+        elif flow == jobs.UPDATE_FLOATING_IPS:
+            result["registered"] = [a for a in amphorae if a in registered]
         return {**arguments, "plan": result}
 
 
@@ -89,6 +92,14 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
         )
     if flow == jobs.FAILOVER_AMPHORA:
         return failover_amphora(services, p["old"], p["serving"], p.get("drain", False))
+    if flow == jobs.UPDATE_FLOATING_IPS:
+        return update_floating_ips(
+            services,
+            list(arguments.get("add", [])),
+            list(arguments.get("remove", [])),
+            p.get("amphorae", []),
+            p.get("registered", []),
+        )
     if flow == jobs.CLEAR_FENCE:
         return linear_flow.Flow("clear-fence").add(
             t.Provide("clear-fence-amphora", "amphora_id", arguments["amphora_id"]),
@@ -303,3 +314,45 @@ def failover_amphora(services: Services, old: list[str], serving: bool, drain: b
     """The network driver prepares the old amphora's failover; the replacement is built and
     registered first, then (drained, when planned) the old one is unregistered and deleted."""
     return scale_load_balancer(services, len(old), old, serving, drain, failover=True)
+
+
+def update_floating_ips(
+    services: Services,
+    add: list[str],
+    remove: list[str],
+    amphorae: list[str],
+    registered: list[str],
+) -> Flow:
+    """Floating IPs bound to (add) or unbound from (remove) the load balancer's virtual-ip.
+    Unbound ones are withdrawn first and leave every amphora's loopback; HAProxy then binds
+    exactly the load balancer's addresses; the registered amphorae are registered again,
+    which announces every address of the load balancer, the new ones included. Nothing here
+    names an amphora interface: the registration steps keep the virtual-ip's interfaces."""
+    d = services.distributor
+    flow = linear_flow.Flow("update-floating-ips").add(
+        t.Provide("floating-ips-add", "add", add),
+        t.Provide("floating-ips-remove", "remove", remove),
+        fip.MarkFloatingIpsErrorOnRevert(services, "floating-ips-error-on-revert"),
+    )
+    if remove and amphorae:
+        flow.add(
+            _with_amphorae(
+                "floating-ips-withdraw",
+                amphorae,
+                linear_flow.Flow("floating-ips-withdraw-steps").add(
+                    t.Provide("floating-ips-withdrawn", "addresses", remove),
+                    d.get_unregister_addresses_subflow("-floating-ips"),
+                ),
+            )
+        )
+    flow.add(
+        t.AllAmphorae(services, "floating-ips-amphorae"),
+        t.PushHaproxyConfig(services, "floating-ips-haproxy"),
+    )
+    if add and registered:
+        flow.add(
+            _with_amphorae(
+                "floating-ips-announce", registered, d.get_register_amphorae_subflow("-fip")
+            )
+        )
+    return flow.add(fip.MarkFloatingIps(services, "floating-ips-mark"))

@@ -41,9 +41,11 @@ def _seconds(ms: int | None, default_ms: int) -> str:
     return f"{ms if ms is not None else default_ms}ms"
 
 
-def render(lb: Any) -> str:
-    """The ``defaults``, ``frontend`` and ``backend`` sections for a load balancer."""
-    vip = lb.vip.ip_address
+def render(lb: Any, addresses: list[str] | None = None) -> str:
+    """The ``defaults``, ``frontend`` and ``backend`` sections for a load balancer; each
+    listener binds every address (default: the VIP; the floating IPs bound to the load
+    balancer's virtual-ip too, so a client of a floating IP is answered from it)."""
+    binds = addresses or [lb.vip.ip_address]
     lines = [
         "defaults",
         "    timeout http-request 10s",
@@ -58,7 +60,7 @@ def render(lb: Any) -> str:
         lines += [
             f"frontend {listener.id}",
             f"    mode {mode}",
-            f"    bind {_address(vip, listener.protocol_port)}",
+            *(f"    bind {_address(ip, listener.protocol_port)}" for ip in binds),
             f"    maxconn {_connection_limit(listener.connection_limit)}",
             f"    timeout client {_seconds(listener.timeout_client_data, 50000)}",
         ]

@@ -32,13 +32,13 @@ from l3dist.db.models import (
     Pool,
     Vip,
 )
-from l3dist.db.queries import live_amphora_ids
+from l3dist.db.queries import lb_addresses, live_amphora_ids, release_floating_ips
 from l3dist.distributor import l3_bgp_config
 from l3dist.distributor.l3_bgp import speaker_configs
 from l3dist.distributor.l3_bgp_dedicated import is_dedicated
 from l3dist.network.exceptions import NetworkException, PortNotFound
 from l3dist.network.frontend import frontend_plug
-from l3dist.network.roles import anycast_prefixes
+from l3dist.network.roles import announceable_prefixes
 
 log = logging.getLogger(__name__)
 AMPHORA_NAMESPACE = uuid.UUID("0b7c7a3e-52f4-4d0e-8d8e-6a1f1f2c9a10")
@@ -437,7 +437,7 @@ class ComputeCreate(ServiceTask):
             # A dedicated distributor's amphorae announce this one: it runs no BGP at all.
             by_distributors = is_dedicated(session, lb.vip.distributor_id)
             speakers = [] if by_distributors else speaker_configs(session, lb.vip.distributor_id)
-        prefixes = anycast_prefixes(self.services.network)
+        prefixes = announceable_prefixes(self.services.network)
         if not prefixes:
             log.warning("no anycast subnet: amphora %s will announce nothing", amphora_id)
         build_amphora(self.services, amphora_id, speakers, prefixes)
@@ -537,7 +537,7 @@ class PushHaproxyConfig(ServiceTask):
         with self.services.db.session(writer=True) as session:
             lb = session.get(LoadBalancer, loadbalancer_id)
             assert lb is not None
-            text = haproxy_config.render(lb)
+            text = haproxy_config.render(lb, lb_addresses(session, lb))
             targets = [(a.id, a.lb_network_ip) for a in _amphorae(session, amphora_ids)]
 
         def push(target: tuple[str, str | None]) -> None:
@@ -570,6 +570,7 @@ class DeleteLoadBalancerRows(ServiceTask):
             session.flush()
             lb.provisioning_status = c.DELETED
             lb.operating_status = c.OFFLINE
+            release_floating_ips(session, lb.id)
             if lb.vip is not None:  # the address is free again (the row keeps the subnet)
                 lb.vip.ip_address = None
                 lb.vip.port_id = None

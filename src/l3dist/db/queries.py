@@ -7,7 +7,17 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from l3dist.common import constants as c
-from l3dist.db.models import Amphora, AmphoraBgpSpeakerRegistration, AmphoraHealth, Vip, VipRoute
+from l3dist.db.models import (
+    Amphora,
+    AmphoraBgpSpeakerRegistration,
+    AmphoraHealth,
+    FloatingIp,
+    LoadBalancer,
+    Vip,
+    VipRoute,
+    VirtualIp,
+    VirtualIpInterface,
+)
 
 
 def live_amphora_ids(session: Any, loadbalancer_id: str) -> list[str]:
@@ -68,3 +78,79 @@ def live_vip_routes(session: Any, distributor_id: str) -> list[VipRoute]:
             .order_by(VipRoute.created_at, VipRoute.id)
         )
     )
+
+
+FLOATING_ACTIVE, FLOATING_DOWN, FLOATING_ERROR = "ACTIVE", "DOWN", "ERROR"
+
+
+def lb_addresses(session: Any, lb: LoadBalancer) -> list[str]:
+    """The addresses a load balancer's amphorae announce and serve: its VIP first, then the
+    floating IPs bound to its virtual-ip (by address). Every step that registers, drains or
+    unregisters an amphora goes through this list, so a floating IP follows the amphorae
+    without a step of its own."""
+    if lb.vip is None or not lb.vip.ip_address:
+        return []
+    floating = session.scalars(
+        select(FloatingIp.floating_ip_address)
+        .join(VirtualIp, FloatingIp.virtual_ip_id == VirtualIp.id)
+        .where(VirtualIp.load_balancer_id == lb.id)
+        .order_by(FloatingIp.floating_ip_address)
+    )
+    return [str(lb.vip.ip_address), *floating]
+
+
+def virtual_ip_of(session: Any, lb: LoadBalancer) -> VirtualIp:
+    """The load balancer's virtual-ip, made on first use (its VIP and VIP port)."""
+    found = session.scalar(select(VirtualIp).where(VirtualIp.load_balancer_id == lb.id))
+    if found is None:
+        vip = lb.vip
+        found = VirtualIp(
+            load_balancer_id=lb.id,
+            vip_address=str(vip.ip_address) if vip is not None else "",
+            vip_port_id=vip.port_id if vip is not None else None,
+        )
+        session.add(found)
+        session.flush()
+    return found  # type: ignore[no-any-return]
+
+
+def bind_interface(session: Any, lb: LoadBalancer, amphora: Amphora) -> None:
+    """An amphora registered for the load balancer: its front-end interface joins the
+    virtual-ip (kept as it is when already there)."""
+    virtual_ip = virtual_ip_of(session, lb)
+    if session.get(VirtualIpInterface, (virtual_ip.id, amphora.id)) is None:
+        session.add(
+            VirtualIpInterface(
+                virtual_ip_id=virtual_ip.id,
+                amphora_id=amphora.id,
+                port_id=amphora.frontend_port_id,
+                ip_address=amphora.frontend_ip or "",
+            )
+        )
+
+
+def unbind_interface(session: Any, loadbalancer_id: str, amphora_id: str) -> None:
+    """An amphora unregistered from the load balancer leaves its virtual-ip."""
+    virtual_ip = session.scalar(
+        select(VirtualIp.id).where(VirtualIp.load_balancer_id == loadbalancer_id)
+    )
+    if virtual_ip is not None:
+        row = session.get(VirtualIpInterface, (virtual_ip, amphora_id))
+        if row is not None:
+            session.delete(row)
+
+
+def release_floating_ips(session: Any, loadbalancer_id: str) -> None:
+    """A deleted load balancer's floating IPs are dissociated (as Neutron does when a port is
+    deleted: the floating IP stays, DOWN, for the tenant to bind elsewhere), and its
+    virtual-ip goes."""
+    virtual_ip = session.scalar(
+        select(VirtualIp).where(VirtualIp.load_balancer_id == loadbalancer_id)
+    )
+    if virtual_ip is None:
+        return
+    for fip in virtual_ip.floating_ips:
+        fip.port_id = fip.fixed_ip_address = fip.virtual_ip_id = None
+        fip.status = FLOATING_DOWN
+    session.flush()
+    session.delete(virtual_ip)

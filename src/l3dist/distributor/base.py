@@ -9,7 +9,12 @@ Requires / provides, for every driver:
 - get_register_amphorae_subflow, get_drain_amphorae_subflow, get_unregister_amphorae_subflow:
   require ``loadbalancer_id`` and ``amphora_ids``. Register makes the amphorae receive the VIP's
   traffic; drain stops new flows reaching them and returns once their established connections
-  finished (or the drain timeout expired); unregister stops all traffic at once.
+  finished (or the drain timeout expired); unregister stops all traffic at once. Each acts on
+  every address of the load balancer (``l3dist.db.queries.lb_addresses``: its VIP and the
+  floating IPs bound to its virtual-ip).
+- get_unregister_addresses_subflow: requires ``loadbalancer_id``, ``amphora_ids`` and
+  ``addresses`` (floating IPs just unbound): the amphorae stop receiving traffic for those
+  addresses only; their registrations stay.
 - get_register_vip_route_subflow, get_unregister_vip_route_subflow: require ``route_id`` (a
   VIP route, the spec's Register VIP / Unregister VIP): announced by, or withdrawn from, every
   amphora that runs the distributor's speakers (``l3dist.db.queries.speaker_amphorae``).
@@ -87,6 +92,9 @@ class AbstractDistributorDriver(ABC):
 
     @abstractmethod
     def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow: ...
+
+    @abstractmethod
+    def get_unregister_addresses_subflow(self, suffix: str = "") -> Flow: ...
 
     @abstractmethod
     def get_register_vip_route_subflow(self, suffix: str = "") -> Flow: ...

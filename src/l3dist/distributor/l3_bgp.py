@@ -32,7 +32,7 @@ from l3dist.db.models import (
     Vip,
     utcnow,
 )
-from l3dist.db.queries import live_amphora_ids
+from l3dist.db.queries import bind_interface, lb_addresses, live_amphora_ids, unbind_interface
 from l3dist.distributor import l3_bgp_dedicated as dedicated
 from l3dist.distributor.base import AbstractDistributorDriver, DistributorServices
 from l3dist.distributor.base import DistributorTask as _DistributorTask
@@ -112,19 +112,23 @@ def _targets(
 
 
 class RegisterAmphorae(_DistributorTask):
-    """Register Amphora on each amphora's agent (its speaker announces the VIP), then record
-    the registrations."""
+    """Register Amphora on each amphora's agent for each address of the load balancer (its
+    VIP, and the floating IPs bound to its virtual-ip): its speaker announces them; then
+    record the registrations (the amphora's front end joins the virtual-ip)."""
 
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
-            vip, distributor_id = str(lb.vip.ip_address), lb.vip.distributor_id  # type: ignore[union-attr]
+            addresses = lb_addresses(session, lb)
+            distributor_id = lb.vip.distributor_id  # type: ignore[union-attr]
             speakers = speaker_configs(session, distributor_id)
             by_distributors = dedicated.is_dedicated(session, distributor_id)
-        version = ipaddress.ip_address(vip).version
+        version = ipaddress.ip_address(addresses[0]).version
         if by_distributors:
             assert distributor_id is not None
-            announcing = dedicated.register(self.services, distributor_id, vip, targets)
+            announcing: list[dedicated.Speaker] = []
+            for address in addresses:
+                announcing = dedicated.register(self.services, distributor_id, address, targets)
             with self.services.db.session(writer=True) as session:
                 for target in targets:
                     _record(session, target, loadbalancer_id, distributor_id, [], version)
@@ -132,22 +136,27 @@ class RegisterAmphorae(_DistributorTask):
                                      target.nexthop_ip, speakers, version)  # fmt: skip
             return
         for target in targets:
-            try:
-                with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
-                    # An earlier Unregister took the VIP off loopback (the spec): plug it again
-                    # (no-op when there) so a listener start re-announces.
-                    client.plug_vip(vip)
-                    client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
-            except AgentClientError as exc:
-                # A resumed flow repeats this task: what is already registered stays.
-                if not (exc.status == 409 and "already registered" in exc.message):
-                    raise
+            with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
+                for address in addresses:
+                    # An earlier Unregister took the address off loopback (the spec): plug it
+                    # again (no-op when there) so a listener start re-announces.
+                    client.plug_vip(address)
+                    _register(client, target, address)
         with self.services.db.session(writer=True) as session:
             for target in targets:
                 _record(session, target, loadbalancer_id, distributor_id, speakers, version)
 
     def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
         _unregister(self.services, loadbalancer_id, amphora_ids)
+
+
+def _register(client: Any, target: Target, address: str) -> None:
+    """Register Amphora for one address; a resumed flow finds it registered and goes on."""
+    try:
+        client.register_amphora(target.amphora_id, address, target.nexthop_ip)
+    except AgentClientError as exc:
+        if not (exc.status == 409 and "already registered" in exc.message):
+            raise
 
 
 def _record(
@@ -158,7 +167,13 @@ def _record(
     speakers: list[BgpSpeakerConfig],
     version: int,
 ) -> None:
-    _forget(session, loadbalancer_id, target.amphora_id)
+    _forget_rows(session, loadbalancer_id, target.amphora_id)
+    lb, amphora = (
+        session.get(LoadBalancer, loadbalancer_id),
+        session.get(Amphora, target.amphora_id),
+    )
+    if lb is not None and amphora is not None:
+        bind_interface(session, lb, amphora)
     session.add(
         AmphoraRegistration(
             amphora_id=target.amphora_id,
@@ -180,6 +195,13 @@ def _record(
 
 
 def _forget(session: Session, loadbalancer_id: str, amphora_id: str) -> None:
+    """The amphora no longer serves the load balancer: its registrations go, and its front
+    end leaves the virtual-ip."""
+    _forget_rows(session, loadbalancer_id, amphora_id)
+    unbind_interface(session, loadbalancer_id, amphora_id)
+
+
+def _forget_rows(session: Session, loadbalancer_id: str, amphora_id: str) -> None:
     session.execute(
         delete(AmphoraVipRegistration).where(
             AmphoraVipRegistration.amphora_id == amphora_id,
@@ -202,7 +224,7 @@ def _unregister(
     forget the registrations. What is not registered (or not reachable: gone) is skipped."""
     with services.db.session(writer=True) as session:
         lb = session.get(LoadBalancer, loadbalancer_id)
-        vip = lb.vip.ip_address if lb is not None and lb.vip is not None else None
+        addresses = lb_addresses(session, lb) if lb is not None else []
         distributor_id = lb.vip.distributor_id if lb is not None and lb.vip is not None else None
         rows = session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))).all()
         targets = [
@@ -211,24 +233,73 @@ def _unregister(
             if a.lb_network_ip and a.frontend_ip
         ]
         by_distributors = dedicated.is_dedicated(session, distributor_id)
-    if by_distributors and vip:
+    if by_distributors:
         assert distributor_id is not None
-        dedicated.withdraw(services, distributor_id, loadbalancer_id, str(vip), targets)
+        for address in addresses:
+            dedicated.withdraw(services, distributor_id, loadbalancer_id, address, targets)
         targets = []  # the load-balancing amphorae announce nothing themselves
-    for target in targets if vip else []:
+    _unregister_addresses(services, targets, addresses)
+    with services.db.session(writer=True) as session:
+        for amphora_id in amphora_ids:
+            _forget(session, loadbalancer_id, amphora_id)
+
+
+def _unregister_addresses(
+    services: DistributorServices, targets: list[Target], addresses: list[str]
+) -> None:
+    """Unregister Amphora for each address on each target (its speaker withdraws it, then the
+    address leaves its loopback); what is not registered, or not reachable, is skipped."""
+    for target in targets:
         try:
             # Short timeout: a hung amphora (failover) must not hold the flow; its routes go
             # with its BGP session anyway.
             with services.agent(target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT) as c:
-                c.unregister_amphora(target.amphora_id, str(vip), target.nexthop_ip)
-        except AgentClientError as exc:
-            if exc.status != 404:
-                raise
+                for address in addresses:
+                    try:
+                        c.unregister_amphora(target.amphora_id, address, target.nexthop_ip)
+                    except AgentClientError as exc:
+                        if exc.status != 404:
+                            raise
         except OSError:
             pass  # the amphora is unreachable: its routes go with its BGP session
-    with services.db.session(writer=True) as session:
-        for amphora_id in amphora_ids:
-            _forget(session, loadbalancer_id, amphora_id)
+
+
+class UnregisterAddresses(_DistributorTask):
+    """Floating IPs unbound from the load balancer (``addresses``): every amphora of it stops
+    announcing them and takes them off its loopback; its registrations (the VIP's) stay. A
+    resumed flow repeats it: what is already gone is skipped."""
+
+    def execute(self, loadbalancer_id: str, amphora_ids: list[str], addresses: list[str]) -> None:
+        with self.services.db.session(writer=False) as session:
+            lb = session.get(LoadBalancer, loadbalancer_id)
+            distributor_id = lb.vip.distributor_id if lb is not None and lb.vip else None
+            targets = [
+                Target(a.id, a.lb_network_ip, a.frontend_ip)
+                for a in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids)))
+                if a.lb_network_ip and a.frontend_ip
+            ]
+            by_distributors = dedicated.is_dedicated(session, distributor_id)
+        if by_distributors:
+            assert distributor_id is not None
+            for address in addresses:
+                dedicated.withdraw(
+                    self.services, distributor_id, loadbalancer_id, address, targets, forget=False
+                )
+            return
+        _unregister_addresses(self.services, targets, addresses)
+        for target in targets:
+            try:
+                with self.services.agent(
+                    target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
+                ) as client:
+                    for address in addresses:
+                        try:
+                            client.unplug_vip(address)
+                        except AgentClientError as exc:
+                            if exc.status not in (404, 409):
+                                raise
+            except OSError:
+                pass  # gone: nothing to take off its loopback
 
 
 class UnregisterAmphorae(_DistributorTask):
@@ -245,24 +316,27 @@ class DrainAmphorae(_DistributorTask):
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
-            vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+            addresses = lb_addresses(session, lb)
             distributor_id = lb.vip.distributor_id  # type: ignore[union-attr]
             by_distributors = dedicated.is_dedicated(session, distributor_id)
         if by_distributors:
             assert distributor_id is not None
-            dedicated.withdraw(
-                self.services, distributor_id, loadbalancer_id, vip, targets, drain=True
-            )
+            for address in addresses:
+                dedicated.withdraw(
+                    self.services, distributor_id, loadbalancer_id, address, targets, drain=True
+                )
             targets = []
         for target in targets:
             try:
                 with self.services.agent(
                     target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
                 ) as client:
-                    client.drain_amphora(target.amphora_id, vip, target.nexthop_ip)
-            except AgentClientError as exc:
-                if exc.status != 404:
-                    raise
+                    for address in addresses:
+                        try:
+                            client.drain_amphora(target.amphora_id, address, target.nexthop_ip)
+                        except AgentClientError as exc:
+                            if exc.status != 404:
+                                raise
             except OSError as exc:
                 log.warning("amphora %s not drained (unreachable): %s", target.amphora_id, exc)
         with self.services.db.session(writer=True) as session:
@@ -273,7 +347,7 @@ class DrainAmphorae(_DistributorTask):
         """The drain is called off: registering again re-announces a drained route."""
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
-            vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+            addresses = lb_addresses(session, lb)
             for amp in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))):
                 amp.drain_started_at = None
             registered = set(
@@ -289,7 +363,8 @@ class DrainAmphorae(_DistributorTask):
             assert distributor_id is not None
             back = [t for t in targets if t.amphora_id in registered]
             try:
-                dedicated.register(self.services, distributor_id, vip, back)
+                for address in addresses:
+                    dedicated.register(self.services, distributor_id, address, back)
             except (AgentClientError, OSError, RuntimeError) as exc:
                 log.warning("drain not called off on the distributors: %s", exc)
             return
@@ -300,7 +375,8 @@ class DrainAmphorae(_DistributorTask):
                 with self.services.agent(
                     target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
                 ) as client:
-                    client.register_amphora(target.amphora_id, vip, target.nexthop_ip)
+                    for address in addresses:
+                        _register(client, target, address)
             except (AgentClientError, OSError) as exc:
                 log.warning("drain of amphora %s not called off: %s", target.amphora_id, exc)
 
@@ -314,7 +390,7 @@ class WaitForDrained(_DistributorTask):
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
-            vip = str(lb.vip.ip_address)  # type: ignore[union-attr]
+            addresses = lb_addresses(session, lb)
             starts = [
                 a.drain_started_at
                 for a in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids)))
@@ -326,7 +402,10 @@ class WaitForDrained(_DistributorTask):
         )
         waiting = {t.amphora_id: t for t in targets}
         while True:
-            left = {a: self._connections(t, vip, by_distributors) for a, t in waiting.items()}
+            left = {
+                a: sum(self._connections(t, address, by_distributors) for address in addresses)
+                for a, t in waiting.items()
+            }
             waiting = {a: waiting[a] for a, n in left.items() if n}
             if not waiting:
                 return
@@ -508,6 +587,12 @@ class L3BgpDistributorDriver(AbstractDistributorDriver):
         return self._flow(
             f"unregister{suffix}",
             UnregisterAmphorae(self.services, f"unregister-amphorae{suffix}"),
+        )
+
+    def get_unregister_addresses_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"unregister-addresses{suffix}",
+            UnregisterAddresses(self.services, f"unregister-addresses{suffix}"),
         )
 
     def get_register_vip_route_subflow(self, suffix: str = "") -> Flow:

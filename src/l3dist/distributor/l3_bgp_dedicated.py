@@ -195,11 +195,13 @@ def withdraw(
     vip: str,
     targets: list[Any],
     drain: bool = False,
+    forget: bool = True,
 ) -> None:
     """Every distributor amphora stops announcing the targets (drain: the same, the VIP stays
     on the targets' loopback for their established connections); then, unless draining, the
-    VIP leaves their loopback. What is not registered, or does not answer, is skipped: a dead
-    distributor's routes went with its sessions."""
+    VIP leaves their loopback and (forget) their paths' records go (a floating IP unbound
+    keeps the records: the VIP's paths stay). What is not registered, or does not answer, is
+    skipped: a dead distributor's routes went with its sessions."""
     with services.db.session(writer=False) as session:
         speakers = distributor_amphorae(session, distributor_id)
     for speaker in speakers:
@@ -227,6 +229,8 @@ def withdraw(
                 raise
         except OSError:
             pass  # gone: nothing to take off its loopback
+    if not forget:
+        return
     with services.db.session(writer=True) as session:
         for speaker in speakers:
             for target in targets:

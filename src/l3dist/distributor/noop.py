@@ -51,6 +51,11 @@ class NoopDistributorDriver(AbstractDistributorDriver):
     def get_unregister_amphorae_subflow(self, suffix: str = "") -> Flow:
         return self._flow(f"unregister{suffix}", ["loadbalancer_id", "amphora_ids"])
 
+    def get_unregister_addresses_subflow(self, suffix: str = "") -> Flow:
+        return self._flow(
+            f"unregister-addresses{suffix}", ["loadbalancer_id", "amphora_ids", "addresses"]
+        )
+
     def get_register_vip_route_subflow(self, suffix: str = "") -> Flow:
         return self._flow(f"register-vip-route{suffix}", ["route_id"])
 

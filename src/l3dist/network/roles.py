@@ -9,7 +9,7 @@ import ipaddress
 from typing import Protocol
 
 from l3dist.contracts.agent_config import IPNetwork
-from l3dist.network.models import ROLE_ANYCAST, Network, Subnet
+from l3dist.network.models import ROLE_ANYCAST, ROLE_EXTERNAL, Network, Subnet
 
 
 class SubnetSource(Protocol):
@@ -42,4 +42,13 @@ def anycast_prefixes(source: SubnetSource) -> list[IPNetwork]:
     host routes inside (route safety). They come from the operator's network definitions,
     never from an API caller; sorted, so every amphora of a cluster gets the same list."""
     prefixes = {ipaddress.ip_network(s.cidr) for s in subnets_with_role(source, ROLE_ANYCAST)}
+    return sorted(prefixes, key=lambda p: (p.version, p))
+
+
+def announceable_prefixes(source: SubnetSource) -> list[IPNetwork]:
+    """What an amphora may announce host routes inside: the anycast pools (VIPs) and the
+    external pools (floating IPs, bound to a load balancer's virtual-ip and announced by its
+    amphorae like its VIP). Written into each amphora's config drive when it is built."""
+    prefixes = set(anycast_prefixes(source))
+    prefixes |= {ipaddress.ip_network(s.cidr) for s in subnets_with_role(source, ROLE_EXTERNAL)}
     return sorted(prefixes, key=lambda p: (p.version, p))

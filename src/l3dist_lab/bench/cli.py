@@ -106,6 +106,33 @@ def bench_failover(
     console.print(table)
 
 
+@bench_app.command("fip")
+def bench_fip(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    runs: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    failures: Annotated[int, typer.Option(min=0, max=20)] = 3,
+) -> None:
+    """A floating IP against its VIP in the same run: associate to answering (baseline: a
+    listener start), dissociate to silent (a listener stop), and requests lost by each when
+    an amphora's host freezes."""
+    require_root()
+    from l3dist_lab.bench import fip
+
+    result = bench_result(lambda: fip.run(runs, failures), as_json)
+    if result is None:
+        return
+    table = Table(title=f"Floating IP against VIP, {runs} runs (ms)")
+    for col in ("event", "min", "median", "max"):
+        table.add_column(col)
+    for event in ("associate_to_answering", "vip_start_to_answering", "dissociate_to_silent",
+                  "vip_stop_to_silent"):  # fmt: skip
+        r = result[event]
+        table.add_row(event, str(r["min"]), str(r["median"]), str(r["max"]))
+    console.print(table)
+    for name, lost in result.get("requests_lost", {}).items():
+        console.print(f"requests lost when an amphora fails, {name}: median {lost['median']}")
+
+
 @bench_app.command("flows")
 def bench_flows(
     as_json: Annotated[bool, typer.Option("--json")] = False,
