@@ -15,12 +15,15 @@ from l3dist.api import (
     amphora_hosts,
     amphorae,
     distributors,
+    floatingips,
     healthmonitors,
     listeners,
     loadbalancers,
     networks,
     pools,
+    ports,
     vip_routes,
+    virtual_ips,
 )
 from l3dist.api.common import AppState, NetworkLookup
 from l3dist.api.errors import ApiError, fault
@@ -148,6 +151,9 @@ def create_app(
         amphorae,
         amphora_hosts,
         networks,
+        ports,
+        floatingips,
+        virtual_ips,
         vip_routes,
     ):
         app.include_router(module.router)
