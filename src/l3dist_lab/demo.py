@@ -20,6 +20,7 @@ import shlex
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -29,6 +30,9 @@ from l3dist.bgp.base import host_prefix
 from l3dist_lab import fabric, hosts, member, scenario, traffic
 from l3dist_lab.config import LabConfig
 from l3dist_lab.controlplane import L3DIST, ControlPlane, private_lab
+
+# python-openstackclient, installed with l3dist's test extras: the standard Neutron commands.
+OPENSTACK = str(Path(L3DIST).with_name("openstack"))
 
 
 class Demo:
@@ -61,6 +65,19 @@ class Demo:
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     # -- tables -------------------------------------------------------------------------------
+
+    def openstack(self, *args: str) -> Any:
+        """Run a standard ``openstack`` command against the demo's API (no-auth, the endpoint
+        given), echoed as typed."""
+        assert self.plane is not None
+        self.say(f"[cyan]$ openstack {shlex.join(args)}[/cyan]")
+        auth = ["--os-auth-type", "none", "--os-endpoint", self.plane.url]
+        output = [] if "delete" in args else ["-f", "json"]
+        result = subprocess.run([OPENSTACK, *auth, *args, *output], capture_output=True,
+                                text=True, timeout=120)  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"openstack {shlex.join(args)} failed: {result.stderr.strip()}")
+        return json.loads(result.stdout) if result.stdout.strip() else None
 
     def route_table(self, vip: str, names: dict[str, str]) -> list[str]:
         """The VIP's route in the ToR's FIB; names: front-end IP by amphora id."""
@@ -149,6 +166,17 @@ class Demo:
         before = traffic.run_clients(vip, self.connections)
         self.traffic_table(f"{self.connections} new connections to {vip}:80", before, names)
 
+        self.say("[bold]A floating IP on the VIP port[/bold], with the standard OpenStack client")
+        vip_port = plane.call("GET", f"/v2/lbaas/loadbalancers/{lb['id']}")["loadbalancer"]
+        fip = self.openstack("floating", "ip", "create", "ext-net",
+                             "--port", vip_port["vip_port_id"])  # fmt: skip
+        floating = fip["floating_ip_address"]
+        self.wait_for_ecmp(floating, self.amphorae, lb["id"])
+        fip_hops = self.route_table(floating, names)
+        fip_traffic = traffic.run_clients(floating, self.connections)
+        self.traffic_table(f"{self.connections} new connections to the floating IP {floating}:80",
+                           fip_traffic, names)  # fmt: skip
+
         self.say(f"[bold]A load balancer with {self.amphorae} amphorae, IPv6 VIP[/bold]")
         lb6 = self.web_service("web6", subnets, 6, members)
         vip6 = lb6["vip_address"]
@@ -174,10 +202,18 @@ class Demo:
         hops_after = self.route_table(vip, names)
         after = traffic.run_clients(vip, self.connections)
         self.traffic_table(f"After scale-out: {self.connections} new connections", after, names)
+        self.say("The floating IP followed through the load balancer's virtual-ip (no call "
+                 "touched it):")  # fmt: skip
+        self.wait_for_ecmp(floating, self.amphorae + 1, lb["id"])
+        fip_hops_after = self.route_table(floating, names)
 
         self.say("[bold]Delete[/bold] (withdrawn first, then the hosts reset)")
         self.cli("loadbalancer", "delete", "web", "--cascade", "--wait")
         self.cli("loadbalancer", "delete", "web6", "--cascade", "--wait")
+        fip_after = self.openstack("floating", "ip", "show", fip["id"])
+        self.say(f"floating IP {floating}: port {fip_after['port_id']}, {fip_after['status']} "
+                 "(dissociated with its load balancer)")  # fmt: skip
+        self.openstack("floating", "ip", "delete", fip["id"])
         pool = self.wait_for_pool()
         return {
             "vip": vip,
@@ -203,6 +239,16 @@ class Demo:
                 "loop_requests": len(attempts),
                 "loop_failed_during": traffic.failures(attempts, asked, done),
                 "loop_failed_after": traffic.failures(attempts, done),
+            },
+            "floating_ip": {
+                "address": floating,
+                "ecmp_nexthops": fip_hops,
+                "per_amphora": fip_traffic["per_amphora"],
+                "per_member": fip_traffic["per_member"],
+                "failures": fip_traffic["failures"],
+                "ecmp_nexthops_after_scale_out": fip_hops_after,
+                "after_delete": {"port_id": fip_after["port_id"], "status": fip_after["status"]},
+                "route_after_delete": fabric.fib_nexthops(host_prefix(floating)),
             },
             "route_after_delete": fabric.fib_nexthops(host_prefix(vip)),
             "route_after_delete_ipv6": fabric.fib_nexthops(host_prefix(vip6)),

@@ -36,6 +36,12 @@ def test_demo_builds_serves_scales_and_cleans_up(lab_prerequisites: None) -> Non
     assert len(demo["ipv6"]["ecmp_nexthops"]) == 3 and ":" in demo["ipv6"]["vip"]
     assert len(demo["ipv6"]["per_amphora"]) == 3 and demo["ipv6"]["failures"] == 0
     assert demo["route_after_delete"] == [] and demo["route_after_delete_ipv6"] == []
+    fip = demo["floating_ip"]  # bound with `openstack floating ip create ext-net --port`
+    assert fip["ecmp_nexthops"] == demo["ecmp_nexthops"] and fip["failures"] == 0
+    assert len(fip["per_amphora"]) == 3 and set(fip["per_member"]) == {"m1", "m2"}
+    assert fip["ecmp_nexthops_after_scale_out"] == demo["scale_out"]["ecmp_nexthops"]
+    assert fip["after_delete"] == {"port_id": None, "status": "DOWN"}
+    assert fip["route_after_delete"] == []
     # The hosts went back to the pool clean (one per amphora, the scale-out's included).
     assert list(demo["hosts_after_delete"].values()) == ["AVAILABLE"] * 7
     assert plumbing.list_namespaces(PREFIX) == []

@@ -147,3 +147,16 @@ def test_bench_distributor_json(lab_prerequisites: None) -> None:
             assert 0 < result["failure_to_fib_ms"][kind][mode]["median"] < 10000
     assert result["failure_to_fib_ms"]["hard"]["goal"]["target"] == 300.0
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
+
+
+def test_bench_fip_json(lab_prerequisites: None) -> None:
+    """A floating IP against its VIP, one run of each variant and one frozen host."""
+    result = run_json("bench", "fip", "--json", "--runs", "1", "--failures", "1")
+    for event in ("associate_to_answering", "vip_start_to_answering", "dissociate_to_silent",
+                  "vip_stop_to_silent"):  # fmt: skip
+        stats = result[event]
+        assert 0 < stats["min"] <= stats["median"] <= stats["max"] < 30000
+        assert stats["samples"] == 1
+    assert set(result["requests_lost"]) == {"floating_ip", "vip"}
+    assert [g["unit"] for g in result["goals"]] == ["ms", "ms", "requests"]
+    assert l3dist("lab", "status").stdout.strip() == "lab is down"

@@ -24,10 +24,11 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from l3dist.common import constants as c
+from l3dist.common.parallel import each
 from l3dist.compute.base import DistributorRole
 from l3dist.contracts.agent_config import BgpSpeakerConfig
 from l3dist.controller.services import Services
-from l3dist.controller.tasks import ServiceTask, _each, build_amphora
+from l3dist.controller.tasks import ServiceTask, build_amphora
 from l3dist.db.models import (
     Amphora,
     AmphoraBgpSpeakerRegistration,
@@ -141,7 +142,7 @@ class BuildDistributorAmphorae(ServiceTask):
             return []
         ids = [amphora_id_for(job_id, str(i)) for i in range(count)]
         plan = prepare(self.services, distributor_id, ids)
-        _each(lambda amphora_id: build_one(self.services, plan, amphora_id), ids)
+        each(lambda amphora_id: build_one(self.services, plan, amphora_id), ids)
         log.info("distributor %s runs on amphorae %s", distributor_id, ", ".join(ids))
         return ids
 
@@ -185,7 +186,7 @@ def delete_amphorae(services: Services, ids: list[str]) -> None:
             except NetworkException as exc:
                 log.warning("distributor amphora %s: port not released: %s", amphora_id, exc)
 
-    _each(remove, ids)
+    each(remove, ids)
     with services.db.session(writer=True) as session:
         for amp in session.scalars(select(Amphora).where(Amphora.id.in_(ids))):
             amp.status = c.DELETED

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 
 from l3dist.common import constants as c
+from l3dist.common.parallel import each
 from l3dist.controller.distributor_amphorae import (
     amphora_id_for,
     build_one,
@@ -41,7 +42,7 @@ from l3dist.controller.distributor_amphorae import (
     prepare,
 )
 from l3dist.controller.services import Services
-from l3dist.controller.tasks import ServiceTask, _each
+from l3dist.controller.tasks import ServiceTask
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
@@ -139,7 +140,7 @@ def take_over(
         with services.agent(target.amphora_id, target.lb_network_ip) as client:
             client.set_bfd_peers(answers[ipaddress.ip_address(vip).version])
 
-    _each(answer_bfd, [(vip, target) for _, vip, targets in work for target in targets])
+    each(answer_bfd, [(vip, target) for _, vip, targets in work for target in targets])
     for speaker in new:
         for _, vip, targets in work:
             dedicated.announce(services, speaker, vip, targets)
@@ -201,7 +202,7 @@ class ScaleDistributorAmphorae(ServiceTask):
         building = [a for a in candidates if a not in running][:missing]
         if building:
             plan = prepare(self.services, distributor_id, building)
-            _each(lambda amphora_id: build_one(self.services, plan, amphora_id), building)
+            each(lambda amphora_id: build_one(self.services, plan, amphora_id), building)
         if building or built_before:
             take_over(self.services, distributor_id, built_before + building, set())
         surplus = running[wanted:]

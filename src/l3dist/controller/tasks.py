@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import delete, select
 from taskflow import task
 
 from l3dist.common import constants as c
+from l3dist.common.parallel import each
 from l3dist.compute.base import BuiltAmphora, DistributorRole
 from l3dist.contracts.agent_config import BgpSpeakerConfig, IPNetwork
 from l3dist.controller import haproxy_config
@@ -288,7 +288,7 @@ class AgentPlugFrontend(ServiceTask):
             with self.services.agent(amphora_id, address) as client:
                 client.plug_frontend(plugged)
 
-        _each(plug, targets)
+        each(plug, targets)
 
 
 class AgentPlugVip(ServiceTask):
@@ -306,7 +306,7 @@ class AgentPlugVip(ServiceTask):
             with self.services.agent(*target) as client:
                 client.plug_vip(vip)
 
-        _each(plug, targets)
+        each(plug, targets)
 
 
 class RescueMembership(ServiceTask):
@@ -357,18 +357,8 @@ class RescueMembership(ServiceTask):
                 log.warning("flow rescue peers of amphora %s not updated: %s", amphora_id, exc)
 
         joining = [a for a in members if a in amphora_ids] if self.joining else []
-        _each(configure, joining)
-        _each(update, [a for a in members if a not in joining])
-
-
-def _each(fn: Any, items: list[Any]) -> None:
-    """fn on every item in parallel; the first error is raised after all finished."""
-    if not items:
-        return
-    with ThreadPoolExecutor(min(len(items), 16)) as pool:
-        futures = [pool.submit(fn, item) for item in items]
-    for future in futures:
-        future.result()
+        each(configure, joining)
+        each(update, [a for a in members if a not in joining])
 
 
 # -- amphorae ---------------------------------------------------------------------------------
@@ -512,7 +502,7 @@ class DeleteAmphorae(ServiceTask):
     """Remove the amphorae (compute) and mark them DELETED."""
 
     def execute(self, amphora_ids: list[str]) -> None:
-        _each(self.services.compute.delete, list(amphora_ids))
+        each(self.services.compute.delete, list(amphora_ids))
         with self.services.db.session(writer=True) as session:
             for amp in _amphorae(session, amphora_ids):
                 amp.status = c.DELETED
@@ -544,7 +534,7 @@ class PushHaproxyConfig(ServiceTask):
             with self.services.agent(*target) as client:
                 client.put_haproxy(loadbalancer_id, text)
 
-        _each(push, targets)
+        each(push, targets)
 
 
 # -- load balancer deletion -------------------------------------------------------------------

@@ -20,6 +20,7 @@ from taskflow.flow import Flow
 from taskflow.patterns import linear_flow
 
 from l3dist.amphora_client import AgentClientError
+from l3dist.common.parallel import each
 from l3dist.contracts.agent_config import BgpSpeakerConfig
 from l3dist.db.models import (
     Amphora,
@@ -135,13 +136,16 @@ class RegisterAmphorae(_DistributorTask):
                     dedicated.record(session, announcing, loadbalancer_id, distributor_id,
                                      target.nexthop_ip, speakers, version)  # fmt: skip
             return
-        for target in targets:
+
+        def register(target: Target) -> None:
             with self.services.agent(target.amphora_id, target.lb_network_ip) as client:
                 for address in addresses:
                     # An earlier Unregister took the address off loopback (the spec): plug it
                     # again (no-op when there) so a listener start re-announces.
                     client.plug_vip(address)
                     _register(client, target, address)
+
+        each(register, targets)
         with self.services.db.session(writer=True) as session:
             for target in targets:
                 _record(session, target, loadbalancer_id, distributor_id, speakers, version)
@@ -248,8 +252,10 @@ def _unregister_addresses(
     services: DistributorServices, targets: list[Target], addresses: list[str]
 ) -> None:
     """Unregister Amphora for each address on each target (its speaker withdraws it, then the
-    address leaves its loopback); what is not registered, or not reachable, is skipped."""
-    for target in targets:
+    address leaves its loopback); what is not registered, or not reachable, is skipped. All
+    targets at once: the addresses are withdrawn everywhere in the time of one amphora."""
+
+    def unregister(target: Target) -> None:
         try:
             # Short timeout: a hung amphora (failover) must not hold the flow; its routes go
             # with its BGP session anyway.
@@ -262,6 +268,8 @@ def _unregister_addresses(
                             raise
         except OSError:
             pass  # the amphora is unreachable: its routes go with its BGP session
+
+    each(unregister, targets)
 
 
 class UnregisterAddresses(_DistributorTask):
@@ -287,7 +295,8 @@ class UnregisterAddresses(_DistributorTask):
                 )
             return
         _unregister_addresses(self.services, targets, addresses)
-        for target in targets:
+
+        def unplug(target: Target) -> None:
             try:
                 with self.services.agent(
                     target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
@@ -300,6 +309,8 @@ class UnregisterAddresses(_DistributorTask):
                                 raise
             except OSError:
                 pass  # gone: nothing to take off its loopback
+
+        each(unplug, targets)
 
 
 class UnregisterAmphorae(_DistributorTask):
