@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from l3dist.db import models
 from l3dist.network.catalog import stable_id
 
-from .conftest import ADMIN, ANYCAST_V4, ANYCAST_V6, TENANT_A, TENANT_B, Api, Server
+from .conftest import ADMIN, ANYCAST_V4, ANYCAST_V6, READER_A, TENANT_A, TENANT_B, Api, Server
 
 EXT_NET = stable_id("ext-net")
 EXT_V4, EXT_V6 = stable_id("ext-net-v4"), stable_id("ext-net-v6")
@@ -103,6 +103,14 @@ def test_an_unbound_floating_ip_is_created_shown_listed_updated_and_deleted(api:
     assert len(api.get(PATH, TENANT_A, params={"floating_network_id": EXT_NET}).json()[
         "floatingips"]) == 1  # fmt: skip
 
+    reader = api.post(PATH, {"floatingip": {"floating_network_id": EXT_NET}}, READER_A)
+    assert reader.status_code == 403, reader.text
+    alias = api.post(
+        "/v2.0/floatingips",
+        {"floatingip": {"floating_network_id": EXT_NET, "tenant_id": "project-a"}},
+        TENANT_A,
+    )
+    assert alias.status_code == 201 and alias.json()["floatingip"]["project_id"] == "project-a"
     explicit = _made(api, floating_ip_address="198.19.100.77", subnet_id=EXT_V4)
     assert explicit["floating_ip_address"] == "198.19.100.77"
 
