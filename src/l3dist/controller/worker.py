@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from l3dist.controller import flows
 from l3dist.controller.heartbeat import heartbeat_settings
 from l3dist.controller.services import Services
 from l3dist.db import jobs
-from l3dist.db.models import WorkerJob
+from l3dist.db.models import WorkerJob, utcnow
 from l3dist.db.session import Database
 from l3dist.distributor.base import AbstractDistributorDriver
 from l3dist.network import drivers as network_drivers
@@ -132,6 +133,8 @@ class Worker:
     # -- one job ----------------------------------------------------------------------------
 
     def _run(self, job: WorkerJob) -> None:
+        started = time.monotonic()
+        waited = (utcnow() - job.created_at).total_seconds() if job.created_at else 0.0
         try:
             error = self.execute(job)
         except Exception:  # a bug, not a flow failure: record it, keep the worker alive
@@ -140,6 +143,10 @@ class Worker:
             with self.lock:
                 self.running.discard(job.id)
         jobs.finish(self.db, job.id, self.owner, error)
+        # What an operator reads to see where a change's time goes: queued, then run.
+        log.info("job %s (%s %s) %s in %.0f ms, %.0f ms after it was queued", job.id, job.flow,
+                 job.target_id, "failed" if error else "done",
+                 (time.monotonic() - started) * 1000, waited * 1000)  # fmt: skip
         if error:
             log.error("job %s (%s %s) failed: %s", job.id, job.flow, job.target_id, error)
 
