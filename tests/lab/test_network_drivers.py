@@ -265,6 +265,7 @@ def test_the_lab_is_built_through_the_driver(lab: LabConfig) -> None:
         "frontend-net",
         "anycast-net",
         "member-net",
+        "ext-net",  # the floating IP pool: no bridge, routes only
     }
     for bridge, gateway in (("br-mgmt", "198.18.0.1"), ("br-fe", "198.18.1.1")):
         assert f"{gateway}/24" in netlink.addresses(TOR_NS, bridge)
