@@ -22,8 +22,8 @@ def build(add: list[str], remove: list[str], amphorae: list[str], registered: li
     return flows.build(services, jobs.UPDATE_FLOATING_IPS, "lb-1", arguments)  # type: ignore[arg-type]
 
 
-HEAD = ["floating-ips-add", "floating-ips-remove", "floating-ips-error-on-revert"]
-HAPROXY = ["floating-ips-amphorae", "floating-ips-haproxy"]
+HEAD = ["floating-ips-error-on-revert", "floating-ips-amphorae"]
+HAPROXY = ["floating-ips-haproxy"]
 
 
 def test_binding_configures_haproxy_then_registers_the_registered_amphorae_again() -> None:
@@ -41,8 +41,7 @@ def test_binding_with_no_listener_announces_nothing_yet() -> None:
 
 def test_unbinding_withdraws_on_every_amphora_before_haproxy_lets_go() -> None:
     assert atom_names(build([], ["198.19.100.100"], ["a1", "a2"], ["a1"])) == [
-        *HEAD, "floating-ips-withdraw-ids", "floating-ips-withdrawn",
-        "unregister-addresses-floating-ips", *HAPROXY, "floating-ips-mark",
+        *HEAD, "unregister-addresses-floating-ips", *HAPROXY, "floating-ips-mark",
     ]  # fmt: skip
 
 
@@ -60,3 +59,13 @@ def test_every_listener_binds_the_vip_and_each_floating_ip() -> None:
     assert text.count("    bind ") == 2
     alone = haproxy_config.render(_lb())
     assert alone.count("    bind ") == 1 and "    bind 198.18.100.10:80\n" in alone
+
+
+def test_the_addresses_are_inputs_of_the_job_not_atoms() -> None:
+    inputs = flows.store("lb-1", "job-1", jobs.UPDATE_FLOATING_IPS,
+                         {"add": ["198.19.100.7"], "remove": ["198.19.100.9"]})  # fmt: skip
+    assert inputs == {"loadbalancer_id": "lb-1", "job_id": "job-1", "add": ["198.19.100.7"],
+                      "remove": ["198.19.100.9"], "addresses": ["198.19.100.9"]}  # fmt: skip
+    assert flows.store("lb-1", "job-1", jobs.APPLY_LOAD_BALANCER, {"plan": {}}) == {
+        "loadbalancer_id": "lb-1", "job_id": "job-1"
+    }  # fmt: skip

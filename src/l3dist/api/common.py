@@ -4,6 +4,7 @@ project scoping, and Octavia's load balancer lock (test-and-set of its provision
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from l3dist.api.context import RequestContext, context_from_request
-from l3dist.api.errors import conflict, forbidden, immutable, not_found
+from l3dist.api.errors import ApiError, conflict, forbidden, immutable, not_found
 from l3dist.api.query import ListSpec, paginate, select_fields
 from l3dist.certificates import LocalCA
 from l3dist.common import constants as c
@@ -110,6 +111,29 @@ def lock_load_balancer(session: Session, lb_id: str, new_status: str = c.PENDING
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise immutable("Load Balancer", lb_id)
+
+
+SERVICE_ROLES = frozenset({"service"})
+
+
+def claim_id(
+    session: Session, model: type[Base], requested: uuid.UUID | None, ctx: RequestContext
+) -> dict[str, str]:
+    """The constructor argument for an object created under a caller-chosen id, or nothing.
+
+    Octavia's provider drivers (l3dist_octavia) create every object under the id Octavia
+    already gave it, so both databases name it alike. Only an admin or a service may choose
+    (a tenant could otherwise squat another project's future ids); an id ever used, even by
+    an object now DELETED, is 409 naming the field.
+    """
+    if requested is None:
+        return {}
+    if not (ctx.is_admin or ctx.roles & SERVICE_ROLES):
+        raise ApiError(403, "id: only an admin or a service can choose an object's id.", "id")
+    object_id = str(requested)
+    if session.get(model, object_id) is not None:
+        raise conflict(f"id {object_id} is already taken", "id")
+    return {"id": object_id}
 
 
 def check_project(ctx: RequestContext, requested: str | None) -> str:

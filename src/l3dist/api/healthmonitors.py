@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -16,6 +17,7 @@ from l3dist.api.common import (
     AppState,
     Body,
     ReadRoutes,
+    claim_id,
     commit_or_conflict,
     get_context,
     get_owned,
@@ -61,6 +63,8 @@ class MonitorFields(Body):
 
 
 class MonitorCreate(MonitorFields):
+    # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
+    id: uuid.UUID | None = None
     pool_id: Id
     type: Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO"]
     delay: Seconds
@@ -155,6 +159,7 @@ def create_health_monitor(
         if existing is not None and existing.provisioning_status != c.DELETED:
             raise conflict(f"Pool {pool.id} already has health monitor {existing.id}", "pool_id")
         hm = HealthMonitor(
+            **claim_id(session, HealthMonitor, req.id, ctx),
             project_id=pool.project_id,
             pool_id=pool.id,
             type=req.type,

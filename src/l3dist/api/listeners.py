@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -18,6 +19,7 @@ from l3dist.api.common import (
     AppState,
     Body,
     ReadRoutes,
+    claim_id,
     commit_or_conflict,
     get_context,
     get_owned,
@@ -77,6 +79,8 @@ class ListenerFields(Body):
 
 
 class ListenerCreate(ListenerFields):
+    # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
+    id: uuid.UUID | None = None
     protocol: Literal["HTTP", "HTTPS", "TCP"]
     protocol_port: Port
     loadbalancer_id: Id
@@ -201,6 +205,7 @@ def create_listener(
                 "protocol_port",
             )
         listener = Listener(
+            **claim_id(session, Listener, req.id, ctx),
             project_id=lb.project_id,
             load_balancer_id=lb.id,
             protocol=req.protocol,

@@ -21,6 +21,7 @@ from l3dist.api.common import (
     Body,
     ReadRoutes,
     check_project,
+    claim_id,
     get_context,
     get_owned,
     lock_load_balancer,
@@ -53,6 +54,8 @@ PROVIDERS = ("amphora", "l3dist")
 
 
 class LoadBalancerCreate(Body):
+    # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
+    id: uuid.UUID | None = None
     name: Name | None = None
     description: Name | None = None
     admin_state_up: StrictBool = True
@@ -348,10 +351,11 @@ def create_load_balancer(
 
     requested = str(req.vip_address) if req.vip_address is not None else None
     with app.db.session() as session:
+        claimed = claim_id(session, LoadBalancer, req.id, ctx)
         distributor_id = _resolve_distributor(session, req, topology)
         if requested is not None and (holder := address_taken(session, requested)):
             raise conflict(f"vip_address {requested} is in use by {holder}", "vip_address")
-    lb_id = str(uuid.uuid4())
+    lb_id = claimed.get("id") or str(uuid.uuid4())
     vip = _allocate_vip(app, lb_id, vip_subnet, requested)
     try:
         with app.db.session() as session:

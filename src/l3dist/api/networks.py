@@ -11,6 +11,7 @@ member, external), which decides what a load balancer may take from it.
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -151,6 +152,8 @@ Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class NetworkCreate(Body):
+    # Neutron's id of the same network (an Octavia deployment: l3dist_octavia passes them on).
+    id: uuid.UUID | None = None
     name: Name
     mtu: Annotated[StrictInt, Field(ge=576, le=9216)] = 1500
     router_external: StrictBool = Field(default=False, alias="router:external")
@@ -164,6 +167,7 @@ class NetworkCreateRequest(Body):
 
 
 class SubnetCreate(Body):
+    id: uuid.UUID | None = None  # Neutron's id of the same subnet, as for networks
     name: Name
     network_id: Annotated[str, Field(min_length=1, max_length=36)]
     cidr: ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -188,9 +192,16 @@ def create_network(
 ) -> dict[str, Any]:
     driver = _admin(app, ctx)
     req = body.network
+    network_id = str(req.id) if req.id else None
+    if network_id and network_id in app.network.networks:
+        raise conflict(f"id {network_id} is already taken", "id")
     try:
         network = driver.create_network(
-            req.name, req.mtu, router_external=req.router_external, project_id=req.project_id
+            req.name,
+            req.mtu,
+            network_id=network_id,
+            router_external=req.router_external,
+            project_id=req.project_id,
         )
     except DuplicateName as exc:
         raise conflict(str(exc), "name") from None
@@ -209,6 +220,14 @@ def delete_network(
     except NetworkInUse as exc:
         raise conflict(str(exc)) from None
     return Response(status_code=204)
+
+
+def _subnet_exists(app: AppState, subnet_id: str) -> bool:
+    try:
+        app.network.get_subnet(subnet_id)
+    except SubnetNotFound:
+        return False
+    return True
 
 
 @router.post("/v2/subnets", status_code=201, tags=["network"])
@@ -231,6 +250,9 @@ def create_subnet(
             raise bad_request(f"gateway_ip {gateway} is not in cidr {req.cidr}", "gateway_ip")
     else:
         gateway = req.cidr[1]
+    subnet_id = str(req.id) if req.id else None
+    if subnet_id and _subnet_exists(app, subnet_id):
+        raise conflict(f"id {subnet_id} is already taken", "id")
     try:
         subnet = driver.create_subnet(
             req.network_id,
@@ -239,6 +261,7 @@ def create_subnet(
             req.role,
             str(gateway) if gateway is not None else None,
             req.allocation_start_index,
+            subnet_id=subnet_id,
         )
     except NetworkNotFound:
         raise not_found("Network", req.network_id, "network_id") from None

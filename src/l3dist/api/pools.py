@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,6 +19,7 @@ from l3dist.api.common import (
     AppState,
     Body,
     ReadRoutes,
+    claim_id,
     commit_or_conflict,
     get_context,
     get_owned,
@@ -65,6 +67,8 @@ class PoolFields(Body):
 
 
 class PoolCreate(PoolFields):
+    # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
+    id: uuid.UUID | None = None
     protocol: Literal["HTTP", "HTTPS", "TCP", "PROXY"]
     lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]
     loadbalancer_id: Id | None = None
@@ -159,6 +163,7 @@ def create_pool(
         if req.project_id and req.project_id != lb.project_id:
             raise bad_request("project_id must be the load balancer's project", "project_id")
         pool = Pool(
+            **claim_id(session, Pool, req.id, ctx),
             project_id=lb.project_id,
             load_balancer_id=lb.id,
             protocol=req.protocol,
@@ -244,6 +249,8 @@ class MemberFields(Body):
 
 
 class MemberCreate(MemberFields):
+    # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
+    id: uuid.UUID | None = None
     address: IPAddress
     protocol_port: Port
     subnet_id: Id | None = None
@@ -300,7 +307,7 @@ def member_dict(member: Member) -> dict[str, Any]:
     }
 
 
-def _pool(session: Any, pool_id: str, ctx: RequestContext) -> Pool:
+def get_pool(session: Any, pool_id: str, ctx: RequestContext) -> Pool:
     return get_owned(session, Pool, pool_id, ctx, "Pool")
 
 
@@ -311,15 +318,8 @@ def _member(session: Any, pool: Pool, member_id: str, ctx: RequestContext) -> Me
     return member
 
 
-@router.post("/v2/lbaas/pools/{pool_id}/members", status_code=201, tags=["members"])
-def create_member(
-    pool_id: str,
-    body: MemberCreateRequest,
-    app: AppState = Depends(state),
-    ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
-    ctx.require_write()
-    req = body.member
+def check_member_address(app: AppState, req: MemberCreate) -> str:
+    """The member's address, checked against its subnet (if named): 400 naming the field."""
     address = str(req.address)
     if req.subnet_id:
         try:
@@ -332,40 +332,69 @@ def create_member(
             )
     if ipaddress.ip_address(address).is_loopback or ipaddress.ip_address(address).is_multicast:
         raise bad_request(f"address {address} cannot be a member address", "address")
+    return address
+
+
+def new_member(session: Any, pool: Pool, req: MemberCreate, ctx: RequestContext) -> Member:
+    """A member of pool (not yet added to the session), or 4xx; its address checked first."""
+    address = str(req.address)
+    if req.project_id and req.project_id != pool.project_id:
+        raise bad_request("project_id must be the pool's project", "project_id")
+    duplicate = session.scalar(
+        select(Member.id).where(
+            Member.pool_id == pool.id,
+            Member.ip_address == address,
+            Member.protocol_port == req.protocol_port,
+            Member.provisioning_status != c.DELETED,
+        )
+    )
+    if duplicate:
+        raise conflict(
+            f"Another member {duplicate} on this pool already uses {address}:{req.protocol_port}",
+            "address",
+        )
+    return Member(
+        **claim_id(session, Member, req.id, ctx),
+        project_id=pool.project_id,
+        pool_id=pool.id,
+        ip_address=address,
+        protocol_port=req.protocol_port,
+        subnet_id=req.subnet_id,
+        name=req.name,
+        enabled=True if req.admin_state_up is None else req.admin_state_up,
+        weight=1 if req.weight is None else req.weight,
+        backup=bool(req.backup),
+        monitor_address=str(req.monitor_address) if req.monitor_address else None,
+        monitor_port=req.monitor_port,
+        tags=req.tags or [],
+        operating_status=c.NO_MONITOR,
+    )
+
+
+def apply_member_update(member: Member, req: MemberFields) -> None:
+    apply_common_update(member, req)
+    for name in ("weight", "backup", "monitor_port"):
+        value = getattr(req, name)
+        if value is not None:
+            setattr(member, name, value)
+    if req.monitor_address is not None:
+        member.monitor_address = str(req.monitor_address)
+
+
+@router.post("/v2/lbaas/pools/{pool_id}/members", status_code=201, tags=["members"])
+def create_member(
+    pool_id: str,
+    body: MemberCreateRequest,
+    app: AppState = Depends(state),
+    ctx: RequestContext = Depends(get_context),
+) -> dict[str, Any]:
+    ctx.require_write()
+    req = body.member
+    address = check_member_address(app, req)
 
     def work(session: Any) -> dict[str, Any]:
-        pool = _pool(session, pool_id, ctx)
-        if req.project_id and req.project_id != pool.project_id:
-            raise bad_request("project_id must be the pool's project", "project_id")
-        duplicate = session.scalar(
-            select(Member.id).where(
-                Member.pool_id == pool.id,
-                Member.ip_address == address,
-                Member.protocol_port == req.protocol_port,
-                Member.provisioning_status != c.DELETED,
-            )
-        )
-        if duplicate:
-            raise conflict(
-                f"Another member {duplicate} on this pool already uses "
-                f"{address}:{req.protocol_port}",
-                "address",
-            )
-        member = Member(
-            project_id=pool.project_id,
-            pool_id=pool.id,
-            ip_address=address,
-            protocol_port=req.protocol_port,
-            subnet_id=req.subnet_id,
-            name=req.name,
-            enabled=True if req.admin_state_up is None else req.admin_state_up,
-            weight=1 if req.weight is None else req.weight,
-            backup=bool(req.backup),
-            monitor_address=str(req.monitor_address) if req.monitor_address else None,
-            monitor_port=req.monitor_port,
-            tags=req.tags or [],
-            operating_status=c.NO_MONITOR,
-        )
+        pool = get_pool(session, pool_id, ctx)
+        member = new_member(session, pool, req, ctx)
         mark(member, pool.load_balancer_id, session, c.PENDING_CREATE)
         session.add(member)
         session.flush()
@@ -385,7 +414,7 @@ def list_members(
 ) -> dict[str, Any]:
     ctx.require_read()
     with app.db.session() as session:
-        _pool(session, pool_id, ctx)
+        get_pool(session, pool_id, ctx)
     stmt = select(Member).where(Member.pool_id == pool_id, Member.provisioning_status != c.DELETED)
     return list_response(request, app, ctx, stmt, MEMBER_SPEC, member_dict, Member.project_id)
 
@@ -400,7 +429,7 @@ def show_member(
 ) -> dict[str, Any]:
     ctx.require_read()
     with app.db.session() as session:
-        member = _member(session, _pool(session, pool_id, ctx), member_id, ctx)
+        member = _member(session, get_pool(session, pool_id, ctx), member_id, ctx)
         return {"member": select_fields(member_dict(member), request.query_params)}
 
 
@@ -415,16 +444,10 @@ def update_member(
     ctx.require_write()
     req = body.member
     with app.db.session() as session:
-        pool = _pool(session, pool_id, ctx)
+        pool = get_pool(session, pool_id, ctx)
         member = _member(session, pool, member_id, ctx)
         mark(member, pool.load_balancer_id, session, c.PENDING_UPDATE)
-        apply_common_update(member, req)
-        for name in ("weight", "backup", "monitor_port"):
-            value = getattr(req, name)
-            if value is not None:
-                setattr(member, name, value)
-        if req.monitor_address is not None:
-            member.monitor_address = str(req.monitor_address)
+        apply_member_update(member, req)
         session.flush()
         return {"member": member_dict(member)}
 
@@ -438,7 +461,7 @@ def delete_member(
 ) -> Response:
     ctx.require_write()
     with app.db.session() as session:
-        pool = _pool(session, pool_id, ctx)
+        pool = get_pool(session, pool_id, ctx)
         member = _member(session, pool, member_id, ctx)
         mark(member, pool.load_balancer_id, session, c.PENDING_DELETE)
     return Response(status_code=204)

@@ -97,7 +97,6 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
             services,
             list(arguments.get("add", [])),
             list(arguments.get("remove", [])),
-            p.get("amphorae", []),
             p.get("registered", []),
         )
     if flow == jobs.CLEAR_FENCE:
@@ -148,11 +147,19 @@ def build(services: Services, flow: str, target_id: str, arguments: dict[str, An
     raise ValueError(f"unknown flow {flow}")
 
 
-def store(target_id: str, job_id: str) -> dict[str, Any]:
+def store(
+    target_id: str, job_id: str, flow: str = "", arguments: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The flow's inputs: most jobs target a load balancer (so its jobs run one at a time);
     one that targets another object (a distributor, a host) provides its own id under its
-    own name and ignores ``loadbalancer_id``."""
-    return {"loadbalancer_id": target_id, "job_id": job_id}
+    own name and ignores ``loadbalancer_id``. The floating IP job's addresses are inputs too
+    (``add``, ``remove``, and ``addresses``: those withdrawn), not atoms of their own: each
+    atom is persisted, and a dissociation's withdrawal should not wait behind bookkeeping."""
+    inputs: dict[str, Any] = {"loadbalancer_id": target_id, "job_id": job_id}
+    if flow == jobs.UPDATE_FLOATING_IPS and arguments is not None:
+        remove = list(arguments.get("remove", []))
+        inputs.update(add=list(arguments.get("add", [])), remove=remove, addresses=remove)
+    return inputs
 
 
 # -- building blocks --------------------------------------------------------------------------
@@ -320,35 +327,22 @@ def update_floating_ips(
     services: Services,
     add: list[str],
     remove: list[str],
-    amphorae: list[str],
     registered: list[str],
 ) -> Flow:
-    """Floating IPs bound to (add) or unbound from (remove) the load balancer's virtual-ip.
-    Unbound ones are withdrawn first and leave every amphora's loopback; HAProxy then binds
-    exactly the load balancer's addresses; the registered amphorae are registered again,
-    which announces every address of the load balancer, the new ones included. Nothing here
-    names an amphora interface: the registration steps keep the virtual-ip's interfaces."""
+    """Floating IPs bound to (add) or unbound from (remove) the load balancer's virtual-ip
+    (the job's inputs: ``store``). Unbound ones are withdrawn first, on every amphora, and
+    leave their loopbacks; HAProxy then binds exactly the load balancer's addresses; the
+    registered amphorae are registered again, which announces every address of the load
+    balancer, the new ones included. Nothing here names an amphora interface: the
+    registration steps keep the virtual-ip's interfaces."""
     d = services.distributor
     flow = linear_flow.Flow("update-floating-ips").add(
-        t.Provide("floating-ips-add", "add", add),
-        t.Provide("floating-ips-remove", "remove", remove),
         fip.MarkFloatingIpsErrorOnRevert(services, "floating-ips-error-on-revert"),
-    )
-    if remove and amphorae:
-        flow.add(
-            _with_amphorae(
-                "floating-ips-withdraw",
-                amphorae,
-                linear_flow.Flow("floating-ips-withdraw-steps").add(
-                    t.Provide("floating-ips-withdrawn", "addresses", remove),
-                    d.get_unregister_addresses_subflow("-floating-ips"),
-                ),
-            )
-        )
-    flow.add(
         t.AllAmphorae(services, "floating-ips-amphorae"),
-        t.PushHaproxyConfig(services, "floating-ips-haproxy"),
     )
+    if remove:
+        flow.add(d.get_unregister_addresses_subflow("-floating-ips"))
+    flow.add(t.PushHaproxyConfig(services, "floating-ips-haproxy"))
     if add and registered:
         flow.add(
             _with_amphorae(

@@ -159,7 +159,7 @@ class Worker:
         book, detail = self._flow_detail(job)
         engine = engines.load(
             flow,
-            store=flows.store(job.target_id, job.id),
+            store=flows.store(job.target_id, job.id, job.flow, arguments),
             book=book,
             flow_detail=detail,
             backend=self.backend,

@@ -1,0 +1,195 @@
+"""Octavia's provider data models (octavia-lib, with ``Unset`` fields) as l3dist bodies.
+
+l3dist refuses unknown fields, so each body is built from a list of the fields l3dist has;
+what Octavia can ask for but l3dist does not do (TLS termination, L7, UDP/SCTP, extra VIPs,
+security groups, availability zones, fully populated trees) is refused here with
+``UnsupportedOptionError`` naming the option, before anything is sent. Unset and None both
+mean "not given": l3dist applies its own defaults (and, on update, keeps the value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from octavia_lib.api.drivers import data_models as dm
+from octavia_lib.api.drivers import exceptions as exc
+
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP")  # HTTPS passes through: no TLS termination
+POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROXY")
+LB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
+MONITOR_TYPES = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO")
+
+LB_UPDATE_FIELDS = ("name", "description", "admin_state_up", "vip_qos_policy_id")
+LISTENER_FIELDS = (
+    "name", "description", "admin_state_up", "connection_limit", "default_pool_id",
+    "insert_headers", "timeout_client_data", "timeout_member_connect", "timeout_member_data",
+    "timeout_tcp_inspect", "allowed_cidrs",
+)  # fmt: skip
+LISTENER_TLS = (
+    "default_tls_container_ref", "default_tls_container_data", "sni_container_refs",
+    "sni_container_data", "client_ca_tls_container_ref", "client_ca_tls_container_data",
+    "client_crl_container_ref", "client_crl_container_data", "tls_versions", "tls_ciphers",
+    "alpn_protocols", "hsts_max_age", "hsts_include_subdomains", "hsts_preload",
+)  # fmt: skip
+POOL_FIELDS = ("name", "description", "admin_state_up", "lb_algorithm", "session_persistence")
+POOL_TLS = (
+    "tls_container_ref", "tls_container_data", "ca_tls_container_ref", "ca_tls_container_data",
+    "crl_container_ref", "crl_container_data", "tls_versions", "tls_ciphers", "alpn_protocols",
+)  # fmt: skip
+MEMBER_UPDATE_FIELDS = (
+    "name", "admin_state_up", "weight", "backup", "monitor_address", "monitor_port",
+)  # fmt: skip
+MONITOR_UPDATE_FIELDS = (
+    "name", "admin_state_up", "delay", "timeout", "max_retries", "max_retries_down",
+    "http_method", "url_path", "expected_codes", "domain_name", "http_version",
+)  # fmt: skip
+PERSISTENCE_FIELDS = ("type", "cookie_name", "persistence_timeout", "persistence_granularity")
+
+
+def given(value: Any) -> bool:
+    """Octavia said something: neither Unset nor None."""
+    return value is not None and not isinstance(value, dm.UnsetType)
+
+
+def refuse(option: str, why: str) -> exc.UnsupportedOptionError:
+    return exc.UnsupportedOptionError(
+        user_fault_string=f"l3dist does not support {option}: {why}",
+        operator_fault_string=f"l3dist provider refused {option}: {why}",
+    )
+
+
+def pick(model: dm.BaseDataModel, names: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields Octavia gave, as they are."""
+    return {name: getattr(model, name) for name in names if given(getattr(model, name, None))}
+
+
+def _refuse_given(model: dm.BaseDataModel, names: tuple[str, ...], why: str) -> None:
+    for name in names:
+        value = getattr(model, name, None)
+        if given(value) and value not in ([], {}, False):
+            raise refuse(name, why)
+
+
+def _one_of(model: dm.BaseDataModel, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(model, name, None)
+    if given(value) and value not in allowed:
+        raise refuse(f"{name} {value}", f"l3dist has {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Where an Octavia load balancer goes in l3dist (from its flavor and the driver's
+    defaults): always ACTIVE_ACTIVE, on a distributor."""
+
+    amphora_count: int
+    distributor_id: str | None
+
+
+def loadbalancer_body(lb: dm.LoadBalancer, topology: Topology) -> dict[str, Any]:
+    """POST /v2/lbaas/loadbalancers: Octavia's id, project and VIP (the address Octavia's
+    port holds: l3dist reserves the same one in its anycast pool)."""
+    _refuse_given(lb, ("additional_vips",), "a load balancer has one VIP")
+    _refuse_given(lb, ("vip_sg_ids",), "l3dist has no security groups on VIPs")
+    _refuse_given(lb, ("listeners", "pools"), "create the load balancer first, then each child")
+    if given(lb.availability_zone) and lb.availability_zone not in ({}, ""):
+        raise refuse("availability_zone", "l3dist has no availability zones")
+    body = pick(lb, ("name", "description", "admin_state_up", "project_id", "vip_qos_policy_id"))
+    body.update(pick(lb, ("vip_subnet_id", "vip_network_id")))
+    if given(lb.vip_address):
+        body["vip_address"] = str(lb.vip_address)
+    body.update(
+        id=lb.loadbalancer_id,
+        topology="ACTIVE_ACTIVE",
+        amphora_count=topology.amphora_count,
+        provider="l3dist",
+    )
+    if topology.distributor_id:
+        body["distributor_id"] = topology.distributor_id
+    return body
+
+
+def loadbalancer_update_body(new: dm.LoadBalancer) -> dict[str, Any]:
+    _refuse_given(new, ("vip_sg_ids",), "l3dist has no security groups on VIPs")
+    return pick(new, LB_UPDATE_FIELDS)
+
+
+def _listener_checks(listener: dm.Listener) -> None:
+    _one_of(listener, "protocol", LISTENER_PROTOCOLS)
+    _refuse_given(listener, LISTENER_TLS, "l3dist does not terminate TLS")
+    _refuse_given(listener, ("l7policies",), "l3dist has no L7 policies")
+    _refuse_given(listener, ("default_pool",), "create the pool with its own call")
+    if given(listener.client_authentication) and listener.client_authentication != "NONE":
+        raise refuse("client_authentication", "l3dist does not terminate TLS")
+
+
+def listener_body(listener: dm.Listener) -> dict[str, Any]:
+    _listener_checks(listener)
+    body = pick(listener, LISTENER_FIELDS)
+    body.update(
+        id=listener.listener_id,
+        loadbalancer_id=listener.loadbalancer_id,
+        protocol=listener.protocol,
+        protocol_port=listener.protocol_port,
+    )
+    return body
+
+
+def listener_update_body(new: dm.Listener) -> dict[str, Any]:
+    _listener_checks(new)
+    return pick(new, LISTENER_FIELDS)
+
+
+def _pool_checks(pool: dm.Pool) -> dict[str, Any]:
+    _one_of(pool, "protocol", POOL_PROTOCOLS)
+    _one_of(pool, "lb_algorithm", LB_ALGORITHMS)
+    _refuse_given(pool, POOL_TLS, "l3dist does not re-encrypt to members")
+    _refuse_given(pool, ("tls_enabled",), "l3dist does not re-encrypt to members")
+    _refuse_given(pool, ("members", "healthmonitor"), "create each child with its own call")
+    body = pick(pool, POOL_FIELDS)
+    if "session_persistence" in body:
+        persistence = {k: v for k, v in body["session_persistence"].items() if given(v)}
+        body["session_persistence"] = {
+            k: persistence[k] for k in PERSISTENCE_FIELDS if k in persistence
+        }
+    return body
+
+
+def pool_body(pool: dm.Pool) -> dict[str, Any]:
+    body = _pool_checks(pool)
+    body.update(id=pool.pool_id, protocol=pool.protocol)
+    body.update(pick(pool, ("loadbalancer_id", "listener_id")))
+    return body
+
+
+def pool_update_body(new: dm.Pool) -> dict[str, Any]:
+    return _pool_checks(new)
+
+
+def _member_checks(member: dm.Member) -> None:
+    if given(member.vnic_type) and member.vnic_type != "normal":
+        raise refuse(f"vnic_type {member.vnic_type}", "l3dist reaches members over IP only")
+
+
+def member_body(member: dm.Member) -> dict[str, Any]:
+    """A member as POST .../members (and each entry of the batch update) takes it."""
+    _member_checks(member)
+    body = pick(member, (*MEMBER_UPDATE_FIELDS, "subnet_id"))
+    body.update(id=member.member_id, address=member.address, protocol_port=member.protocol_port)
+    return body
+
+
+def member_update_body(new: dm.Member) -> dict[str, Any]:
+    _member_checks(new)
+    return pick(new, MEMBER_UPDATE_FIELDS)
+
+
+def health_monitor_body(hm: dm.HealthMonitor) -> dict[str, Any]:
+    _one_of(hm, "type", MONITOR_TYPES)
+    body = pick(hm, MONITOR_UPDATE_FIELDS)
+    body.update(id=hm.healthmonitor_id, pool_id=hm.pool_id, type=hm.type)
+    return body
+
+
+def health_monitor_update_body(new: dm.HealthMonitor) -> dict[str, Any]:
+    return pick(new, MONITOR_UPDATE_FIELDS)
