@@ -11,6 +11,7 @@ import datetime
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,28 +249,42 @@ def _unregister(
             _forget(session, loadbalancer_id, amphora_id)
 
 
+def _on_each_address(
+    services: DistributorServices,
+    targets: list[Target],
+    addresses: list[str],
+    call: Callable[[Any, Target, str], object],
+    skipped: tuple[int, ...] = (404,),
+) -> None:
+    """call(client, target, address) for every address on every target, all targets at once
+    (in the time of one amphora). An answer in skipped (nothing to undo there) and an
+    unreachable amphora are skipped: its routes go with its BGP session. Short timeout: a hung
+    amphora (failover) must not hold the flow."""
+
+    def on(target: Target) -> None:
+        try:
+            with services.agent(target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT) as c:
+                for address in addresses:
+                    try:
+                        call(c, target, address)
+                    except AgentClientError as exc:
+                        if exc.status not in skipped:
+                            raise
+        except OSError as exc:
+            log.info("amphora %s skipped (unreachable): %s", target.amphora_id, exc)
+
+    each(on, targets)
+
+
 def _unregister_addresses(
     services: DistributorServices, targets: list[Target], addresses: list[str]
 ) -> None:
     """Unregister Amphora for each address on each target (its speaker withdraws it, then the
-    address leaves its loopback); what is not registered, or not reachable, is skipped. All
-    targets at once: the addresses are withdrawn everywhere in the time of one amphora."""
-
-    def unregister(target: Target) -> None:
-        try:
-            # Short timeout: a hung amphora (failover) must not hold the flow; its routes go
-            # with its BGP session anyway.
-            with services.agent(target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT) as c:
-                for address in addresses:
-                    try:
-                        c.unregister_amphora(target.amphora_id, address, target.nexthop_ip)
-                    except AgentClientError as exc:
-                        if exc.status != 404:
-                            raise
-        except OSError:
-            pass  # the amphora is unreachable: its routes go with its BGP session
-
-    each(unregister, targets)
+    address leaves its loopback)."""
+    _on_each_address(
+        services, targets, addresses,
+        lambda c, t, a: c.unregister_amphora(t.amphora_id, a, t.nexthop_ip),
+    )  # fmt: skip
 
 
 class UnregisterAddresses(_DistributorTask):
@@ -295,22 +310,9 @@ class UnregisterAddresses(_DistributorTask):
                 )
             return
         _unregister_addresses(self.services, targets, addresses)
-
-        def unplug(target: Target) -> None:
-            try:
-                with self.services.agent(
-                    target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
-                ) as client:
-                    for address in addresses:
-                        try:
-                            client.unplug_vip(address)
-                        except AgentClientError as exc:
-                            if exc.status not in (404, 409):
-                                raise
-            except OSError:
-                pass  # gone: nothing to take off its loopback
-
-        each(unplug, targets)
+        _on_each_address(
+            self.services, targets, addresses, lambda c, _, a: c.unplug_vip(a), (404, 409)
+        )
 
 
 class UnregisterAmphorae(_DistributorTask):
@@ -337,19 +339,10 @@ class DrainAmphorae(_DistributorTask):
                     self.services, distributor_id, loadbalancer_id, address, targets, drain=True
                 )
             targets = []
-        for target in targets:
-            try:
-                with self.services.agent(
-                    target.amphora_id, target.lb_network_ip, UNREGISTER_TIMEOUT
-                ) as client:
-                    for address in addresses:
-                        try:
-                            client.drain_amphora(target.amphora_id, address, target.nexthop_ip)
-                        except AgentClientError as exc:
-                            if exc.status != 404:
-                                raise
-            except OSError as exc:
-                log.warning("amphora %s not drained (unreachable): %s", target.amphora_id, exc)
+        _on_each_address(
+            self.services, targets, addresses,
+            lambda c, t, a: c.drain_amphora(t.amphora_id, a, t.nexthop_ip),
+        )  # fmt: skip
         with self.services.db.session(writer=True) as session:
             for amp in session.scalars(select(Amphora).where(Amphora.id.in_(amphora_ids))):
                 amp.drain_started_at = amp.drain_started_at or utcnow()
