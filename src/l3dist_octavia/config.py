@@ -31,6 +31,8 @@ class Settings:
     default_distributor: str | None = None
     default_amphora_count: int = 2
     timeout: float = 30.0
+    # Seconds between two status passes of the provider agent (one l3dist request each).
+    status_interval: float = 0.5
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -67,6 +69,12 @@ def _options() -> list[Any]:
         cfg.FloatOpt(
             "timeout", default=Settings.timeout, min=0.1, help="Seconds per l3dist API call."
         ),
+        cfg.FloatOpt(
+            "status_interval",
+            default=Settings.status_interval,
+            min=0.05,
+            help="Seconds between the provider agent's status passes (one l3dist request each).",
+        ),
     ]
 
 
@@ -92,4 +100,5 @@ def from_oslo_config(conf: Any = None) -> Settings:
         default_distributor=group.default_distributor,
         default_amphora_count=group.default_amphora_count,
         timeout=group.timeout,
+        status_interval=group.status_interval,
     )

@@ -83,12 +83,13 @@ def test_traffic_crosses_every_amphora_and_member(
 def test_established_connections_survive_a_configuration_change(
     controller: Controller, web_lb: dict[str, Any]
 ) -> None:
-    """Long responses (6 s, data every 100 ms) in flight while a member is added: HAProxy is
-    reconfigured and reloaded on every amphora, and every response arrives whole."""
+    """Long responses (9 s, data every 100 ms) in flight while a member is added: HAProxy is
+    reconfigured and reloaded on every amphora, and every response arrives whole. The clients
+    are still running when the load balancer is ACTIVE again, so the reload happened under
+    them (an outcome, not a time limit)."""
     ctl, lb = controller, web_lb
-    streams = start_clients(lb["vip_address"], 12, "/stream?seconds=6")
+    streams = start_clients(lb["vip_address"], 12, "/stream?seconds=9")
     time.sleep(1)
-    started = time.monotonic()
     extra = lab_member.add("m3")
     member = ctl.call(
         "POST",
@@ -96,15 +97,18 @@ def test_established_connections_survive_a_configuration_change(
         {"member": {"address": extra.ip4, "protocol_port": extra.port, "name": "m3"}},
         expect=201,
     )["member"]
-    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
-    changed_in = time.monotonic() - started
-    result = finish_clients(streams)
-    assert changed_in < 4.5, "the change must land while the responses are in flight"
-    assert result["failures"] == 0, result
-    assert sum(result["per_amphora"].values()) == 12
-    ctl.call("DELETE", f"/v2/lbaas/pools/{lb['pool']['id']}/members/{member['id']}", expect=204)
-    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
-    lab_member.remove("m3")
+    try:
+        ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+        in_flight = streams.poll() is None
+        result = finish_clients(streams)
+        assert in_flight, "the change must land while the responses are in flight"
+        assert result["failures"] == 0, result
+        assert sum(result["per_amphora"].values()) == 12
+    finally:  # the tests after this one expect the two members only
+        path = f"/v2/lbaas/pools/{lb['pool']['id']}/members/{member['id']}"
+        ctl.call("DELETE", path, expect=204)
+        ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+        lab_member.remove("m3")
 
 
 def test_listener_stop_withdraws_and_start_announces(
@@ -166,7 +170,7 @@ def test_a_peer_profile_change_rolls_to_every_amphora(
     ]
     default = peer["bfd_receive_interval_ms"]
     assert _bfd_interval_at_the_router(amps) == {default}
-    streams = start_clients(lb["vip_address"], 12, "/stream?seconds=12")
+    streams = start_clients(lb["vip_address"], 12, "/stream?seconds=16")
     time.sleep(1)
     slower = {"bfd_receive_interval_ms": 300, "bfd_transmit_interval_ms": 300}
     ctl.call("PUT", f"/v2/lbaas/bgppeers/{peer['id']}", {"bgp_peer": slower})
@@ -175,11 +179,12 @@ def test_a_peer_profile_change_rolls_to_every_amphora(
     started = time.monotonic()
     scenario.wait_for_distributor(ctl, distributor["id"], timeout=120)
     rolled_in = time.monotonic() - started
+    in_flight = streams.poll() is None
     wait_until(lambda: _bfd_interval_at_the_router(amps) == {300}, 30, "the new BFD interval")
     assert wait_for_ecmp(ctl, lb, 3) == {a["frontend_ip"] for a in amps}
     result = finish_clients(streams)
     print(f"3 amphorae rolled to the new peer profile in {rolled_in:.1f} s")
-    assert rolled_in < 11, f"the roll must end while the responses are in flight ({rolled_in} s)"
+    assert in_flight, f"the roll must end while the responses are in flight ({rolled_in:.1f} s)"
     assert result["failures"] == 0, result
     assert sum(result["per_amphora"].values()) == 12
     # Back to the lab's profile (the tests after this one expect it).

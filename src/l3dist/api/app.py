@@ -23,6 +23,7 @@ from l3dist.api import (
     networks,
     pools,
     ports,
+    statuses,
     vip_routes,
     virtual_ips,
 )
@@ -157,6 +158,7 @@ def create_app(
         floatingips,
         virtual_ips,
         vip_routes,
+        statuses,
     ):
         app.include_router(module.router)
     return V20Alias(app)  # type: ignore[return-value]

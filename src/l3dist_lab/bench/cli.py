@@ -138,6 +138,10 @@ def bench_flows(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     connections: Annotated[int, typer.Option(min=10, max=2000)] = 300,
     ip_version: Annotated[int, typer.Option(help="4 or 6: VIP and next hops")] = 4,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(help="run only these scenarios (repeat it); default: all of them"),
+    ] = None,
 ) -> None:
     """Long-lived connections through scale-out, drain (first, middle, last next hop) and a dead
     amphora, with flow rescue off and on: connections broken, flows the router moved, copies
@@ -147,17 +151,23 @@ def bench_flows(
         raise typer.BadParameter("4 or 6", param_hint="--ip-version")
     from l3dist_lab.bench import flows
 
-    result = bench_result(lambda: flows.run(connections, ip_version), as_json)
+    chosen = tuple(scenario) if scenario else flows.SCENARIOS
+    if unknown := [name for name in chosen if name not in flows.SCENARIOS]:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)}: not one of {', '.join(flows.SCENARIOS)}",
+            param_hint="--scenario",
+        )
+    result = bench_result(lambda: flows.run(connections, ip_version, chosen), as_json)
     if result is None:
         return
     table = Table(title=f"Flow rescue, {connections} long-lived connections, IPv{ip_version}")
     for col in ("scenario", "broken, rescue off", "broken, rescue on", "flows moved",
                 "copies per rescued packet (steady)"):  # fmt: skip
         table.add_column(col)
-    for scenario in flows.SCENARIOS:
-        off, on = result[scenario]["rescue_off"], result[scenario]["rescue_on"]
+    for scenario_name in chosen:
+        off, on = result[scenario_name]["rescue_off"], result[scenario_name]["rescue_on"]
         steady = on.get("copies_per_rescued_packet_steady")
-        table.add_row(scenario, str(off["broken"]), str(on["broken"]), str(on["flows_moved"]),
+        table.add_row(scenario_name, str(off["broken"]), str(on["broken"]), str(on["flows_moved"]),
                       str(steady))  # fmt: skip
     console.print(table)
     cost = result["cost"]

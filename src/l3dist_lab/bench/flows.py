@@ -49,10 +49,16 @@ SCENARIOS = ("scale_out", "drain_first", "drain_middle", "drain_last", "dead")
 
 
 class FlowsBench:
-    def __init__(self, connections: int = CONNECTIONS, ip_version: int = 4) -> None:
+    def __init__(
+        self,
+        connections: int = CONNECTIONS,
+        ip_version: int = 4,
+        scenarios: tuple[str, ...] = SCENARIOS,
+    ) -> None:
         self.cfg = LabConfig()
         self.connections = connections
         self.ip_version = ip_version
+        self.scenarios = scenarios
         self.vip_index = 100
 
     def run(self) -> dict[str, Any]:
@@ -62,12 +68,13 @@ class FlowsBench:
             "hold_seconds": HOLD_SECONDS,
             "request_interval_ms": 150,
             "bfd": f"{self.cfg.bfd_interval_ms} ms x {self.cfg.bfd_multiplier}",
+            "scenarios": list(self.scenarios),
         }
         with private_lab(self.cfg, "l3dist-bench-"):
             cluster = amphora.create_many(self.cfg, "bird", 4)
             try:
                 with FibWatcher() as fib:
-                    for scenario in SCENARIOS:
+                    for scenario in self.scenarios:
                         result[scenario] = {
                             "rescue_off": self._scenario(cluster, fib, scenario, rescue=False),
                             "rescue_on": self._scenario(cluster, fib, scenario, rescue=True),
@@ -269,5 +276,7 @@ def _report(
     return report
 
 
-def run(connections: int = CONNECTIONS, ip_version: int = 4) -> dict[str, Any]:
-    return FlowsBench(connections, ip_version).run()
+def run(
+    connections: int = CONNECTIONS, ip_version: int = 4, scenarios: tuple[str, ...] = SCENARIOS
+) -> dict[str, Any]:
+    return FlowsBench(connections, ip_version, scenarios).run()

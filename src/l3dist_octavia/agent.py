@@ -1,0 +1,181 @@
+"""The provider agent: l3dist's statuses pushed to Octavia, about twice a second.
+
+Octavia keeps a provider's objects ``PENDING_*`` until the provider reports them through
+octavia-lib's ``DriverLibrary`` (sockets of Octavia's driver agent, which writes Octavia's
+database). Octavia's driver agent starts this loop in its own process (entry point group
+``octavia.driver_agent.provider_agents``, name ``l3dist``; enable it with
+``[driver_agent] enabled_provider_agents = l3dist``) and passes an event that ends it.
+
+Each tick is one request to l3dist (``GET /v2/lbaas/statuses?provider=l3dist``: every load
+balancer's objects, flat). Only what changed since the last push is sent, so an idle cloud
+costs one small request per tick and no write in Octavia. Invariants:
+
+- The first tick after a start pushes everything: Octavia converges after an agent restart.
+- An object that was in the previous answer and is not in this one was deleted in l3dist:
+  it is pushed ``DELETED`` (a whole load balancer with it). A child deleted while the agent
+  was down is found by asking Octavia which children it has (``get_loadbalancer``) whenever a
+  load balancer's statuses change.
+- A failed push is tried again at the next tick (the snapshot is kept only once sent).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from l3dist_octavia.client import L3distClient, L3distError
+
+LOG = logging.getLogger(__name__)
+
+KINDS = ("listeners", "pools", "members", "healthmonitors")
+PROVIDER = "l3dist"
+Snapshot = dict[str, dict[str, tuple[str, str]]]  # kind -> id -> (provisioning, operating)
+
+
+class OctaviaSide(Protocol):
+    """What the agent uses of ``octavia_lib.api.drivers.driver_lib.DriverLibrary``."""
+
+    def update_loadbalancer_status(self, status: dict[str, Any]) -> None: ...
+
+    def get_loadbalancer(self, loadbalancer_id: str) -> Any: ...
+
+
+def snapshot(entry: dict[str, Any]) -> Snapshot:
+    """One load balancer's flat statuses (l3dist's answer) as kind -> id -> statuses."""
+    result: Snapshot = {"loadbalancers": {}}
+    lb = entry["loadbalancer"]
+    result["loadbalancers"][lb["id"]] = (lb["provisioning_status"], lb["operating_status"])
+    for kind in KINDS:
+        result[kind] = {
+            obj["id"]: (obj["provisioning_status"], obj["operating_status"])
+            for obj in entry.get(kind, [])
+        }
+    return result
+
+
+def octavia_children(octavia_lb: Any) -> dict[str, set[str]]:
+    """The children Octavia holds for a load balancer (its provider dict, as
+    ``get_loadbalancer`` returns it), by kind."""
+    found: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    if not octavia_lb:
+        return found
+    data = octavia_lb if isinstance(octavia_lb, dict) else octavia_lb.to_dict(recurse=True)
+    for listener in data.get("listeners") or []:
+        if listener.get("listener_id"):
+            found["listeners"].add(listener["listener_id"])
+    for pool in data.get("pools") or []:
+        if not pool.get("pool_id"):
+            continue
+        found["pools"].add(pool["pool_id"])
+        for member in pool.get("members") or []:
+            if member.get("member_id"):
+                found["members"].add(member["member_id"])
+        monitor = pool.get("healthmonitor") or {}
+        if isinstance(monitor, dict) and monitor.get("healthmonitor_id"):
+            found["healthmonitors"].add(monitor["healthmonitor_id"])
+    return found
+
+
+def status_update(
+    now: Snapshot, before: Snapshot | None, octavia_has: dict[str, set[str]] | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """DriverLibrary's status dict: every object whose statuses changed, and ``DELETED`` for
+    every child that was there before (or that Octavia still has) and is gone from l3dist."""
+    update: dict[str, list[dict[str, str]]] = {"loadbalancers": [], **{k: [] for k in KINDS}}
+    for kind, objects in now.items():
+        seen = (before or {}).get(kind, {})
+        for object_id, (provisioning, operating) in objects.items():
+            if seen.get(object_id) != (provisioning, operating):
+                update[kind].append(
+                    {
+                        "id": object_id,
+                        "provisioning_status": provisioning,
+                        "operating_status": operating,
+                    }
+                )
+    for kind in KINDS:
+        gone = set((before or {}).get(kind, {})) | set((octavia_has or {}).get(kind, set()))
+        for object_id in sorted(gone - set(now.get(kind, {}))):
+            update[kind].append({"id": object_id, "provisioning_status": "DELETED"})
+    return {kind: entries for kind, entries in update.items() if entries}
+
+
+class StatusSync:
+    """One pass per :meth:`sync_once`; keeps what it last pushed per load balancer."""
+
+    def __init__(self, client: L3distClient, octavia: OctaviaSide) -> None:
+        self.client = client
+        self.octavia = octavia
+        self.pushed: dict[str, Snapshot] = {}
+
+    def sync_once(self) -> int:
+        """Push what changed; how many load balancers had something to push."""
+        answer = self.client.request("GET", "/v2/lbaas/statuses", params={"provider": PROVIDER})
+        current = {entry["loadbalancer"]["id"]: entry for entry in answer.get("statuses", [])}
+        pushes = 0
+        for lb_id, entry in current.items():
+            now = snapshot(entry)
+            before = self.pushed.get(lb_id)
+            if now == before:
+                continue
+            update = status_update(now, before, self._octavia_children(lb_id))
+            if update:
+                self._push(update, entry["loadbalancer"])
+                pushes += 1
+            self.pushed[lb_id] = now
+        for lb_id in sorted(set(self.pushed) - set(current)):
+            deleted = {"loadbalancers": [{"id": lb_id, "provisioning_status": "DELETED"}]}
+            self.octavia.update_loadbalancer_status(deleted)
+            del self.pushed[lb_id]
+            pushes += 1
+        return pushes
+
+    def _octavia_children(self, lb_id: str) -> dict[str, set[str]] | None:
+        try:
+            return octavia_children(self.octavia.get_loadbalancer(lb_id))
+        except Exception:  # Octavia's get socket: its absence only costs the restart case
+            LOG.debug("l3dist agent: Octavia's children of %s unknown", lb_id, exc_info=True)
+            return None
+
+    def _push(self, update: dict[str, Any], lb: dict[str, Any]) -> None:
+        if lb.get("provisioning_status") == "ERROR" and lb.get("status_reason"):
+            LOG.error("l3dist: load balancer %s is in ERROR: %s", lb["id"], lb["status_reason"])
+        self.octavia.update_loadbalancer_status(update)
+
+
+def run(sync: StatusSync, exit_event: threading.Event | Any, interval: float) -> None:
+    """Tick until exit_event is set; l3dist or Octavia being unreachable is logged and tried
+    again at the next tick."""
+    while not exit_event.is_set():
+        try:
+            sync.sync_once()
+        except L3distError as error:
+            LOG.warning("l3dist provider agent: %s", error)
+        except Exception:
+            LOG.exception("l3dist provider agent: a status push failed")
+        exit_event.wait(interval)
+
+
+def main(exit_event: Any) -> None:
+    """The ``octavia.driver_agent.provider_agents`` entry point (Octavia's driver agent has
+    loaded octavia.conf into ``cfg.CONF`` before it starts this)."""
+    from octavia_lib.api.drivers import driver_lib
+    from oslo_config import cfg
+
+    from l3dist_octavia.config import from_oslo_config
+
+    settings = from_oslo_config()
+    agent_conf = cfg.CONF.driver_agent
+    octavia = driver_lib.DriverLibrary(
+        status_socket=agent_conf.status_socket_path,
+        stats_socket=agent_conf.stats_socket_path,
+        get_socket=agent_conf.get_socket_path,
+    )
+    client = L3distClient(settings)
+    LOG.info("l3dist provider agent: statuses from %s every %s s", settings.api_url,
+             settings.status_interval)  # fmt: skip
+    try:
+        run(StatusSync(client, octavia), exit_event, settings.status_interval)
+    finally:
+        client.close()
