@@ -7,8 +7,14 @@ database). Octavia's driver agent starts this loop in its own process (entry poi
 ``[driver_agent] enabled_provider_agents = l3dist``) and passes an event that ends it.
 
 Each tick is one request to l3dist (``GET /v2/lbaas/statuses?provider=l3dist``: every load
-balancer's objects, flat). Only what changed since the last push is sent, so an idle cloud
-costs one small request per tick and no write in Octavia. Invariants:
+balancer's objects, flat, with when each last changed). Only load balancers with a change
+since the last push are sent, so an idle cloud costs one small request per tick and no write
+in Octavia. Invariants:
+
+- A load balancer with any change is pushed whole (every object's statuses): Octavia moves
+  objects to ``PENDING_*`` on its own at each request, and a change l3dist finished between
+  two ticks (PENDING_UPDATE, then ACTIVE again) must still take them out of it. A change is
+  a status or an ``updated_at`` that differs.
 
 - The first tick after a start pushes everything: Octavia converges after an agent restart.
 - An object that was in the previous answer and is not in this one was deleted in l3dist:
@@ -30,7 +36,8 @@ LOG = logging.getLogger(__name__)
 
 KINDS = ("listeners", "pools", "members", "healthmonitors")
 PROVIDER = "l3dist"
-Snapshot = dict[str, dict[str, tuple[str, str]]]  # kind -> id -> (provisioning, operating)
+# kind -> id -> (provisioning, operating, updated_at)
+Snapshot = dict[str, dict[str, tuple[str, str, str | None]]]
 
 
 class OctaviaSide(Protocol):
@@ -43,15 +50,15 @@ class OctaviaSide(Protocol):
 
 def snapshot(entry: dict[str, Any]) -> Snapshot:
     """One load balancer's flat statuses (l3dist's answer) as kind -> id -> statuses."""
-    result: Snapshot = {"loadbalancers": {}}
     lb = entry["loadbalancer"]
-    result["loadbalancers"][lb["id"]] = (lb["provisioning_status"], lb["operating_status"])
+    result: Snapshot = {"loadbalancers": {lb["id"]: _state(lb)}}
     for kind in KINDS:
-        result[kind] = {
-            obj["id"]: (obj["provisioning_status"], obj["operating_status"])
-            for obj in entry.get(kind, [])
-        }
+        result[kind] = {obj["id"]: _state(obj) for obj in entry.get(kind, [])}
     return result
+
+
+def _state(obj: dict[str, Any]) -> tuple[str, str, str | None]:
+    return (obj["provisioning_status"], obj["operating_status"], obj.get("updated_at"))
 
 
 def octavia_children(octavia_lb: Any) -> dict[str, set[str]]:
@@ -80,20 +87,17 @@ def octavia_children(octavia_lb: Any) -> dict[str, set[str]]:
 def status_update(
     now: Snapshot, before: Snapshot | None, octavia_has: dict[str, set[str]] | None = None
 ) -> dict[str, list[dict[str, str]]]:
-    """DriverLibrary's status dict: every object whose statuses changed, and ``DELETED`` for
-    every child that was there before (or that Octavia still has) and is gone from l3dist."""
+    """DriverLibrary's status dict for a load balancer that changed: every object it has (the
+    whole load balancer, see the module's invariants), and ``DELETED`` for every child that
+    was there before (or that Octavia still has) and is gone from l3dist. Empty when nothing
+    changed."""
+    if now == before:
+        return {}
     update: dict[str, list[dict[str, str]]] = {"loadbalancers": [], **{k: [] for k in KINDS}}
     for kind, objects in now.items():
-        seen = (before or {}).get(kind, {})
-        for object_id, (provisioning, operating) in objects.items():
-            if seen.get(object_id) != (provisioning, operating):
-                update[kind].append(
-                    {
-                        "id": object_id,
-                        "provisioning_status": provisioning,
-                        "operating_status": operating,
-                    }
-                )
+        for object_id, (provisioning, operating, _) in objects.items():
+            entry = {"id": object_id, "provisioning_status": provisioning}
+            update[kind].append({**entry, "operating_status": operating})
     for kind in KINDS:
         gone = set((before or {}).get(kind, {})) | set((octavia_has or {}).get(kind, set()))
         for object_id in sorted(gone - set(now.get(kind, {}))):

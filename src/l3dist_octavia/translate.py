@@ -95,7 +95,9 @@ def loadbalancer_body(lb: dm.LoadBalancer, topology: Topology) -> dict[str, Any]
     if given(lb.availability_zone) and lb.availability_zone not in ({}, ""):
         raise refuse("availability_zone", "l3dist has no availability zones")
     body = pick(lb, ("name", "description", "admin_state_up", "project_id", "vip_qos_policy_id"))
-    body.update(pick(lb, ("vip_subnet_id", "vip_network_id")))
+    # The subnet says the network: Octavia also passes the network its network driver gave
+    # the VIP port, which l3dist need not know (Octavia's noop driver makes one up).
+    body.update(pick(lb, ("vip_subnet_id",) if given(lb.vip_subnet_id) else ("vip_network_id",)))
     if given(lb.vip_address):
         body["vip_address"] = str(lb.vip_address)
     body.update(

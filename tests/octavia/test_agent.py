@@ -75,6 +75,7 @@ def test_changes_are_pushed_once_and_deletions_as_deleted(
     assert sync.sync_once() == 1
     [sent] = octavia.sent[before:]
     assert _statuses(sent, "members") == {member.member_id: "DELETED"}
+    assert _statuses(sent, "loadbalancers") == {lb.loadbalancer_id: "ACTIVE"}
     assert member.member_id not in str(sync.pushed)
 
     # The agent restarts (nothing remembered) while a listener is deleted: Octavia still has
@@ -92,6 +93,7 @@ def test_changes_are_pushed_once_and_deletions_as_deleted(
     [sent] = octavia.sent[before:]
     assert _statuses(sent, "listeners") == {listener.listener_id: "DELETED"}
     assert _statuses(sent, "pools") == {pool.pool_id: "ACTIVE"}
+    assert _statuses(sent, "loadbalancers") == {lb.loadbalancer_id: "ACTIVE"}
 
     driver.loadbalancer_delete(lb, cascade=True)
     api.settle()
@@ -116,28 +118,32 @@ def test_other_providers_load_balancers_are_not_pushed(
     assert len(everything) == 1 and everything[0]["loadbalancer"]["status_reason"] is None
 
 
-def test_status_update_is_the_difference() -> None:
-    """Pure logic: what changed, and DELETED for what is gone (before, or in Octavia)."""
-    entry = {
-        "loadbalancer": {"id": "lb", "provisioning_status": "ACTIVE", "operating_status": "ONLINE"},
-        "listeners": [{"id": "l1", "provisioning_status": "ACTIVE", "operating_status": "ONLINE"}],
-        "pools": [],
-        "members": [{"id": "m1", "provisioning_status": "ACTIVE", "operating_status": "ERROR"}],
-        "healthmonitors": [],
-    }
+def test_status_update_is_the_whole_load_balancer_once_anything_changed() -> None:
+    """Pure logic: nothing when nothing changed; else every object, and DELETED for what is
+    gone (before, or in Octavia)."""
+
+    def obj(object_id: str, operating: str = "ONLINE", at: str = "t1") -> dict[str, str]:
+        return {"id": object_id, "provisioning_status": "ACTIVE", "operating_status": operating,
+                "updated_at": at}  # fmt: skip
+
+    entry = {"loadbalancer": obj("lb"), "listeners": [obj("l1")], "pools": [],
+             "members": [obj("m1", "ERROR")], "healthmonitors": []}  # fmt: skip
     now = snapshot(entry)
-    before = snapshot(entry)
-    assert status_update(now, before) == {}
-    before["members"]["m1"] = ("ACTIVE", "ONLINE")
-    before["members"]["m2"] = ("ACTIVE", "ONLINE")
-    update = status_update(now, before, {"pools": {"p9"}})
+    assert status_update(now, snapshot(entry)) == {}
+    # Statuses as they were, but the member was changed (and back) meanwhile: pushed whole.
+    touched = snapshot({**entry, "members": [obj("m1", "ERROR", "t0"), obj("m2")]})
+    update = status_update(now, touched, {"pools": {"p9"}})
     assert update == {
+        "loadbalancers": [{"id": "lb", "provisioning_status": "ACTIVE",
+                           "operating_status": "ONLINE"}],
+        "listeners": [{"id": "l1", "provisioning_status": "ACTIVE",
+                       "operating_status": "ONLINE"}],
         "members": [
             {"id": "m1", "provisioning_status": "ACTIVE", "operating_status": "ERROR"},
             {"id": "m2", "provisioning_status": "DELETED"},
         ],
         "pools": [{"id": "p9", "provisioning_status": "DELETED"}],
-    }
+    }  # fmt: skip
     first = status_update(now, None)
     assert set(first) == {"loadbalancers", "listeners", "members"}
 

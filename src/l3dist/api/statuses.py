@@ -5,7 +5,7 @@ provisioning and operating status would otherwise ask each load balancer's ``/st
 one request each, at every tick. This answer holds them all, in the shape octavia-lib's
 ``DriverLibrary.update_loadbalancer_status`` takes: per load balancer, flat lists of
 listeners, pools (every pool of the load balancer, not only listeners' default pools),
-members and health monitors, each ``{id, provisioning_status, operating_status}``.
+members and health monitors, each ``{id, provisioning_status, operating_status, updated_at}``.
 
 Scoped as lists are: an admin sees every project's load balancers, anyone else their own.
 ``provider`` filters by the load balancer's provider (Octavia's agent asks for ``l3dist``).
@@ -31,10 +31,15 @@ router = APIRouter()
 
 
 def _entry(obj: Any) -> dict[str, Any]:
+    # updated_at at full precision: a change whose statuses end as they were (a member's
+    # weight: PENDING_UPDATE, then ACTIVE again) still shows as a change to a reader that
+    # only looks between the two.
+    changed = obj.updated_at or obj.created_at
     return {
         "id": obj.id,
         "provisioning_status": obj.provisioning_status,
         "operating_status": obj.operating_status,
+        "updated_at": changed.isoformat() if changed else None,
     }
 
 
@@ -49,8 +54,7 @@ def flat_statuses(lb: LoadBalancer, status_reason: str | None) -> dict[str, Any]
     monitors = [
         pool.health_monitor
         for pool in pools
-        if pool.health_monitor is not None
-        and pool.health_monitor.provisioning_status != c.DELETED
+        if pool.health_monitor is not None and pool.health_monitor.provisioning_status != c.DELETED
     ]
     return {
         "loadbalancer": {**_entry(lb), "status_reason": status_reason},
