@@ -259,6 +259,21 @@ def test_an_octavia_load_balancer_is_built_by_l3dist_and_serves(
     assert set(result["per_member"]) == {"m1", "m2"}, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
 
+    # Octavia's member batch update (REST: the CLI has none): only m1 stays, as one change.
+    first = ctl.members[0]
+    only_first = {"members": [{"address": first.ip4, "protocol_port": first.port}]}
+    batch = httpx.put(f"{octavia.url}/v2/lbaas/pools/{pool['id']}/members", json=only_first,
+                      timeout=60)  # fmt: skip
+    assert batch.status_code == 202, f"{batch.text}\n{octavia.log_tail()}"
+    _wait_status(octavia, lb["id"], "ACTIVE")
+    listed = json.loads(octavia.openstack("loadbalancer", "member", "list", pool["id"],
+                                          "-f", "json").stdout)  # fmt: skip
+    assert [(m["address"], m["provisioning_status"]) for m in listed] == [(first.ip4, "ACTIVE")]
+    in_l3dist = ctl.call("GET", f"/v2/lbaas/pools/{pool['id']}/members")["members"]
+    assert [m["address"] for m in in_l3dist] == [first.ip4]
+    result = traffic.run_clients(vip, 30)
+    assert result["failures"] == 0 and set(result["per_member"]) == {"m1"}, result
+
     # Refused by name: an L7 policy (l3dist has none) is Octavia's 400 naming it.
     refused = octavia.openstack("loadbalancer", "l7policy", "create", "--action", "REJECT",
                                 listener["id"], check=False)  # fmt: skip
