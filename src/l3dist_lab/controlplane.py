@@ -27,6 +27,61 @@ from l3dist_lab.config import LabConfig
 
 L3DIST = str(Path(sys.executable).with_name("l3dist"))
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
+# Who started which control-plane process: "<owner pid> <process group> <program>" a line.
+# A control plane's owner that died (SIGKILL, a lost session) left its processes running;
+# the next control plane stops them (only those, and only once their owner is gone).
+PROCESS_RECORD = Path("/run/l3dist-lab-controlplane.pids")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_orphans() -> list[int]:
+    """Kill the process groups recorded by control planes whose owner is dead, if each group's
+    leader still runs the program recorded; the process groups killed."""
+    if not PROCESS_RECORD.exists():
+        return []
+    kept, killed = [], []
+    for line in PROCESS_RECORD.read_text().splitlines():
+        try:
+            owner_text, pid_text, program = line.split(" ", 2)
+            owner, pid = int(owner_text), int(pid_text)
+        except ValueError:
+            continue
+        if _alive(owner):
+            kept.append(line)
+            continue
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue  # gone already
+        if program in argv[:2]:  # the program, or the interpreter running it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            killed.append(pid)
+    PROCESS_RECORD.write_text("".join(f"{line}\n" for line in kept))
+    return killed
+
+
+def _record(pid: int, program: str) -> None:
+    with PROCESS_RECORD.open("a") as record:
+        record.write(f"{os.getpid()} {pid} {program}\n")
+
+
+def _forget(pids: set[int]) -> None:
+    if not PROCESS_RECORD.exists():
+        return
+    lines = PROCESS_RECORD.read_text().splitlines()
+    rest = [line for line in lines if len(parts := line.split(" ", 2)) != 3
+            or not parts[1].isdigit() or int(parts[1]) not in pids]  # fmt: skip
+    PROCESS_RECORD.write_text("".join(f"{line}\n" for line in rest))
 
 
 @contextlib.contextmanager
@@ -112,6 +167,7 @@ class ControlPlane:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.config_path.exists():  # a test may have written its own
             self.config_path.write_text(controller_config(self.lab))
+        stop_orphans()
         self._spawn("api", [L3DIST, "api", "--host", self.api_host, "--port", str(self.port)])
         self.start_worker()
         self._spawn("health", [L3DIST, "health"])
@@ -136,6 +192,7 @@ class ControlPlane:
                 argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.processes[name] = proc
+        _record(proc.pid, argv[0])
         return proc
 
     def stop(self) -> None:
@@ -149,6 +206,7 @@ class ControlPlane:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        _forget({proc.pid for proc in self.processes.values()})
         self.http.close()
 
     def __enter__(self) -> ControlPlane:

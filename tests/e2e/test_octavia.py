@@ -7,6 +7,7 @@ control plane and the lab behind them. Everything is driven with python-octaviac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +34,9 @@ from tests.e2e.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 OCTAVIA_BIN = ROOT / ".venv-octavia" / "bin"
 PROJECT = "octavia-project"
+# The process groups this test started, so a run that died (SIGKILL, a lost session) does not
+# leave MariaDB or Octavia behind: the next run stops them first.
+PIDS = Path("/run/l3dist-test-octavia.pids")
 
 
 def _free_port() -> int:
@@ -90,9 +94,30 @@ status_interval = 0.3
         log = (self.work / f"{name}.out").open("wb")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(proc)
+        with PIDS.open("a") as pids:
+            pids.write(f"{proc.pid} {argv[0]}\n")
         return proc
 
+    @staticmethod
+    def stop_leftovers() -> None:
+        """Stop the process groups an earlier run recorded, if they are still what it
+        started (the same program leads the group)."""
+        if not PIDS.exists():
+            return
+        for line in PIDS.read_text().splitlines():
+            pid_text, _, program = line.partition(" ")
+            try:
+                pid = int(pid_text)
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            except (ValueError, OSError):
+                continue
+            if program in argv[:2]:  # the program itself, or the interpreter running it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        PIDS.unlink()
+
     def start(self) -> None:
+        self.stop_leftovers()
         datadir = self.work / "db"
         subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
@@ -135,6 +160,9 @@ status_interval = 0.3
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):  # the driver agent's children
+                os.killpg(proc.pid, signal.SIGKILL)
+        PIDS.unlink(missing_ok=True)
 
     def openstack(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(OCTAVIA_BIN / "openstack"), "--os-auth-type", "none",
