@@ -66,8 +66,16 @@ def stop_orphans() -> list[int]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             killed.append(pid)
-    PROCESS_RECORD.write_text("".join(f"{line}\n" for line in kept))
+    _rewrite(kept)
     return killed
+
+
+def _rewrite(lines: list[str]) -> None:
+    """The record with these lines; no file at all when none is left (nothing left behind)."""
+    if lines:
+        PROCESS_RECORD.write_text("".join(f"{line}\n" for line in lines))
+    else:
+        PROCESS_RECORD.unlink(missing_ok=True)
 
 
 def _record(pid: int, program: str) -> None:
@@ -81,7 +89,7 @@ def _forget(pids: set[int]) -> None:
     lines = PROCESS_RECORD.read_text().splitlines()
     rest = [line for line in lines if len(parts := line.split(" ", 2)) != 3
             or not parts[1].isdigit() or int(parts[1]) not in pids]  # fmt: skip
-    PROCESS_RECORD.write_text("".join(f"{line}\n" for line in rest))
+    _rewrite(rest)
 
 
 @contextlib.contextmanager
