@@ -27,9 +27,10 @@ from l3dist_lab.config import LabConfig
 
 L3DIST = str(Path(sys.executable).with_name("l3dist"))
 ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
-# Who started which control-plane process: "<owner pid> <process group> <program>" a line.
-# A control plane's owner that died (SIGKILL, a lost session) left its processes running;
-# the next control plane stops them (only those, and only once their owner is gone).
+# Who started which lab-side process (the control plane's, and any a test adds with
+# record_process): "<owner pid> <process group> <program>" a line. An owner that died
+# (SIGKILL, a lost session) left its processes running; the next control plane stops them
+# (only those, and only once their owner is gone).
 PROCESS_RECORD = Path("/run/l3dist-lab-controlplane.pids")
 
 
@@ -78,12 +79,14 @@ def _rewrite(lines: list[str]) -> None:
         PROCESS_RECORD.unlink(missing_ok=True)
 
 
-def _record(pid: int, program: str) -> None:
+def record_process(pid: int, program: str) -> None:
+    """Remember a process group this process started, for stop_orphans after a crash."""
     with PROCESS_RECORD.open("a") as record:
         record.write(f"{os.getpid()} {pid} {program}\n")
 
 
-def _forget(pids: set[int]) -> None:
+def forget_processes(pids: set[int]) -> None:
+    """Those process groups were stopped as planned."""
     if not PROCESS_RECORD.exists():
         return
     lines = PROCESS_RECORD.read_text().splitlines()
@@ -200,7 +203,7 @@ class ControlPlane:
                 argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.processes[name] = proc
-        _record(proc.pid, argv[0])
+        record_process(proc.pid, argv[0])
         return proc
 
     def stop(self) -> None:
@@ -214,7 +217,7 @@ class ControlPlane:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        _forget({proc.pid for proc in self.processes.values()})
+        forget_processes({proc.pid for proc in self.processes.values()})
         self.http.close()
 
     def __enter__(self) -> ControlPlane:

@@ -23,6 +23,7 @@ import pytest
 
 from l3dist_lab import traffic
 from l3dist_lab.config import LabConfig
+from l3dist_lab.controlplane import forget_processes, record_process
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,
@@ -34,9 +35,6 @@ from tests.e2e.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 OCTAVIA_BIN = ROOT / ".venv-octavia" / "bin"
 PROJECT = "octavia-project"
-# The process groups this test started, so a run that died (SIGKILL, a lost session) does not
-# leave MariaDB or Octavia behind: the next run stops them first.
-PIDS = Path("/run/l3dist-test-octavia.pids")
 
 
 def _free_port() -> int:
@@ -94,30 +92,12 @@ status_interval = 0.3
         log = (self.work / f"{name}.out").open("wb")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(proc)
-        with PIDS.open("a") as pids:
-            pids.write(f"{proc.pid} {argv[0]}\n")
+        # A run that died leaves nothing: the next control plane (the controller fixture,
+        # before this) stops what is recorded.
+        record_process(proc.pid, argv[0])
         return proc
 
-    @staticmethod
-    def stop_leftovers() -> None:
-        """Stop the process groups an earlier run recorded, if they are still what it
-        started (the same program leads the group)."""
-        if not PIDS.exists():
-            return
-        for line in PIDS.read_text().splitlines():
-            pid_text, _, program = line.partition(" ")
-            try:
-                pid = int(pid_text)
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-            except (ValueError, OSError):
-                continue
-            if program in argv[:2]:  # the program itself, or the interpreter running it
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-        PIDS.unlink()
-
     def start(self) -> None:
-        self.stop_leftovers()
         datadir = self.work / "db"
         subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
@@ -162,7 +142,7 @@ status_interval = 0.3
                 proc.wait()
             with contextlib.suppress(ProcessLookupError):  # the driver agent's children
                 os.killpg(proc.pid, signal.SIGKILL)
-        PIDS.unlink(missing_ok=True)
+        forget_processes({proc.pid for proc in self.processes})
 
     def openstack(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(OCTAVIA_BIN / "openstack"), "--os-auth-type", "none",

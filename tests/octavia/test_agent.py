@@ -31,6 +31,14 @@ class RecordingDriverLibrary:
         return self.octavia_has.get(loadbalancer_id)
 
 
+def _one_push(sync: StatusSync, octavia: RecordingDriverLibrary) -> dict[str, Any]:
+    """One pass that pushes exactly one update; that update."""
+    before = len(octavia.sent)
+    assert sync.sync_once() == 1
+    [sent] = octavia.sent[before:]
+    return sent
+
+
 def _statuses(sent: dict[str, Any], kind: str) -> dict[str, str]:
     return {entry["id"]: entry["provisioning_status"] for entry in sent.get(kind, [])}
 
@@ -60,9 +68,7 @@ def test_changes_are_pushed_once_and_deletions_as_deleted(
                        address=address(MEMBER_V4.cidr, 10), protocol_port=80)  # fmt: skip
     driver.member_create(member)
     api.settle()
-    before = len(octavia.sent)
-    assert sync.sync_once() == 1
-    [sent] = octavia.sent[before:]
+    sent = _one_push(sync, octavia)
     assert _statuses(sent, "loadbalancers") == {lb.loadbalancer_id: "ACTIVE"}
     assert _statuses(sent, "listeners") == {listener.listener_id: "ACTIVE"}
     assert _statuses(sent, "pools") == {pool.pool_id: "ACTIVE"}
@@ -71,9 +77,7 @@ def test_changes_are_pushed_once_and_deletions_as_deleted(
 
     driver.member_delete(member)
     api.settle()
-    before = len(octavia.sent)
-    assert sync.sync_once() == 1
-    [sent] = octavia.sent[before:]
+    sent = _one_push(sync, octavia)
     assert _statuses(sent, "members") == {member.member_id: "DELETED"}
     assert _statuses(sent, "loadbalancers") == {lb.loadbalancer_id: "ACTIVE"}
     assert member.member_id not in str(sync.pushed)
@@ -88,20 +92,16 @@ def test_changes_are_pushed_once_and_deletions_as_deleted(
     driver.listener_delete(listener)
     api.settle()
     restarted = StatusSync(driver.client, octavia)
-    before = len(octavia.sent)
-    assert restarted.sync_once() == 1
-    [sent] = octavia.sent[before:]
+    sent = _one_push(restarted, octavia)
     assert _statuses(sent, "listeners") == {listener.listener_id: "DELETED"}
     assert _statuses(sent, "pools") == {pool.pool_id: "ACTIVE"}
     assert _statuses(sent, "loadbalancers") == {lb.loadbalancer_id: "ACTIVE"}
 
     driver.loadbalancer_delete(lb, cascade=True)
     api.settle()
-    before = len(octavia.sent)
-    assert restarted.sync_once() == 1
-    assert octavia.sent[before:] == [
-        {"loadbalancers": [{"id": lb.loadbalancer_id, "provisioning_status": "DELETED"}]}
-    ]
+    assert _one_push(restarted, octavia) == {
+        "loadbalancers": [{"id": lb.loadbalancer_id, "provisioning_status": "DELETED"}]
+    }
     assert restarted.pushed == {}
 
 
