@@ -61,6 +61,10 @@ def api(
 
     cfg = config.load()
     session.upgrade(cfg.database.url)
+    if workers > 1:  # the workers' metrics added up on every scrape
+        from l3dist.common.metrics import prepare_multiprocess
+
+        prepare_multiprocess(cfg.certificates.ca_dir.parent / f"api-metrics-{port or cfg.api.port}")
     uvicorn.run(
         "l3dist.api.app:app_from_config",
         factory=True,
@@ -88,6 +92,14 @@ def worker() -> None:
     session.upgrade(cfg.database.url)
     db = session.Database(cfg.database.url)
     w = Worker(cfg, services_from_config(cfg, db))
+    if cfg.controller.metrics_port:
+        from prometheus_client import REGISTRY
+
+        from l3dist.common.metrics import serve
+        from l3dist.controller.worker import QueueCollector
+
+        REGISTRY.register(QueueCollector(db))
+        serve(cfg.metrics.bind_host, cfg.controller.metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     signal.signal(signal.SIGINT, lambda *_: w.stop())
     w.run_forever()
@@ -108,7 +120,10 @@ def health() -> None:
     cfg = config.load()
     session.upgrade(cfg.database.url)
     manager = HealthManager(
-        cfg.health, session.Database(cfg.database.url), config.heartbeat_key(cfg)
+        cfg.health,
+        session.Database(cfg.database.url),
+        config.heartbeat_key(cfg),
+        metrics_host=cfg.metrics.bind_host,
     )
     signal.signal(signal.SIGTERM, lambda *_: manager.stop())
     signal.signal(signal.SIGINT, lambda *_: manager.stop())
@@ -117,6 +132,41 @@ def health() -> None:
     finally:
         manager.close()
         logging.getLogger("l3dist.health").info("stopped; %s", manager.counters)
+
+
+@app.command("routerview")
+def routerview() -> None:
+    """Run the BMP collector: the operator's routers stream BMP to it (pmacct's pmbmpd), and it
+    keeps what each router received from l3dist's speakers in the database."""
+    import logging
+    import os
+    import signal
+
+    from l3dist.common import config
+    from l3dist.db import session
+    from l3dist.routerview.collector import Collector
+
+    logging.basicConfig(
+        level=os.environ.get("L3DIST_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    cfg = config.load()
+    session.upgrade(cfg.database.url)
+    workdir = cfg.router_view.state_dir or cfg.certificates.ca_dir.parent / "routerview"
+    collector = Collector(cfg.router_view, session.Database(cfg.database.url), workdir)
+    if cfg.router_view.metrics_port:
+        from prometheus_client import REGISTRY
+
+        from l3dist.common.metrics import serve
+        from l3dist.routerview.metrics import ViewCollector
+
+        REGISTRY.register(ViewCollector(collector.view, collector.counters, collector.db))
+        serve(cfg.metrics.bind_host, cfg.router_view.metrics_port)
+    signal.signal(signal.SIGTERM, lambda *_: collector.stop())
+    signal.signal(signal.SIGINT, lambda *_: collector.stop())
+    try:
+        collector.run_forever()
+    finally:
+        logging.getLogger("l3dist.routerview").info("stopped; %s", collector.counters)
 
 
 token_app = typer.Typer(help="API bearer tokens (auth_strategy = token).", no_args_is_help=True)

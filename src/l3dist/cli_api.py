@@ -87,7 +87,7 @@ RESOURCES: dict[str, Resource] = {
              Opt("--amphora-count", "amphora_count", int, help="amphorae (ACTIVE_ACTIVE)"),
              Opt("--distributor", "distributor_id", on_set=False, resolve="distributor"),
              Opt("--project-id", "project_id", on_set=False)),
-            extra=("status", "failover"), delete_flags=("cascade",),
+            extra=("status", "failover", "stats", "routes"), delete_flags=("cascade",),
         ),
         Resource(
             "listener", "/v2/lbaas/listeners", "listener", "listeners",
@@ -99,6 +99,7 @@ RESOURCES: dict[str, Resource] = {
              Opt("--protocol-port", "protocol_port", int, True, on_set=False),
              Opt("--connection-limit", "connection_limit", int),
              Opt("--default-pool", "default_pool_id", resolve="pool")),
+            extra=("stats",),
             parent_field="loadbalancer_id",
         ),
         Resource(
@@ -475,6 +476,40 @@ def build_group(resource: Resource) -> click.Group:
             click.echo(json.dumps(data, indent=2)) if fmt == "json" else console.print_json(
                 json.dumps(data)
             )
+
+    if "stats" in resource.extra:
+
+        @group.command("stats", help=f"Traffic statistics of a {resource.cli} (Octavia's).")
+        @FORMAT
+        @click.argument("ref", metavar=resource.cli.upper())
+        def stats_cmd(fmt: str, ref: str) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref)
+            output(client.call("GET", f"{resource.path}/{obj['id']}/stats")["stats"], fmt)
+
+    if "routes" in resource.extra:
+
+        @group.command(
+            "routes",
+            help=f"What the routers hold of a {resource.cli}'s addresses (BMP), per next hop.",
+        )
+        @FORMAT
+        @click.argument("ref", metavar=resource.cli.upper())
+        def routes_cmd(fmt: str, ref: str) -> None:
+            client = ApiClient()
+            obj = client.find(resource, ref)
+            data = client.call("GET", f"{resource.path}/{obj['id']}/routes")["routes"]
+            if fmt == "json":
+                click.echo(json.dumps(data, indent=2))
+                return
+            rows = [
+                {"address": a["address"], "router": r["router"], "next_hop": h["next_hop"],
+                 "state": h["state"], "latency_ms": h["latency_ms"]}
+                for a in data["addresses"] for r in a["routers"]
+                for h in r["next_hops"] + [dict(u, latency_ms=None, state="unexpected "
+                                                + u["state"]) for u in r["unexpected"]]
+            ]  # fmt: skip
+            output(rows, "table", ("address", "router", "next_hop", "state", "latency_ms"))
 
     if "failover" in resource.extra:
 

@@ -127,6 +127,9 @@ class LabConfig:
     # The ToR's cap on routes one amphora session may send (route safety: a speaker that
     # floods routes loses its session instead of filling the router's tables).
     max_prefixes: int = 200
+    # Where the ToR streams BMP: the controller's router view (``l3dist routerview``) on its
+    # management address.
+    bmp_port: int = 11019
 
     def anycast(self, version: int) -> IPNet:
         return self.anycast_v4 if version == 4 else self.anycast_v6

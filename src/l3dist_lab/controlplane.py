@@ -1,7 +1,7 @@
-"""The controller's processes on the lab host: the REST API, the worker and the health manager,
-each started by the ``l3dist`` command in its own process group, on one state directory (SQLite
-database, local CA, heartbeat key). Used by the demo, the lifecycle benchmark and the
-end-to-end tests.
+"""The controller's processes on the lab host: the REST API, the worker, the health manager and
+the router view (BMP collector), each started by the ``l3dist`` command in its own process
+group, on one state directory (SQLite database, local CA, heartbeat key). Used by the demo, the
+lifecycle benchmark and the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ ADMIN = {"X-Project-Id": "admin", "X-Roles": "admin"}
 # (SIGKILL, a lost session) left its processes running; the next control plane stops them
 # (only those, and only once their owner is gone).
 PROCESS_RECORD = Path("/run/l3dist-lab-controlplane.pids")
+# Where the control plane's processes serve their metrics ([metrics] bind_host: 127.0.0.1);
+# the API serves its own on /metrics.
+METRICS_PORTS = {"worker": 9111, "health": 9112, "routerview": 9113}
 
 
 def _alive(pid: int) -> bool:
@@ -121,8 +124,17 @@ def controller_config(cfg: LabConfig, **sections: dict[str, Any]) -> str:
     ``sections`` add or override settings (``controller={"drain_timeout": 8}``)."""
     settings: dict[str, dict[str, Any]] = {
         "network": {"driver": "static"},
-        "controller": {"compute_driver": "hosts"},
-        "health": {"controller_ip_port_list": [f"{management_address(cfg)}:5555"]},
+        "controller": {"compute_driver": "hosts", "metrics_port": METRICS_PORTS["worker"]},
+        "health": {
+            "controller_ip_port_list": [f"{management_address(cfg)}:5555"],
+            "metrics_port": METRICS_PORTS["health"],
+        },
+        # The ToR's BMP feed (fabric.frr_config) comes to the management address.
+        "router_view": {
+            "bind_host": management_address(cfg),
+            "bind_port": cfg.bmp_port,
+            "metrics_port": METRICS_PORTS["routerview"],
+        },
     }
     for name, values in sections.items():
         settings.setdefault(name, {}).update(values)
@@ -182,6 +194,7 @@ class ControlPlane:
         self._spawn("api", [L3DIST, "api", "--host", self.api_host, "--port", str(self.port)])
         self.start_worker()
         self._spawn("health", [L3DIST, "health"])
+        self.start_routerview()
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -195,6 +208,9 @@ class ControlPlane:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         return self._spawn("worker", [L3DIST, "worker"])
+
+    def start_routerview(self) -> subprocess.Popen[bytes]:
+        return self._spawn("routerview", [L3DIST, "routerview"])
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log: IO[bytes] = open(self.log_path(name), "ab")  # noqa: SIM115 - the child keeps it

@@ -92,6 +92,33 @@ class Demo:
             self.console.print(table)
         return hops
 
+    def router_view(self, lb: dict[str, Any], vip: str, hops: list[str]) -> dict[str, str]:
+        """What the ToR itself says it holds (BMP to ``l3dist routerview``), once it has
+        confirmed every next hop; shown with the CLI, and where the dashboard is."""
+        assert self.plane is not None
+        path = f"/v2/lbaas/loadbalancers/{lb['id']}/routes"
+
+        def states() -> dict[str, str]:
+            report = self.plane.call("GET", path)["routes"]["addresses"]  # type: ignore[union-attr]
+            return {h["next_hop"]: h["state"] for a in report if a["address"] == vip
+                    for r in a["routers"] for h in r["next_hops"]}  # fmt: skip
+
+        deadline = time.monotonic() + 20
+        while states() != dict.fromkeys(hops, "installed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.say("[bold]The router's own view[/bold] (BMP from the ToR to l3dist routerview)")
+        report = self.cli("loadbalancer", "routes", "web")
+        if self.console:
+            table = Table("address", "router", "next hop", "state", "register → router")
+            for address in report["addresses"]:
+                for router in address["routers"]:
+                    for hop in router["next_hops"]:
+                        table.add_row(address["address"], router["router"], hop["next_hop"],
+                                      hop["state"], f"{hop['latency_ms']} ms")  # fmt: skip
+            self.console.print(table)
+        self.say(f"Live dashboard (while the demo runs): {self.plane.url}/dashboard")
+        return states()
+
     def traffic_table(self, title: str, result: dict[str, Any], names: dict[str, str]) -> None:
         if not self.console:
             return
@@ -122,8 +149,9 @@ class Demo:
         assert plane is not None
         members = [member.add("m1"), member.add("m2")]
         plane.start()
-        self.say(f"[bold]Controller[/bold]: API {plane.url}, worker, health manager (static "
-                 f"network and hosts compute drivers, SQLite in {plane.state_dir})")  # fmt: skip
+        self.say(f"[bold]Controller[/bold]: API {plane.url}, worker, health manager, router "
+                 "view (static network and hosts compute drivers, SQLite in "
+                 f"{plane.state_dir})")  # fmt: skip
 
         self.say("[bold]The site's networks[/bold], each subnet with its role")
         for net in cfg.networks():
@@ -165,6 +193,7 @@ class Demo:
         hops = self.route_table(vip, names)
         before = traffic.run_clients(vip, self.connections)
         self.traffic_table(f"{self.connections} new connections to {vip}:80", before, names)
+        router_view = self.router_view(lb, vip, hops)
 
         self.say("[bold]A floating IP on the VIP port[/bold], with the standard OpenStack client")
         vip_port = plane.call("GET", f"/v2/lbaas/loadbalancers/{lb['id']}")["loadbalancer"]
@@ -221,6 +250,7 @@ class Demo:
             "create_to_active_s": round(lb_active, 2),
             "create_to_traffic_s": round(carrying, 2),
             "ecmp_nexthops": hops,
+            "router_view": router_view,
             "per_amphora": before["per_amphora"],
             "per_member": before["per_member"],
             "failures": before["failures"],

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -66,7 +67,11 @@ def frr_config(cfg: LabConfig) -> str:
     flaps its own session, never the others'. ``soft-reconfiguration inbound`` keeps what each
     amphora sent before policy, so a test can tell the speaker's own filter from the router's
     (``show bgp ... neighbors PEER received-routes``); it is a testing aid, an operator's
-    router need not hold rejected routes."""
+    router need not hold rejected routes (FRR's BMP needs it for its pre-policy view too).
+    The ToR streams BMP (pre- and post-policy, both families, and a statistics report per
+    session every second: how the collector learns a session is gone, as FRR 8.4 sends no Peer
+    Down for a deleted dynamic neighbour) to the controller's router view, retrying every
+    0.1-1 s while no collector listens."""
     password = f" neighbor {{pg}} password {cfg.bgp_password}\n" if cfg.bgp_password else ""
     groups = ""
     for pg in ("AMPHORAE4", "AMPHORAE6"):
@@ -79,6 +84,7 @@ def frr_config(cfg: LabConfig) -> str:
             f" neighbor {pg} bfd\n"
             f" neighbor {pg} bfd profile amphorae\n" + password.format(pg=pg)
         )
+    collector = cfg.mgmt.host(4, cfg.controller_host_index)
     return f"""frr version 8.4
 frr defaults datacenter
 hostname {TOR_NS}
@@ -127,6 +133,15 @@ router bgp {cfg.tor_asn}
   neighbor AMPHORAE6 maximum-prefix {cfg.max_prefixes}
   maximum-paths 64
  exit-address-family
+ !
+ bmp targets l3dist
+  bmp connect {collector} port {cfg.bmp_port} min-retry 100 max-retry 1000
+  bmp stats interval 1000
+  bmp monitor ipv4 unicast pre-policy
+  bmp monitor ipv4 unicast post-policy
+  bmp monitor ipv6 unicast pre-policy
+  bmp monitor ipv6 unicast post-policy
+ exit
 exit
 !
 """
@@ -139,6 +154,9 @@ def _frr_process(daemon: str) -> ManagedProcess:
         # ~20 us the VIP has no route and a SYN then gets "network unreachable" (measured: 1
         # in ~30,000 new connections during a scale-out). With it, one atomic replace, as IPv4.
         args.append("--v6-rr-semantics")
+    if daemon == "bgpd":
+        # The BMP module (RFC 7854): the router streams its view to l3dist's collector.
+        args += ["-M", "bmp"]
     argv = plumbing.netns_exec_argv(TOR_NS, args)
     return ManagedProcess(f"frr-{daemon}", argv, STATE_DIR, marker=f"-N {TOR_NS}")
 
@@ -230,6 +248,58 @@ def _start_frr(cfg: LabConfig) -> None:
     _wait_for([FRR_RUN_DIR / f"{d}.vty" for d in FRR_DAEMONS], timeout=15)
     vtysh(["-b"])
     _wait_for_zebra_clients({"bgp", "bfd"}, timeout=15)
+
+
+def crash_router() -> None:
+    """The ToR's FRR daemons killed (SIGKILL, their process groups), as in a router crash:
+    their pid files, control sockets and routes stay behind."""
+    for daemon in FRR_DAEMONS:
+        proc = _frr_process(daemon)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(proc.pid_path.read_text().split()[0])
+            if pid_alive(pid):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+    for daemon in FRR_DAEMONS:
+        proc = _frr_process(daemon)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(proc.pid_path.read_text().split()[0])
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+
+def start_router(cfg: LabConfig | None = None) -> None:
+    """FRR started again on the ToR after a crash, with its configuration. What a killed FRR
+    left in its run directory is removed first: with its old control sockets still there,
+    ``vtysh -b`` ran before the new daemons listened and bgpd came up with no configuration
+    (lab notes, trap 10)."""
+    for leftover in FRR_RUN_DIR.glob("*") if FRR_RUN_DIR.exists() else []:
+        if leftover.is_file() or leftover.is_socket():
+            leftover.unlink(missing_ok=True)
+    _start_frr(cfg or LabConfig())
+
+
+def reject_next_hop(next_hop: str | None) -> None:
+    """The ToR's inbound policy for the IPv4 amphorae refuses paths with this next hop (an
+    operator's import filter), or accepts all again (None); applied at once (``clear ... soft
+    in``: the ToR re-runs its policy over what it received)."""
+    bgp = ["configure terminal", f"router bgp {LabConfig().tor_asn}", "address-family ipv4 unicast"]
+    if next_hop is None:
+        vtysh(_args([*bgp, "no neighbor AMPHORAE4 route-map AMPHORAE4-REJECT in"]))
+        vtysh(_args(["configure terminal", "no route-map AMPHORAE4-REJECT",
+                     "no ip prefix-list REJECT4"]))  # fmt: skip
+    else:
+        commands = [f"ip prefix-list REJECT4 seq 5 permit {next_hop}/32",
+                    "route-map AMPHORAE4-REJECT deny 5",
+                    "match ip next-hop prefix-list REJECT4", "exit",
+                    "route-map AMPHORAE4-REJECT permit 10", "exit"]  # fmt: skip
+        vtysh(_args(["configure terminal", *commands]))
+        vtysh(_args([*bgp, "neighbor AMPHORAE4 route-map AMPHORAE4-REJECT in"]))
+    vtysh(["-c", "clear bgp ipv4 unicast peer-group AMPHORAE4 soft in"])
+
+
+def _args(commands: list[str]) -> list[str]:
+    return [arg for command in commands for arg in ("-c", command)]
 
 
 def _wait_for_zebra_clients(wanted: set[str], timeout: float) -> None:

@@ -128,6 +128,32 @@ def add_web_service(
     return {**lb, "listener": listener, "pool": pool}
 
 
+def create_populated_lb(
+    plane: ControlPlane,
+    distributor_id: str,
+    count: int,
+    members: list[LabMember],
+    ip_version: int = 4,
+    *,
+    subnets: dict[str, str],
+) -> dict[str, Any]:
+    """What ``create_lb`` and ``add_web_service`` make, in one fully populated create (one
+    request, one flow), waited for (ACTIVE); with its ``listener`` and ``pool``."""
+    member_address = "ip4" if ip_version == 4 else "ip6"
+    lb = plane.call("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "name": "web", "vip_subnet_id": subnets[f"anycast-net-v{ip_version}"],
+        "frontend_subnet_id": subnets[f"frontend-net-v{ip_version}"],
+        "topology": "ACTIVE_ACTIVE", "amphora_count": count, "distributor_id": distributor_id,
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": {
+            "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": getattr(m, member_address), "protocol_port": m.port}
+                        for m in members]}}]}}, expect=201)["loadbalancer"]  # fmt: skip
+    plane.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    listener = lb["listeners"][0]
+    pool = next(p for p in lb["pools"] if p["id"] == listener["default_pool_id"])
+    return {**lb, "listener": listener, "pool": pool}
+
+
 def wait_for_ecmp(
     plane: ControlPlane, lb: dict[str, Any], count: int, timeout: float = 30
 ) -> set[str]:

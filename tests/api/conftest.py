@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pytest
@@ -24,11 +26,13 @@ from l3dist.db.session import Database, upgrade
 from l3dist.network.static import StaticNetworkDriver
 from l3dist_lab.catalog import lab_catalog
 from l3dist_lab.networks import register_lab_networks
+from tests.conftest import database_copy, database_url
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+W = TypeVar("W")
 BIN = Path(sys.executable).parent
 CATALOG = lab_catalog()
 ANYCAST_V4 = CATALOG.subnet_by_name("anycast-net-v4")
@@ -69,6 +73,12 @@ class Api:
 
     def delete(self, path: str, headers: dict[str, str] = ADMIN, **kw: Any) -> Any:
         return self.client.delete(path, headers=headers, **kw)
+
+    def close(self) -> None:
+        """Its worker's task threads ended (the database is the fixture's)."""
+        if self._worker is not None:
+            self._worker.tasks.shutdown(wait=True)
+            self._worker = None
 
     @property
     def worker(self) -> Worker:
@@ -151,6 +161,61 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     db.engine.dispose()
 
 
+@dataclass
+class WorldTemplate(Generic[W]):
+    """A module's starting point (its "world": objects made through the real API and worker)
+    built once per database kind, in a database each test gets a copy of."""
+
+    kind: str
+    url: str
+    ca_dir: Path
+    world: W
+
+
+def world_fixtures(build: Callable[[Api], W]) -> tuple[Any, Any, Any]:
+    """Fixtures for a module whose every test starts from the same world: ``world_template``
+    (module scope, on SQLite and on PostgreSQL: build(api) run once on a fresh database),
+    ``db_url`` (for a test that asks for ``world``, its own copy of it, so the ``api``
+    fixture serves the copy: what a test changes no other test sees; for the module's other
+    tests an empty database of the same kind) and ``world`` (what build returned). A copy
+    costs a file copy instead of the build's flows for every test."""
+
+    @pytest.fixture(name="world_template", scope="module", params=["sqlite", "postgresql"])
+    def world_template(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[WorldTemplate[W]]:
+        directory = tmp_path_factory.mktemp("world")
+        with database_url(request.param, directory) as url:
+            upgrade(url)
+            db = Database(url)
+            app = create_app(ApiConfig(pagination_max_limit=1000), db, network_driver(db))
+            with TestClient(app) as client:
+                builder = Api(client, db, directory / "ca")
+                world = build(builder)
+                builder.close()
+            db.engine.dispose()
+            yield WorldTemplate(request.param, url, directory / "ca", world)
+
+    @pytest.fixture(name="db_url")
+    def db_url(
+        world_template: WorldTemplate[W], request: pytest.FixtureRequest, tmp_path: Path
+    ) -> Iterator[str]:
+        if "world" not in request.fixturenames:  # the module's other tests: an empty one
+            with database_url(world_template.kind, tmp_path) as url:
+                yield url
+            return
+        if world_template.ca_dir.exists():  # the certificates its amphorae were given
+            shutil.copytree(world_template.ca_dir, tmp_path / "ca")
+        with database_copy(world_template.url, tmp_path) as url:
+            yield url
+
+    @pytest.fixture(name="world")
+    def world(world_template: WorldTemplate[W], api: Api) -> W:
+        return world_template.world
+
+    return world_template, db_url, world
+
+
 def make_worker(db: Database, ca_dir: Path) -> Worker:
     """The real controller worker on the test's database: the production network driver with
     the lab's networks (as the API has them), the L3_BGP distributor driver, and the noop
@@ -196,6 +261,12 @@ class Server:
         self.db = db
         self.ca_dir = ca_dir
         self._worker: Worker | None = None
+
+    def close(self) -> None:
+        """Its worker's task threads ended (the database is the fixture's)."""
+        if self._worker is not None:
+            self._worker.tasks.shutdown(wait=True)
+            self._worker = None
 
     @property
     def worker(self) -> Worker:

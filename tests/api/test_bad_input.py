@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ADMIN, ANYCAST_V4, ANYCAST_V6, TENANT_A, TENANT_B, Api
+from .conftest import ADMIN, ANYCAST_V4, ANYCAST_V6, TENANT_A, TENANT_B, Api, world_fixtures
 
 
 @dataclass
@@ -18,10 +18,13 @@ class World:
     peer: dict[str, Any]
     speaker: dict[str, Any]
     distributor: dict[str, Any]
+    peer6: dict[str, Any]
+    tcp_pool: dict[str, Any]
 
 
-@pytest.fixture
-def world(api: Api) -> World:
+def build_world(api: Api) -> World:
+    """A load balancer with an HTTP listener and pool and a TCP pool, BGP peers (v4, v6) and a
+    speaker, and an L3_BGP distributor: what the bad requests below aim at."""
     lb = api.create_lb()
     listener = api.create(
         "/v2/lbaas/listeners",
@@ -61,7 +64,25 @@ def world(api: Api) -> World:
         name="fabric",
         distributor_type="L3_BGP",
     )
-    return World(lb, listener, pool, peer, speaker, distributor)
+    peer6 = api.create(
+        "/v2/lbaas/bgppeers",
+        "bgp_peer",
+        headers=ADMIN,
+        name="tor6",
+        peer_ip="fd00:198:18::1",
+        remote_as=65000,
+    )
+    tcp_pool = api.create(
+        "/v2/lbaas/pools",
+        "pool",
+        loadbalancer_id=lb["id"],
+        protocol="TCP",
+        lb_algorithm="ROUND_ROBIN",
+    )
+    return World(lb, listener, pool, peer, speaker, distributor, peer6, tcp_pool)
+
+
+world_template, db_url, world = world_fixtures(build_world)
 
 
 PEER = {"peer_ip": "198.18.0.2", "remote_as": 65000}
@@ -257,6 +278,24 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
         TENANT_A,
         400,
         "vip_address",
+    ),
+    (
+        "speaker-not-installed",
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        {"loadbalancer": {**LB, "speaker_driver": "gobgp"}},
+        TENANT_A,
+        400,
+        "speaker_driver",
+    ),
+    (
+        "vip-port-not-a-reservation",
+        "POST",
+        "/v2/lbaas/loadbalancers",
+        {"loadbalancer": {"vip_port_id": "nope"}},
+        TENANT_A,
+        400,
+        "vip_port_id",
     ),
     (
         "vip-in-use",
@@ -728,21 +767,6 @@ def test_bad_input_is_refused_and_changes_nothing(
     status: int,
     named: str,
 ) -> None:
-    peer6 = api.create(
-        "/v2/lbaas/bgppeers",
-        "bgp_peer",
-        headers=ADMIN,
-        name="tor6",
-        peer_ip="fd00:198:18::1",
-        remote_as=65000,
-    )
-    tcp_pool = api.create(
-        "/v2/lbaas/pools",
-        "pool",
-        loadbalancer_id=world.lb["id"],
-        protocol="TCP",
-        lb_algorithm="ROUND_ROBIN",
-    )
     from .conftest import MEMBER_V4
 
     ids = {
@@ -751,10 +775,10 @@ def test_bad_input_is_refused_and_changes_nothing(
         "pool": world.pool["id"],
         "peer": world.peer["id"],
         "speaker": world.speaker["id"],
-        "peer6": peer6["id"],
+        "peer6": world.peer6["id"],
         "distributor": world.distributor["id"],
         "vip": world.lb["vip_address"],
-        "tcp_pool": tcp_pool["id"],
+        "tcp_pool": world.tcp_pool["id"],
         "member_subnet": MEMBER_V4.id,
     }
     path, payload = _fill(path, ids), _fill(payload, ids)

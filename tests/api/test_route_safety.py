@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from l3dist.controller.worker import Worker
 from l3dist.db import models
 from l3dist.network.catalog import stable_id
 
@@ -26,6 +25,7 @@ from .conftest import (
     TENANT_A,
     TENANT_B,
     Api,
+    world_fixtures,
 )
 
 MGMT_V4 = stable_id("lb-mgmt-net-v4")
@@ -43,8 +43,7 @@ def _post_subnet(api: Api, body: dict[str, Any], headers: dict[str, str] = ADMIN
     return api.post("/v2.0/subnets", {"subnet": body}, headers)
 
 
-@pytest.fixture
-def world(api: Api, worker: Worker) -> dict[str, str]:
+def build_world(api: Api) -> dict[str, str]:
     """Another project's load balancer with a member, a router address in the pool, an
     external (floating-IP) subnet and a second anycast pool with a gateway."""
     other = api.create_lb(TENANT_B, vip_address="198.18.100.150")
@@ -64,7 +63,7 @@ def world(api: Api, worker: Worker) -> dict[str, str]:
         protocol_port=80,
     )
     api.create("/v2/lbaas/bgppeers", "bgp_peer", ADMIN, peer_ip=ROUTER_ADDRESS, remote_as=65000)
-    api.active_distributor(worker)
+    api.active_distributor(api.worker)
     external = _post_network(api, {"name": "public", "router:external": True}).json()
     external_subnet = _post_subnet(
         api,
@@ -91,6 +90,9 @@ def world(api: Api, worker: Worker) -> dict[str, str]:
         "external": external_subnet["id"],
         "pool2": pool2_subnet["id"],
     }
+
+
+world_template, db_url, world = world_fixtures(build_world)
 
 
 # (id, load balancer fields, status, field named, words the message must hold)

@@ -16,7 +16,16 @@ from sqlalchemy import func, select
 from l3dist.controller.worker import Worker
 from l3dist.db import models
 
-from .conftest import ADMIN, ANYCAST_V4, READER_A, TENANT_A, TENANT_B, Api, run_jobs
+from .conftest import (
+    ADMIN,
+    ANYCAST_V4,
+    READER_A,
+    TENANT_A,
+    TENANT_B,
+    Api,
+    run_jobs,
+    world_fixtures,
+)
 
 VIP4, NEXTHOP4 = "198.18.100.200", "198.18.1.200"
 VIP6, NEXTHOP6 = "fd00:198:18:100::200", "fd00:198:18:1::200"
@@ -35,6 +44,10 @@ def _speaker(api: Api, name: str, version: int, peer_ip: str) -> tuple[str, str]
 
 @pytest.fixture
 def fabric(api: Api, worker: Worker) -> dict[str, str]:
+    return build_fabric(api, worker)
+
+
+def build_fabric(api: Api, worker: Worker) -> dict[str, str]:
     """A dual-stack distributor made ACTIVE by the worker, with its peers' ids."""
     v4, peer4 = _speaker(api, "fabric-v4", 4, "198.18.0.1")
     v6, peer6 = _speaker(api, "fabric-v6", 6, "fd00:198:18::1")
@@ -170,11 +183,12 @@ REFUSALS: list[tuple[str, dict[str, Any], int, str, str]] = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def world(api: Api, worker: Worker, fabric: dict[str, str]) -> dict[str, str]:
-    """An existing route of project A and one of project B (both ACTIVE through the worker), a
-    peer on no speaker of the distributor, and another project's load balancer (created last:
-    its job is never run here)."""
+def build_world(api: Api) -> dict[str, str]:
+    """The dual-stack distributor (``fabric``), an existing route of project A and one of
+    project B (both ACTIVE through the worker), a peer on no speaker of the distributor, and
+    another project's load balancer (created last: its job is never run here)."""
+    worker = api.worker
+    fabric = build_fabric(api, worker)
     dup = _post(api, fabric["id"], vip_ip="198.18.100.210", nexthop_ip="198.18.1.210")
     b_route = _post(api, fabric["id"], TENANT_B, vip_ip="198.18.100.211",
                     nexthop_ip="198.18.1.211")  # fmt: skip
@@ -187,6 +201,9 @@ def world(api: Api, worker: Worker, fabric: dict[str, str]) -> dict[str, str]:
     assert lb.status_code == 201, lb.text
     return {**fabric, "dup_vip": "198.18.100.210", "dup_nexthop": "198.18.1.210",
             "b_vip": "198.18.100.211", "lone": lone["id"], "lb_vip": "198.18.100.212"}  # fmt: skip
+
+
+world_template, db_url, world = world_fixtures(build_world)
 
 
 @pytest.mark.parametrize(

@@ -56,18 +56,26 @@ class Controller(ControlPlane):
             raise AssertionError(str(exc)) from None
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def controller(
-    lab_prerequisites: None,
-    tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
-) -> Iterator[Controller]:
-    """The controller on a fresh database of each kind (the worker's flows, job queue and
-    taskflow persistence run on SQLite and on PostgreSQL). This process keeps the lab's own
-    records (its member servers) in a database of the lab's."""
-    work = tmp_path_factory.mktemp("controller")
-    with database_url(request.param, work) as url:
-        yield from controller_on_site(url, work)
+def controller_on(*kinds: str) -> Any:
+    """The module-scoped ``controller`` fixture on a fresh database of each kind given. This
+    process keeps the lab's own records (its member servers) in a database of the lab's."""
+
+    @pytest.fixture(name="controller", scope="module", params=list(kinds))
+    def controller(
+        lab_prerequisites: None,
+        tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest,
+    ) -> Iterator[Controller]:
+        work = tmp_path_factory.mktemp("controller")
+        with database_url(request.param, work) as url:
+            yield from controller_on_site(url, work)
+
+    return controller
+
+
+# By default on both (the worker's flows, job queue and taskflow persistence run on SQLite
+# and on PostgreSQL); a module that proves no more on the second says which one it runs on.
+controller = controller_on("sqlite", "postgresql")
 
 
 def controller_on_site(

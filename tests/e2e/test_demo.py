@@ -28,6 +28,8 @@ def test_demo_builds_serves_scales_and_cleans_up(lab_prerequisites: None) -> Non
     assert result.returncode == 0, result.stderr
     demo = json.loads(result.stdout)
     assert len(demo["ecmp_nexthops"]) == 3
+    # The ToR's own view (BMP) agrees with its FIB.
+    assert demo["router_view"] == dict.fromkeys(demo["ecmp_nexthops"], "installed")
     assert len(demo["per_amphora"]) == 3 and demo["failures"] == 0
     assert set(demo["per_member"]) == {"m1", "m2"}
     assert len(demo["scale_out"]["ecmp_nexthops"]) == 4

@@ -5,7 +5,8 @@ separate processes on PostgreSQL with a production configuration (``static`` net
 enrolls with a one-time token and runs ``l3dist-agent run`` with only its agent.toml.
 
 Proved here: a load balancer on 3 of the 5 hosts carries traffic through the router; scale-out
-takes a fourth; more amphorae than free hosts is ERROR with the reason and nothing held; delete
+takes a fourth; more amphorae than free hosts is ERROR with the reason and nothing held, stays
+ERROR when a listener is added, and a failover repairs it once hosts are free; delete
 returns every host clean (no route at the router, no namespace, VIP, HAProxy or nft table on
 the host); and no controller process ever imported a lab module (their import logs).
 """
@@ -122,7 +123,32 @@ def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
     wait_until(lambda: reason() is not None, 30, "the reason of the ERROR")
     assert "no free amphora host" in str(reason()), reason()
     assert [h["status"] for h in ctl.site.pool().values()].count("AVAILABLE") == 1
-    ctl.call("DELETE", lb_path(greedy), expect=204)
+    assert scenario.amphorae_of(ctl, greedy["id"]) == [], "the revert kept nothing"
+
+    # ACTIVE means what it says (issue 19): a listener added to it does not make it ACTIVE
+    # with none of its amphorae; it stays ERROR, and says why.
+    ctl.call("POST", "/v2/lbaas/listeners", {"listener": {
+        "loadbalancer_id": greedy["id"], "protocol": "TCP", "protocol_port": 80}},
+        expect=201)  # fmt: skip
+    wait_until(lambda: "has 0 of its 2 amphorae" in str(reason()), 60, "the listener's refusal")
+    shown = ctl.call("GET", lb_path(greedy))["loadbalancer"]
+    assert shown["provisioning_status"] == "ERROR", shown
+    assert scenario.amphorae_of(ctl, greedy["id"]) == []
+
+    # Repaired by a failover once there are hosts: the first load balancer gives one back,
+    # then the failover builds both amphorae (VIP, distributor, listener and all).
+    ctl.call("PUT", lb_path(lb), {"loadbalancer": {"amphora_count": 3}})
+    ctl.wait_for(lb_path(lb), "loadbalancer", "ACTIVE")
+    scenario.wait_for_ecmp(ctl, lb, 3)
+    ctl.call("PUT", f"{lb_path(greedy)}/failover", expect=202)
+    repaired = ctl.wait_for(lb_path(greedy), "loadbalancer", "ACTIVE", timeout=120)
+    assert repaired["operating_status"] == "ONLINE", repaired
+    built = scenario.amphorae_of(ctl, greedy["id"])
+    assert len(built) == 2, built
+    assert scenario.wait_for_ecmp(ctl, repaired, 2) == {a["frontend_ip"] for a in built}
+    tree = ctl.call("GET", f"{lb_path(greedy)}/status")["statuses"]["loadbalancer"]
+    assert [li["provisioning_status"] for li in tree["listeners"]] == ["ACTIVE"], tree
+    ctl.call("DELETE", f"{lb_path(greedy)}?cascade=true", expect=204)
 
     # Delete returns every host clean.
     scenario.delete_lb(ctl, lb)
@@ -137,7 +163,7 @@ def test_load_balancers_run_on_enrolled_hosts(ctl: Controller) -> None:
         assert hosts.leftovers(host) == [], host.name
 
     # The controller's processes never imported the lab (their import-time logs).
-    for name in ("api", "worker", "health"):
+    for name in ("api", "worker", "health", "routerview"):
         log = ctl.log_path(name).read_text()
         assert "import time:" in log  # the check can see imports
         assert "l3dist_lab" not in log, f"{name} imported a lab module"

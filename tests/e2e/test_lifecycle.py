@@ -1,5 +1,6 @@
 """A load balancer's life through the REST API only, on the lab backends with real daemons:
-created with 3 amphorae, an HTTP listener and two members; traffic through the VIP crosses all
+created with 3 amphorae, an HTTP listener and two members (one fully populated create);
+traffic through the VIP crosses all
 amphorae and both members; bad requests are refused and change nothing; deleted without a
 trace."""
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from l3dist.bgp.base import host_prefix
-from l3dist.db.models import NetIpAllocation, NetPort
+from l3dist.db.models import NetIpAllocation, NetPort, WorkerJob
 from l3dist.db.session import Database
 from l3dist_lab import fabric, hosts, scenario, site
 from l3dist_lab import member as lab_member
@@ -22,7 +23,6 @@ from l3dist_lab.traffic import finish_clients, run_clients, start_clients
 from tests.e2e.conftest import (
     Controller,
     amphorae_of,
-    create_web_lb,
     delete_lb,
     lb_path,
     wait_for_ecmp,
@@ -32,7 +32,21 @@ from tests.e2e.conftest import (
 
 @pytest.fixture(scope="module")
 def web_lb(controller: Controller, distributor: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield create_web_lb(controller, distributor, 3)
+    """Octavia's fully populated create (issue 19): the load balancer, its listener, pool and
+    members in one request, built by one flow (the module's tests prove what it built)."""
+    yield scenario.create_populated_lb(controller, distributor["id"], 3, controller.members,
+                                       subnets=controller.site.subnets)  # fmt: skip
+
+
+def test_one_flow_built_the_fully_populated_load_balancer(
+    controller: Controller, web_lb: dict[str, Any]
+) -> None:
+    with Database(controller.database_url).session(writer=False) as session:
+        flows = list(session.scalars(
+            select(WorkerJob.flow).where(WorkerJob.target_id == web_lb["id"])))  # fmt: skip
+    assert flows == ["create_load_balancer"]
+    pool = controller.call("GET", f"/v2/lbaas/pools/{web_lb['pool']['id']}")["pool"]
+    assert pool["provisioning_status"] == "ACTIVE" and len(pool["members"]) == 2, pool
 
 
 def test_traffic_crosses_every_amphora_and_member(
@@ -51,10 +65,24 @@ def test_traffic_crosses_every_amphora_and_member(
         "BFD up with every amphora",
     )
 
+    stats_path = f"/v2/lbaas/listeners/{lb['listener']['id']}/stats"
+    before = ctl.call("GET", stats_path)["stats"]
     result = run_clients(lb["vip_address"], 300)
     assert result["failures"] == 0, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
+
+    # Listener statistics: the 300 connections, counted by the amphorae's HAProxy, sent in
+    # their heartbeats and summed by the health manager (no request was refused).
+    def grown() -> dict[str, int]:
+        now = ctl.call("GET", stats_path)["stats"]
+        return {name: now[name] - before[name] for name in now}
+
+    wait_until(lambda: grown()["total_connections"] >= 300, 10, "300 connections counted")
+    growth = grown()
+    assert growth["total_connections"] == 300, growth
+    assert growth["bytes_in"] >= 300 * 16 and growth["bytes_out"] >= 300 * 16, growth
+    assert growth["request_errors"] == 0, growth
 
     # Route safety: the controller gave every host the network driver's anycast and floating
     # IP (external) subnets with its amphora (the pools its agent and speaker limit

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from l3dist_lab import traffic
+from l3dist.bgp.base import host_prefix
+from l3dist_lab import fabric, site, traffic
 from l3dist_lab.config import LabConfig
 from l3dist_lab.controlplane import forget_processes, record_process
 from tests.e2e.conftest import (
@@ -35,6 +36,9 @@ from tests.e2e.conftest import (
 ROOT = Path(__file__).resolve().parents[2]
 OCTAVIA_BIN = ROOT / ".venv-octavia" / "bin"
 PROJECT = "octavia-project"
+# Octavia's noop network and compute drivers keep their records in this file, a fixed path
+# of theirs; the test removes it unless it was there before.
+NOOP_DB = Path("/tmp/octavia-network-noop.db")
 
 
 def _free_port() -> int:
@@ -52,6 +56,7 @@ class Octavia:
         self.url = f"http://127.0.0.1:{self.port}"
         self.network_url = l3dist_url
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.noop_db_was_there = NOOP_DB.exists()
         self.socket = work / "mysql.sock"
         self.conf = work / "octavia.conf"
         self.conf.write_text(f"""\
@@ -131,6 +136,13 @@ status_interval = 0.3
         wait_until((self.work / "status.sock").exists, 60, "the driver agent's status socket")
 
     def stop(self) -> None:
+        try:
+            self._stop_processes()
+        finally:
+            if not self.noop_db_was_there:
+                NOOP_DB.unlink(missing_ok=True)
+
+    def _stop_processes(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -209,25 +221,46 @@ def _wait_status(
     return seen
 
 
+def _flavor(octavia: Octavia, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A flavor profile of the l3dist provider with data, and its flavor (both named name)."""
+    octavia.openstack("loadbalancer", "flavorprofile", "create", "--name", name,
+                      "--provider", "l3dist", "--flavor-data", json.dumps(data))  # fmt: skip
+    return octavia.show("loadbalancer", "flavor", "create", "--name", name,
+                        "--flavorprofile", name, "--enable")  # fmt: skip
+
+
+def _create_lb(octavia: Octavia, **fields: Any) -> dict[str, Any]:
+    """A load balancer created through Octavia's REST API: in noauth mode the CLI's --project
+    would ask Keystone for the project; the body names it, as an admin's request may."""
+    created = httpx.post(f"{octavia.url}/v2/lbaas/loadbalancers", timeout=60,
+                         json={"loadbalancer": {**fields, "project_id": PROJECT}})  # fmt: skip
+    assert created.status_code == 201, f"{created.text}\n{octavia.log_tail()}"
+    return dict(created.json()["loadbalancer"])
+
+
+def _delete_lb(octavia: Octavia, ctl: Controller, lb_id: str) -> None:
+    """Cascade delete through Octavia, until Octavia lists it no more; l3dist has none left."""
+    octavia.openstack("loadbalancer", "delete", "--cascade", lb_id)
+
+    def gone() -> bool:
+        listed = json.loads(octavia.openstack("loadbalancer", "list", "-f", "json").stdout)
+        return lb_id not in {item["id"] for item in listed}
+
+    wait_until(gone, 120, "Octavia's load balancer gone")
+    assert ctl.call("GET", "/v2/lbaas/loadbalancers")["loadbalancers"] == []
+
+
 def test_an_octavia_load_balancer_is_built_by_l3dist_and_serves(
     controller: Controller, octavia: Octavia
 ) -> None:
     ctl, cfg = controller, LabConfig()
     anycast = ctl.site.subnets["anycast-net-v4"]
-    octavia.openstack("loadbalancer", "flavorprofile", "create", "--name", "l3dist-3",
-                      "--provider", "l3dist", "--flavor-data",
-                      json.dumps({"amphora_count": 3,
-                                  "distributor": ctl.site.distributor["name"]}))  # fmt: skip
-    flavor = octavia.show("loadbalancer", "flavor", "create", "--name", "anycast-3",
-                          "--flavorprofile", "l3dist-3", "--enable")  # fmt: skip
+    distributor = ctl.site.distributor["name"]
+    flavor = _flavor(octavia, "anycast-3", {"amphora_count": 3, "speaker_driver": "exabgp",
+                                            "distributor": distributor})  # fmt: skip
     vip = str(cfg.anycast_v4.network_address + 60)
-    # Octavia's REST API for the create: in noauth mode the CLI's --project would ask Keystone
-    # for the project; the body names it, as an admin's request may.
-    created = httpx.post(f"{octavia.url}/v2/lbaas/loadbalancers", timeout=60, json={
-        "loadbalancer": {"name": "web", "flavor_id": flavor["id"], "vip_subnet_id": anycast,
-                         "vip_address": vip, "project_id": PROJECT}})  # fmt: skip
-    assert created.status_code == 201, f"{created.text}\n{octavia.log_tail()}"
-    lb = created.json()["loadbalancer"]
+    lb = _create_lb(octavia, name="web", flavor_id=flavor["id"], vip_subnet_id=anycast,
+                    vip_address=vip)  # fmt: skip
     assert lb["provider"] == "l3dist" and lb["vip_address"] == vip
     # The same object in l3dist, under Octavia's id, ACTIVE_ACTIVE with 3 amphorae.
     mine = ctl.call("GET", f"/v2/lbaas/loadbalancers/{lb['id']}")["loadbalancer"]
@@ -236,6 +269,8 @@ def test_an_octavia_load_balancer_is_built_by_l3dist_and_serves(
         3,
         vip,
     )
+    # The VIP port is l3dist's (create_vip_port): the one Octavia records.
+    assert lb["vip_port_id"] == mine["vip_port_id"], (lb, mine)
     _wait_status(octavia, lb["id"], "ACTIVE")
     listener = octavia.show("loadbalancer", "listener", "create", "--name", "http",
                             "--protocol", "HTTP", "--protocol-port", "80", lb["id"])  # fmt: skip
@@ -266,6 +301,20 @@ def test_an_octavia_load_balancer_is_built_by_l3dist_and_serves(
     assert result["failures"] == 0, result
     assert set(result["per_member"]) == {"m1", "m2"}, result
     assert set(result["per_amphora"]) == {a["id"] for a in amps}, result
+    # The flavor's speaker: every amphora announces through ExaBGP (the lab's default is BIRD).
+    for amp in amps:
+        with ctl.site.agent(amp) as agent:
+            assert agent.info()["speaker_driver"] == "exabgp", amp["id"]
+
+    # Octavia's listener statistics: the 60 connections, counted by the amphorae's HAProxy,
+    # summed by l3dist's health manager and pushed by the provider agent.
+    def octavia_stats() -> dict[str, Any]:
+        return octavia.show("loadbalancer", "listener", "stats", "show", listener["id"])
+
+    wait_until(lambda: octavia_stats()["total_connections"] >= 60, 30, "Octavia's stats")
+    stats = octavia_stats()
+    assert stats["total_connections"] == 60 and stats["bytes_in"] > 0, stats
+    assert stats["bytes_out"] > 0 and stats["request_errors"] == 0, stats
 
     # Octavia's member batch update (REST: the CLI has none): only m1 stays, as one change.
     first = ctl.members[0]
@@ -282,18 +331,60 @@ def test_an_octavia_load_balancer_is_built_by_l3dist_and_serves(
     result = traffic.run_clients(vip, 30)
     assert result["failures"] == 0 and set(result["per_member"]) == {"m1"}, result
 
+    # A frozen amphora (a hung host): Octavia shows DEGRADED when l3dist's health manager
+    # finds it, then ONLINE once l3dist's replacement serves.
+    victim = amphorae_of(ctl, lb["id"])[0]
+    frozen = ctl.site.host_of(victim)
+
+    def octavia_lb() -> dict[str, Any]:
+        shown = httpx.get(f"{octavia.url}/v2/lbaas/loadbalancers/{lb['id']}", timeout=10)
+        return dict(shown.json()["loadbalancer"])
+
+    def replaced() -> bool:
+        now = octavia_lb()
+        if (now["provisioning_status"], now["operating_status"]) != ("ACTIVE", "ONLINE"):
+            return False
+        return victim["id"] not in {a["id"] for a in amphorae_of(ctl, lb["id"])}
+
+    assert site.freeze(frozen) >= 3
+    try:
+        wait_until(lambda: octavia_lb()["operating_status"] == "DEGRADED", 30, "DEGRADED")
+        wait_until(replaced, 90, "Octavia ACTIVE / ONLINE after l3dist's failover")
+    finally:
+        site.thaw(frozen)
+    amps = amphorae_of(ctl, lb["id"])
+    assert len(amps) == 3 and victim["id"] not in {a["id"] for a in amps}
+    assert wait_for_ecmp(ctl, {**mine, "id": lb["id"]}, 3) == {a["frontend_ip"] for a in amps}
+    result = traffic.run_clients(vip, 30)
+    assert result["failures"] == 0 and set(result["per_amphora"]) <= {a["id"] for a in amps}
+
     # Refused by name: an L7 policy (l3dist has none) is Octavia's 400 naming it.
     refused = octavia.openstack("loadbalancer", "l7policy", "create", "--action", "REJECT",
                                 listener["id"], check=False)  # fmt: skip
     assert refused.returncode != 0 and "L7" in refused.stderr, refused.stderr
 
     # Cascade delete through Octavia: nothing left in l3dist or at the router.
-    octavia.openstack("loadbalancer", "delete", "--cascade", lb["id"])
-
-    def gone() -> bool:
-        listed = json.loads(octavia.openstack("loadbalancer", "list", "-f", "json").stdout)
-        return lb["id"] not in {item["id"] for item in listed}
-
-    wait_until(gone, 120, "Octavia's load balancer gone")
-    assert ctl.call("GET", "/v2/lbaas/loadbalancers")["loadbalancers"] == []
+    _delete_lb(octavia, ctl, lb["id"])
     assert amphorae_of(ctl, lb["id"]) == []
+    # Nor at the router: the VIP's route is withdrawn from its FIB.
+    wait_until(lambda: fabric.fib_nexthops(host_prefix(vip)) == [], 30, "the VIP withdrawn")
+
+
+def test_an_l3dist_error_is_octavias_error_with_the_reason_in_its_log(
+    controller: Controller, octavia: Octavia
+) -> None:
+    """More amphorae than the lab has hosts: l3dist's create fails ("no free amphora host"),
+    Octavia shows ERROR, and the provider agent logs l3dist's reason; the load balancer can
+    then be deleted through Octavia."""
+    ctl = controller
+    flavor = _flavor(octavia, "anycast-9",
+                     {"amphora_count": 9, "distributor": ctl.site.distributor["name"]})  # fmt: skip
+    lb = _create_lb(octavia, name="too-wide", flavor_id=flavor["id"],
+                    vip_subnet_id=ctl.site.subnets["anycast-net-v4"])  # fmt: skip
+    _wait_status(octavia, lb["id"], "ERROR")
+    logs = "".join(
+        (octavia.work / name).read_text() for name in ("octavia.log", "driver-agent.out")
+        if (octavia.work / name).exists()
+    )  # fmt: skip
+    assert f"load balancer {lb['id']} is in ERROR: " in logs and "no free amphora host" in logs
+    _delete_lb(octavia, ctl, lb["id"])

@@ -28,19 +28,24 @@ def run_json(*args: str) -> Any:
 
 def test_bench_lifecycle_json(lab_prerequisites: None) -> None:
     result = run_json("bench", "lifecycle", "--json", "--runs", "1")
-    for phase in ("amphora_build", "create_to_active", "create_to_traffic", "scale_out"):
+    for phase in ("amphora_build", "create_to_active", "create_to_traffic",
+                  "populated_to_traffic", "member_add", "listener_add", "scale_out"):  # fmt: skip
         stats = result[phase]
         assert 0 < stats["min"] <= stats["median"] <= stats["max"] and stats["samples"] == 1
     assert result["create_to_traffic"]["median"] > result["create_to_active"]["median"]
     assert set(result["ratio_to_amphora_build"]) == {
         "create_to_active",
         "create_to_traffic",
+        "populated_to_traffic",
         "scale_out",
     }
-    (carrying,) = result["goals"]
-    ratio = result["create_to_traffic"]["median"] / result["amphora_build"]["median"]
+    carrying, member, listener = result["goals"]
+    ratio = result["populated_to_traffic"]["median"] / result["amphora_build"]["median"]
     assert abs(carrying["value"] - ratio) <= 0.06 * ratio  # the JSON's medians are rounded
     assert (carrying["target"], carrying["unit"]) == (3.0, "x")
+    assert carrying["met"] == (carrying["value"] <= 3.0)
+    for change, phase in ((member, "member_add"), (listener, "listener_add")):
+        assert (change["value"], change["target"]) == (result[phase]["median"], 0.3), change
     assert l3dist("lab", "status").stdout.strip() == "lab is down"
 
 

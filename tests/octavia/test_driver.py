@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from octavia_lib.api.drivers import data_models as dm
 from octavia_lib.api.drivers import exceptions as exc
+from sqlalchemy import select
 
+from l3dist.db.models import WorkerJob
 from l3dist_octavia.config import Settings
 from l3dist_octavia.driver import L3distProviderDriver
 from tests.api.conftest import ANYCAST_V4, MEMBER_V4, Api
@@ -27,8 +29,8 @@ def address(cidr: str, index: int) -> str:
 
 
 def octavia_lb(**fields: Any) -> dm.LoadBalancer:
-    """A load balancer as Octavia hands it over: its id, and the VIP its own port holds
-    (create_vip_port is refused, so Octavia made the port on the anycast subnet)."""
+    """A load balancer as Octavia hands it over: its id and VIP subnet and address (no VIP
+    port: test_create_vip_port... hands over the one create_vip_port made)."""
     values: dict[str, Any] = {
         "loadbalancer_id": new_id(),
         "project_id": "project-a",
@@ -36,7 +38,6 @@ def octavia_lb(**fields: Any) -> dm.LoadBalancer:
         "admin_state_up": True,
         "vip_subnet_id": ANYCAST_V4.id,
         "vip_address": address(ANYCAST_V4.cidr, 50),
-        "vip_port_id": new_id(),
         "flavor": {},
     }
     values.update(fields)
@@ -211,8 +212,13 @@ def test_children_deleted_one_by_one(api: Api, driver: L3distProviderDriver) -> 
 
 def test_flavors_are_validated_against_l3dist(api: Api, driver: L3distProviderDriver) -> None:
     distributor = api.active_distributor(api.worker)
-    assert set(driver.get_supported_flavor_metadata()) == {"amphora_count", "distributor"}
+    assert set(driver.get_supported_flavor_metadata()) == {
+        "amphora_count",
+        "distributor",
+        "speaker_driver",
+    }
     driver.validate_flavor({})
+    driver.validate_flavor({"speaker_driver": "exabgp"})
     driver.validate_flavor({"amphora_count": 4})
     driver.validate_flavor({"amphora_count": 1, "distributor": "fabric"})
     driver.validate_flavor({"distributor": distributor["id"]})
@@ -221,7 +227,8 @@ def test_flavors_are_validated_against_l3dist(api: Api, driver: L3distProviderDr
         ({"amphora_count": "2"}, "amphora_count"),
         ({"amphora_count": True}, "amphora_count"),
         ({"distributor": ""}, "distributor"),
-        ({"speaker_driver": "bird"}, "speaker_driver"),
+        ({"speaker_driver": ""}, "speaker_driver"),
+        ({"speaker_driver": 7}, "speaker_driver"),
         ({"loadbalancer_topology": "ACTIVE_STANDBY"}, "loadbalancer_topology"),
     ):
         with pytest.raises(exc.UnsupportedOptionError) as refused:
@@ -230,6 +237,17 @@ def test_flavors_are_validated_against_l3dist(api: Api, driver: L3distProviderDr
     with pytest.raises(exc.NotFound) as missing:
         driver.validate_flavor({"distributor": "nowhere"})
     assert "distributor" in missing.value.user_fault_string
+    # The flavor's speaker goes with the load balancer; one l3dist does not have is its 400.
+    lb = octavia_lb(flavor={"distributor": "fabric", "speaker_driver": "exabgp"})
+    driver.loadbalancer_create(lb)
+    made = show(api, f"/v2/lbaas/loadbalancers/{lb.loadbalancer_id}", "loadbalancer")
+    assert made["speaker_driver"] == "exabgp"
+    with pytest.raises(exc.UnsupportedOptionError, match="speaker_driver"):
+        driver.loadbalancer_create(octavia_lb(vip_address=address(ANYCAST_V4.cidr, 51),
+                                              flavor={"speaker_driver": "gobgp"}))  # fmt: skip
+    api.settle()
+    driver.loadbalancer_delete(lb)
+    api.settle()
     # A load balancer with a bad flavor is refused before l3dist is asked for anything.
     with pytest.raises(exc.UnsupportedOptionError, match="amphora_count"):
         driver.loadbalancer_create(octavia_lb(flavor={"amphora_count": -1}))
@@ -249,9 +267,17 @@ def test_the_default_distributor_comes_from_the_settings(api: Api) -> None:
 
 
 def test_what_l3dist_lacks_is_refused_by_name(api: Api, driver: L3distProviderDriver) -> None:
-    with pytest.raises(exc.NotImplementedError):
-        driver.create_vip_port(new_id(), "project-a", {"vip_subnet_id": ANYCAST_V4.id}, [])
     for call, option in (
+        (
+            lambda: driver.create_vip_port(
+                new_id(), "p", {"vip_subnet_id": ANYCAST_V4.id}, [{"subnet_id": ANYCAST_V4.id}]
+            ),
+            "additional_vips",
+        ),
+        (
+            lambda: driver.create_vip_port(new_id(), "p", {"vip_port_id": new_id()}, []),
+            "vip_port_id",
+        ),
         (lambda: driver.l7policy_create(dm.L7Policy(l7policy_id=new_id())), "l7policy"),
         (lambda: driver.l7policy_update(dm.L7Policy(), dm.L7Policy()), "l7policy"),
         (lambda: driver.l7policy_delete(dm.L7Policy()), "l7policy"),
@@ -290,3 +316,86 @@ def test_l3dists_refusals_carry_its_message(api: Api, driver: L3distProviderDriv
     with pytest.raises(exc.NotFound):
         driver.listener_create(dm.Listener(listener_id=new_id(), loadbalancer_id=new_id(),
                                            protocol="TCP", protocol_port=80))  # fmt: skip
+
+
+def test_create_vip_port_reserves_the_vip_that_the_load_balancer_adopts(
+    api: Api, driver: L3distProviderDriver
+) -> None:
+    """Octavia's order: create_vip_port, then loadbalancer_create with the port it returned;
+    the VIP comes from l3dist's anycast pool, and goes with the load balancer."""
+    api.active_distributor(api.worker)
+    lb_id = new_id()
+    # A network only: its anycast subnet, the lowest free address.
+    vip, extra = driver.create_vip_port(lb_id, "project-a",
+                                        {"vip_network_id": ANYCAST_V4.network_id}, [])  # fmt: skip
+    assert extra == [] and vip["vip_subnet_id"] == ANYCAST_V4.id
+    assert ipaddress.ip_address(vip["vip_address"]) in ipaddress.ip_network(ANYCAST_V4.cidr)
+    port = show(api, f"/v2/ports/{vip['vip_port_id']}", "port")
+    assert (port["device_id"], port["device_owner"]) == (f"lb-{lb_id}", "Octavia")
+    assert port["project_id"] == "project-a"
+    driver.loadbalancer_create(octavia_lb(loadbalancer_id=lb_id, vip_subnet_id=vip["vip_subnet_id"],
+                                          vip_address=vip["vip_address"],
+                                          vip_port_id=vip["vip_port_id"]))  # fmt: skip
+    made = show(api, f"/v2/lbaas/loadbalancers/{lb_id}", "loadbalancer")
+    assert (made["vip_address"], made["vip_port_id"]) == (vip["vip_address"], vip["vip_port_id"])
+    api.settle()
+    assert show(api, f"/v2/lbaas/loadbalancers/{lb_id}", "loadbalancer")["provisioning_status"] == (
+        "ACTIVE"
+    )
+    driver.loadbalancer_delete(octavia_lb(loadbalancer_id=lb_id), cascade=True)
+    api.settle()
+    assert api.get(f"/v2/ports/{vip['vip_port_id']}").status_code == 404, "released with it"
+
+    # A load balancer l3dist refuses after the reservation (another address than the port's):
+    # Octavia rolls back, and the driver released the reservation.
+    lb_id = new_id()
+    wanted = address(ANYCAST_V4.cidr, 77)
+    vip, _ = driver.create_vip_port(lb_id, "project-a", {"vip_subnet_id": ANYCAST_V4.id,
+                                                         "vip_address": wanted}, [])  # fmt: skip
+    assert vip["vip_address"] == wanted
+    with pytest.raises(exc.UnsupportedOptionError, match="vip_address"):
+        driver.loadbalancer_create(octavia_lb(loadbalancer_id=lb_id,
+                                              vip_address=address(ANYCAST_V4.cidr, 78),
+                                              vip_port_id=vip["vip_port_id"]))  # fmt: skip
+    assert api.get(f"/v2/ports/{vip['vip_port_id']}").status_code == 404
+
+
+def test_octavias_fully_populated_create_is_one_l3dist_create(
+    api: Api, driver: L3distProviderDriver
+) -> None:
+    """Octavia hands a fully populated create over as one load balancer whose listeners carry
+    their default pools and whose ``pools`` lists every pool (the default ones again): one
+    l3dist create, one job, every object under Octavia's id, ACTIVE."""
+    api.active_distributor(api.worker)
+    lb_id, listener_id, pool_id, spare_id = new_id(), new_id(), new_id(), new_id()
+    members = [dm.Member(member_id=new_id(), pool_id=pool_id, protocol_port=8080,
+                         address=address(MEMBER_V4.cidr, 10 + i), subnet_id=MEMBER_V4.id)
+               for i in range(2)]  # fmt: skip
+    monitor = dm.HealthMonitor(healthmonitor_id=new_id(), pool_id=pool_id, type="TCP",
+                               delay=3, timeout=2, max_retries=2)  # fmt: skip
+    pool = dm.Pool(pool_id=pool_id, loadbalancer_id=lb_id, listener_id=listener_id,
+                   protocol="TCP", lb_algorithm="ROUND_ROBIN", members=members,
+                   healthmonitor=monitor)  # fmt: skip
+    spare = dm.Pool(pool_id=spare_id, loadbalancer_id=lb_id, protocol="TCP",
+                    lb_algorithm="SOURCE_IP", members=[])  # fmt: skip
+    listener = dm.Listener(listener_id=listener_id, loadbalancer_id=lb_id, protocol="TCP",
+                           protocol_port=80, default_pool=pool, default_pool_id=pool_id,
+                           l7policies=[], sni_container_refs=[])  # fmt: skip
+    lb = octavia_lb(loadbalancer_id=lb_id, flavor={"amphora_count": 2, "distributor": "fabric"},
+                    listeners=[listener], pools=[pool, spare])  # fmt: skip
+    driver.loadbalancer_create(lb)
+    api.settle()
+    assert (
+        show(api, f"/v2/lbaas/loadbalancers/{lb_id}", "loadbalancer")["provisioning_status"]
+        == "ACTIVE"
+    )
+    assert show(api, f"/v2/lbaas/listeners/{listener_id}", "listener")["default_pool_id"] == pool_id
+    for path, key in ((f"/v2/lbaas/pools/{pool_id}", "pool"), (f"/v2/lbaas/pools/{spare_id}",
+                      "pool"), (f"/v2/lbaas/healthmonitors/{monitor.healthmonitor_id}",
+                      "healthmonitor")):  # fmt: skip
+        assert show(api, path, key)["provisioning_status"] == "ACTIVE", path
+    listed = api.get(f"/v2/lbaas/pools/{pool_id}/members").json()["members"]
+    assert {m["id"] for m in listed} == {m.member_id for m in members}
+    with api.db.session() as session:
+        flows = session.scalars(select(WorkerJob.flow).where(WorkerJob.target_id == lb_id))
+        assert list(flows) == ["create_load_balancer"]

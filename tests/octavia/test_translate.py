@@ -29,7 +29,8 @@ def test_loadbalancer_body_keeps_the_id_and_vip_and_is_active_active() -> None:
     body = translate.loadbalancer_body(lb, translate.Topology(3, "d-1"))
     assert body == {
         "id": "lb-1", "project_id": "p", "name": "n", "admin_state_up": True,
-        "vip_subnet_id": "s", "vip_address": "203.0.113.5", "topology": "ACTIVE_ACTIVE",
+        "vip_subnet_id": "s", "vip_address": "203.0.113.5", "vip_port_id": "port",
+        "topology": "ACTIVE_ACTIVE",
         "amphora_count": 3, "distributor_id": "d-1", "provider": "l3dist",
     }  # fmt: skip
     assert "distributor_id" not in translate.loadbalancer_body(lb, translate.Topology(1, None))
@@ -41,7 +42,20 @@ def test_loadbalancer_body_keeps_the_id_and_vip_and_is_active_active() -> None:
         ({"additional_vips": [{"subnet_id": "x"}]}, "additional_vips"),
         ({"vip_sg_ids": ["sg"]}, "vip_sg_ids"),
         ({"availability_zone": {"compute_zone": "a"}}, "availability_zone"),
-        ({"listeners": [dm.Listener()]}, "listeners"),
+        # In a fully populated create: what a listener of it carries and l3dist lacks.
+        (
+            {
+                "listeners": [
+                    dm.Listener(
+                        listener_id="l-1",
+                        protocol="HTTP",
+                        protocol_port=80,
+                        l7policies=[dm.L7Policy(l7policy_id="p-1")],
+                    )
+                ]
+            },
+            "l7policies",
+        ),
     ],
 )
 def test_loadbalancer_options_l3dist_lacks(fields: dict[str, Any], option: str) -> None:
@@ -177,10 +191,19 @@ def test_the_client_sends_who_it_is_and_raises_l3dists_message() -> None:
     assert unreachable.value.status == 0
 
 
-def test_the_entry_point_names_the_driver() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+def test_the_provider_distribution_names_the_driver_and_agent_and_needs_little() -> None:
+    """octavia-provider/ is the l3dist-octavia distribution Octavia's environment installs:
+    its entry points load, and it depends on octavia-lib, httpx and oslo.config only."""
+    project = tomllib.loads((ROOT / "octavia-provider" / "pyproject.toml").read_text())["project"]
     target = project["entry-points"]["octavia.api.drivers"]["l3dist"]
     module, _, name = target.partition(":")
     driver = getattr(importlib.import_module(module), name)
     assert driver.name == "l3dist"
-    assert "octavia-lib>=3.0" in project["optional-dependencies"]["octavia"]
+    agent = project["entry-points"]["octavia.driver_agent.provider_agents"]["l3dist"]
+    module, _, name = agent.partition(":")
+    assert callable(getattr(importlib.import_module(module), name))
+    needs = {dep.split(">")[0].split("=")[0] for dep in project["dependencies"]}
+    assert needs == {"octavia-lib", "httpx", "oslo.config"}
+    # and l3dist's own distribution does not claim the provider's entry points
+    l3dist = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "octavia.api.drivers" not in l3dist["entry-points"]

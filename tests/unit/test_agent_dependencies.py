@@ -18,7 +18,6 @@ CONTROLLER_ONLY = {
     "alembic": "alembic",
     "psycopg": "psycopg",
     "taskflow": "taskflow",
-    "prometheus-client": "prometheus_client",
 }
 AGENT_MODULES = [
     "l3dist.amphora_agent.__main__",
@@ -56,7 +55,8 @@ def test_the_controller_libraries_are_only_in_the_controller_extra() -> None:
     extra = {_name(r) for r in requirements if re.search(r"extra\s*==\s*['\"]controller", r)}
     assert base & set(CONTROLLER_ONLY) == set(), base
     assert set(CONTROLLER_ONLY) <= extra, extra
-    assert {"fastapi", "pyroute2", "exabgp", "cryptography"} <= base
+    # prometheus-client too: the agent serves its own metrics (GET /metrics).
+    assert {"fastapi", "pyroute2", "exabgp", "cryptography", "prometheus-client"} <= base
 
 
 def test_the_l3dist_command_without_the_extra_says_what_to_install() -> None:

@@ -51,3 +51,27 @@ def test_frontends_open_from_show_stat() -> None:
     assert not serving("")
     assert not serving("Unknown command\n")
     assert not serving(SHOW_STAT.splitlines()[0])  # no frontend at all
+
+
+INFO_AND_STAT = """Name: HAProxy
+Version: 2.6.12-1+deb12u3
+Pid: 20169
+Uptime_sec: 0
+
+# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,status
+abc,FRONTEND,,,3,4,9985,12,164,144,0,0,2,,OPEN
+abc,BACKEND,0,0,0,1,800,3,0,0,0,0,,0,UP
+"""
+
+
+def test_counters_and_worker_from_show_info_and_show_stat() -> None:
+    stats = parse_stats(INFO_AND_STAT)
+    assert stats is not None and stats.serving
+    assert stats.worker == 20169
+    assert stats.counters == {"abc": {"active_connections": 3, "total_connections": 12,
+                                      "bytes_in": 164, "bytes_out": 144,
+                                      "request_errors": 2}}  # fmt: skip
+    # show stat alone: the counters without a worker
+    alone = parse_stats(SHOW_STAT)
+    assert alone is not None and alone.worker is None
+    assert alone.counters["vip_http"]["total_connections"] == 3

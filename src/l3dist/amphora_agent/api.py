@@ -15,10 +15,12 @@ from typing import Annotated, Any, Protocol
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from l3dist.amphora_agent import flow_rescue
 from l3dist.amphora_agent.host import ConfigDriveAgent
+from l3dist.amphora_agent.metrics import exposition
 from l3dist.amphora_agent.service import AgentError, AgentService, Registration, VipRoute
 from l3dist.contracts.agent_api import (
     AMPHORA_PATH,
@@ -112,6 +114,10 @@ def create_app(provider: AgentProvider | AgentService, manage_lifecycle: bool = 
     @app.get("/1.0/info")
     def info() -> dict[str, Any]:
         return agent.info()
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(exposition(service), media_type=CONTENT_TYPE_LATEST)
 
     @app.put(AMPHORA_PATH)
     def assign_amphora(body: AmphoraAssignment) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from l3dist.common.files import write_atomic
@@ -36,41 +36,70 @@ class ConfigRejected(Exception):
     """haproxy -c refused a configuration; the message is HAProxy's own."""
 
 
+# HAProxy's frontend counters (``show stat`` columns) as the heartbeat names them (Octavia's
+# listener statistics): current sessions, total sessions, bytes in and out, request errors.
+COUNTER_COLUMNS = {
+    "scur": "active_connections",
+    "stot": "total_connections",
+    "bin": "bytes_in",
+    "bout": "bytes_out",
+    "ereq": "request_errors",
+}
+
+
 @dataclass(frozen=True)
 class Stats:
-    """What ``show stat`` says: each frontend (a listener: named by its id) UP when OPEN, each
-    backend (a pool: named ``pool_id:listener_id``) UP or DOWN."""
+    """What ``show info`` and ``show stat`` say: each frontend (a listener: named by its id) UP
+    when OPEN, each backend (a pool: named ``pool_id:listener_id``) UP or DOWN, each frontend's
+    counters, and the worker process that counted them (its counters start from zero: a new
+    worker after every reload)."""
 
     listeners: dict[str, str]
     pools: dict[str, str]
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    worker: int | None = None
 
     @property
     def serving(self) -> bool:
         return bool(self.listeners) and all(s == "UP" for s in self.listeners.values())
 
 
-def parse_stats(show_stat: str) -> Stats | None:
-    """Stats from ``show stat`` CSV; None when it is not that."""
-    lines = show_stat.splitlines()
-    if not lines or not lines[0].startswith("# "):
+def parse_stats(answer: str) -> Stats | None:
+    """Stats from the answer to ``show info;show stat`` (or ``show stat`` alone): the info
+    lines (``Pid: 123``) come first, then the CSV from its ``# pxname,...`` header on; None
+    when there is no such CSV."""
+    lines = answer.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("# pxname")), None)
+    if start is None:
         return None
-    header = lines[0][2:].split(",")
+    worker = None
+    for line in lines[:start]:
+        key, _, value = line.partition(":")
+        if key == "Pid" and value.strip().isdigit():
+            worker = int(value.strip())
+    header = lines[start][2:].split(",")
     try:
         proxy, name, status = header.index("pxname"), header.index("svname"), header.index("status")
     except ValueError:
         return None
+    columns = {header.index(col): key for col, key in COUNTER_COLUMNS.items() if col in header}
     listeners: dict[str, str] = {}
     pools: dict[str, str] = {}
-    for row in (line.split(",") for line in lines[1:] if line):
+    counters: dict[str, dict[str, int]] = {}
+    for row in (line.split(",") for line in lines[start + 1 :] if line):
         if len(row) <= status:
             continue
         if row[name] == "FRONTEND":
             listeners[row[proxy]] = "UP" if row[status] == "OPEN" else "DOWN"
+            counters[row[proxy]] = {
+                key: int(row[i]) if i < len(row) and row[i].isdigit() else 0
+                for i, key in columns.items()
+            }
         elif row[name] == "BACKEND":
             pool = row[proxy].split(":", 1)[0]
             up = row[status] == "UP" or pools.get(pool) == "UP"
             pools[pool] = "UP" if up else "DOWN"
-    return Stats(listeners, pools)
+    return Stats(listeners, pools, counters, worker)
 
 
 def global_section(socket_path: Path) -> str:
@@ -167,11 +196,12 @@ frontend vip_http
         """Install a load balancer's configuration (None: back to the default) and reload;
         False when it was already in force."""
         with self.lock:
+            marked = None if body is None else lb_marker(load_balancer_id) + body
+            if marked == self.pushed():
+                return False  # in force, so checked when it was pushed: no second parse
             if body is not None:
                 self.check(body)
-                body = lb_marker(load_balancer_id) + body
-            if body == self.pushed():
-                return False
+            body = marked
             if body is None:
                 self.pushed_path.unlink(missing_ok=True)
             else:
@@ -196,7 +226,7 @@ frontend vip_http
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout)
                 sock.connect(str(self.socket_path))
-                sock.sendall(b"show stat\n")
+                sock.sendall(b"show info;show stat\n")
                 chunks = []
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)

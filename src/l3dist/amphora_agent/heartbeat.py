@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from l3dist.contracts.agent_config import HeartbeatConfig
-from l3dist.contracts.heartbeat import Heartbeat, SequenceCounter, encode
+from l3dist.contracts.heartbeat import MAX_DATAGRAM, Heartbeat, SequenceCounter, encode
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ class HeartbeatSender:
         rescue_packets: Callable[[], dict[str, int]] = dict,
         fenced: Callable[[], bool] = lambda: False,
         host_id: str | None = None,
+        counters: Callable[[], tuple[dict[str, dict[str, int]], int | None]] = lambda: ({}, None),
     ) -> None:
         self.amphora_id = amphora_id
         self.config = config
@@ -32,6 +33,7 @@ class HeartbeatSender:
         self.rescue_packets = rescue_packets
         self.fenced = fenced
         self.host_id = host_id
+        self.counters = counters
         self.sequence = SequenceCounter()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -46,6 +48,7 @@ class HeartbeatSender:
 
     def send_once(self) -> None:
         listeners, pools = self.statuses()
+        listener_stats, worker = self.counters()
         heartbeat = Heartbeat.model_validate(
             {
                 "amphora_id": self.amphora_id,
@@ -53,12 +56,17 @@ class HeartbeatSender:
                 "sent_at": time.time(),
                 "listeners": listeners,
                 "pools": pools,
+                "listener_stats": listener_stats,
+                "haproxy_worker": worker,
                 "flow_rescue": self.rescue_packets(),
                 "fenced": self.fenced(),
                 "host_id": self.host_id,
             }
         )
         datagram = encode(heartbeat, self.key)
+        if len(datagram) > MAX_DATAGRAM:
+            log.error("heartbeat of %d bytes is over %d: not sent", len(datagram), MAX_DATAGRAM)
+            return
         for host, port in self.targets:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             with socket.socket(family, socket.SOCK_DGRAM) as sock:

@@ -32,6 +32,7 @@ from l3dist.amphora_agent.fencing import FenceWatch
 from l3dist.amphora_agent.haproxy import ConfigRejected, HaproxyService
 from l3dist.amphora_agent.heartbeat import HeartbeatSender
 from l3dist.amphora_agent.listener_check import ListenerChecker
+from l3dist.amphora_agent.metrics import SPEAKER_CHANGES
 from l3dist.bgp import policy
 from l3dist.bgp.base import Route, SpeakerDriver, host_prefix, make_driver
 from l3dist.common import netlink
@@ -130,6 +131,7 @@ class AgentService:
                 self.rescue_packets,
                 lambda: self.fenced is not None,
                 config.host_id,
+                self.listener_counters,
             )
             if config.heartbeat
             else None
@@ -315,6 +317,14 @@ class AgentService:
         if not self.listener_check.healthy:
             return dict.fromkeys(stats.listeners, "DOWN"), dict.fromkeys(stats.pools, "DOWN")
         return dict(stats.listeners), dict(stats.pools)
+
+    def listener_counters(self) -> tuple[dict[str, dict[str, int]], int | None]:
+        """HAProxy's counters per listener at the last check, and the worker that counted
+        them."""
+        stats = self.haproxy.last_stats
+        if stats is None:
+            return {}, None
+        return dict(stats.counters), stats.worker
 
     def _listeners_changed(self, healthy: bool) -> None:
         """Withdraw every VIP route while the listeners are down; announce them when back
@@ -785,6 +795,7 @@ class AgentService:
             self._save()
             return self.bfd.status()
 
+    @SPEAKER_CHANGES.labels("register").time()
     def register(self, reg: Registration) -> Registration:
         with self.lock:
             self._validate(reg)
@@ -821,6 +832,7 @@ class AgentService:
             )
             return reg
 
+    @SPEAKER_CHANGES.labels("unregister").time()
     def unregister(self, reg: Registration) -> None:
         """Unregister Amphora: withdraw the route from reg.peer_id only, or from every peer."""
         with self.lock:
@@ -834,6 +846,7 @@ class AgentService:
             ):
                 self._remove_vip(reg.vip_ip)
 
+    @SPEAKER_CHANGES.labels("drain").time()
     def drain(self, reg: Registration) -> None:
         """Drain Amphora: withdraw the registration's routes (the fabric sends no new flows
         here) and keep the VIP on loopback, so established connections finish; Unregister

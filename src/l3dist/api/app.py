@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from l3dist import __version__
 from l3dist.api import (
     amphora_hosts,
     amphorae,
+    dashboard,
     distributors,
     floatingips,
     healthmonitors,
@@ -23,12 +25,16 @@ from l3dist.api import (
     networks,
     pools,
     ports,
+    router_view,
+    statistics,
     statuses,
+    vip_ports,
     vip_routes,
     virtual_ips,
 )
 from l3dist.api.common import AppState, NetworkLookup
 from l3dist.api.errors import ApiError, fault
+from l3dist.api.metrics import RequestMetrics, metrics
 from l3dist.certificates import LocalCA
 from l3dist.common.config import ApiConfig
 from l3dist.db.session import Database
@@ -111,11 +117,24 @@ def create_app(
         message, field = _validation_message(list(errors))
         return JSONResponse(status_code=400, content=fault(400, message, field))
 
+    @app.exception_handler(OperationalError)
+    async def _database_away(_: Request, exc: OperationalError) -> JSONResponse:
+        # The database is down or unreachable (restarting, failing over): nothing was
+        # accepted, the client retries. Not a 500: nothing is wrong with the request or us.
+        return JSONResponse(
+            status_code=503,
+            content=fault(503, "the database is unavailable; nothing was changed, retry later"),
+            headers={"Retry-After": "1"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             status_code=exc.status_code, content=fault(exc.status_code, str(exc.detail))
         )
+
+    app.add_middleware(RequestMetrics)
+    app.add_route("/metrics", metrics, include_in_schema=False)
 
     @app.get("/", tags=["versions"])
     def versions(request: Request) -> dict[str, Any]:
@@ -155,10 +174,14 @@ def create_app(
         amphora_hosts,
         networks,
         ports,
+        vip_ports,
         floatingips,
         virtual_ips,
         vip_routes,
         statuses,
+        statistics,
+        router_view,
+        dashboard,
     ):
         app.include_router(module.router)
     return V20Alias(app)  # type: ignore[return-value]

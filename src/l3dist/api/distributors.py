@@ -25,7 +25,7 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
-from l3dist.api.loadbalancers import Id, Name
+from l3dist.api.fields import Id, Name
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.common.bgp_rules import peer_profile_errors

@@ -37,7 +37,7 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
-from l3dist.api.loadbalancers import Id, IPAddress, Name
+from l3dist.api.fields import Id, IPAddress, Name
 from l3dist.api.ports import port_admin, visible_port
 from l3dist.api.query import ListSpec, select_fields
 from l3dist.common import constants as c

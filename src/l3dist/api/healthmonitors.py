@@ -25,7 +25,7 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict
-from l3dist.api.loadbalancers import Id, Name, Tag
+from l3dist.api.fields import Id, Name, Tag
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.db.models import HealthMonitor, Pool
@@ -62,15 +62,21 @@ class MonitorFields(Body):
         return value
 
 
-class MonitorCreate(MonitorFields):
+class MonitorBody(MonitorFields):
+    """A new health monitor's fields, without its pool (a fully populated load balancer
+    create nests these)."""
+
     # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
     id: uuid.UUID | None = None
-    pool_id: Id
     type: Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO"]
     delay: Seconds
     timeout: Seconds
     max_retries: Retries
     project_id: Id | None = None
+
+
+class MonitorCreate(MonitorBody):
+    pool_id: Id
 
 
 class CreateRequest(Body):
@@ -140,6 +146,35 @@ def _check(monitor_type: str, req: MonitorFields, delay: int, timeout: int) -> N
         )
 
 
+def new_monitor(session: Any, pool: Pool, req: MonitorBody, ctx: RequestContext) -> HealthMonitor:
+    """A PENDING_CREATE health monitor of pool (not yet added to the session), or 4xx naming
+    the field."""
+    _check(req.type, req, req.delay, req.timeout)
+    if req.project_id and req.project_id != pool.project_id:
+        raise bad_request("project_id must be the pool's project", "project_id")
+    http = req.type in HTTP_TYPES
+    return HealthMonitor(
+        **claim_id(session, HealthMonitor, req.id, ctx),
+        project_id=pool.project_id,
+        pool_id=pool.id,
+        type=req.type,
+        delay=req.delay,
+        timeout=req.timeout,
+        rise_threshold=req.max_retries,
+        fall_threshold=req.max_retries_down or 3,
+        http_method=(req.http_method or "GET") if http else None,
+        url_path=(req.url_path or "/") if http else None,
+        expected_codes=(req.expected_codes or "200") if http else None,
+        domain_name=req.domain_name,
+        http_version=req.http_version,
+        name=req.name,
+        enabled=True if req.admin_state_up is None else req.admin_state_up,
+        tags=req.tags or [],
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+    )
+
+
 @router.post("/v2/lbaas/healthmonitors", status_code=201, tags=["healthmonitors"])
 def create_health_monitor(
     body: CreateRequest,
@@ -148,35 +183,13 @@ def create_health_monitor(
 ) -> dict[str, Any]:
     ctx.require_write()
     req = body.healthmonitor
-    _check(req.type, req, req.delay, req.timeout)
-    http = req.type in HTTP_TYPES
 
     def work(session: Any) -> dict[str, Any]:
         pool = get_owned(session, Pool, req.pool_id, ctx, "Pool", "pool_id")
-        if req.project_id and req.project_id != pool.project_id:
-            raise bad_request("project_id must be the pool's project", "project_id")
         existing = pool.health_monitor
         if existing is not None and existing.provisioning_status != c.DELETED:
             raise conflict(f"Pool {pool.id} already has health monitor {existing.id}", "pool_id")
-        hm = HealthMonitor(
-            **claim_id(session, HealthMonitor, req.id, ctx),
-            project_id=pool.project_id,
-            pool_id=pool.id,
-            type=req.type,
-            delay=req.delay,
-            timeout=req.timeout,
-            rise_threshold=req.max_retries,
-            fall_threshold=req.max_retries_down or 3,
-            http_method=(req.http_method or "GET") if http else None,
-            url_path=(req.url_path or "/") if http else None,
-            expected_codes=(req.expected_codes or "200") if http else None,
-            domain_name=req.domain_name,
-            http_version=req.http_version,
-            name=req.name,
-            enabled=True if req.admin_state_up is None else req.admin_state_up,
-            tags=req.tags or [],
-            operating_status=c.OFFLINE,
-        )
+        hm = new_monitor(session, pool, req, ctx)
         mark(hm, pool.load_balancer_id, session, c.PENDING_CREATE)
         session.add(hm)
         session.flush()

@@ -27,14 +27,13 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict
-from l3dist.api.loadbalancers import Id, Name, Tag
+from l3dist.api.fields import Id, Name, Port, Tag
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
 from l3dist.db.models import Listener, LoadBalancer, Pool
 
 router = APIRouter()
 
-Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 TimeoutMs = Annotated[StrictInt, Field(ge=0, le=31536000000)]
 INSERT_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Forwarded-Host")
 DEFAULT_TIMEOUTS = {
@@ -78,13 +77,19 @@ class ListenerFields(Body):
             raise ValueError(str(exc)) from None
 
 
-class ListenerCreate(ListenerFields):
+class ListenerBody(ListenerFields):
+    """A new listener's fields, without its load balancer (a fully populated load balancer
+    create nests these)."""
+
     # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
     id: uuid.UUID | None = None
     protocol: Literal["HTTP", "HTTPS", "TCP"]
     protocol_port: Port
-    loadbalancer_id: Id
     project_id: Id | None = None
+
+
+class ListenerCreate(ListenerBody):
+    loadbalancer_id: Id
 
 
 class CreateRequest(Body):
@@ -176,6 +181,51 @@ def _check_fields(
             )
 
 
+def new_listener(
+    session: Any, lb: LoadBalancer, req: ListenerBody, ctx: RequestContext
+) -> Listener:
+    """A PENDING_CREATE listener of lb (not yet added to the session), or 4xx naming the field:
+    its project, its port (free on the load balancer) and its default pool checked."""
+    if req.project_id and req.project_id != lb.project_id:
+        raise bad_request("project_id must be the load balancer's project", "project_id")
+    taken = session.scalar(
+        select(Listener.id).where(
+            Listener.load_balancer_id == lb.id,
+            Listener.protocol_port == req.protocol_port,
+            Listener.provisioning_status != c.DELETED,
+        )
+    )
+    if taken:
+        raise conflict(
+            f"Another Listener on this Load Balancer is already using "
+            f"protocol_port {req.protocol_port}",
+            "protocol_port",
+        )
+    listener = Listener(
+        **claim_id(session, Listener, req.id, ctx),
+        project_id=lb.project_id,
+        load_balancer_id=lb.id,
+        protocol=req.protocol,
+        protocol_port=req.protocol_port,
+        name=req.name,
+        description=req.description,
+        enabled=True if req.admin_state_up is None else req.admin_state_up,
+        connection_limit=-1 if req.connection_limit is None else req.connection_limit,
+        insert_headers=req.insert_headers,
+        allowed_cidrs=req.allowed_cidrs,
+        tags=req.tags or [],
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+        **{
+            k: getattr(req, k) if getattr(req, k) is not None else v
+            for k, v in DEFAULT_TIMEOUTS.items()
+        },
+    )
+    _check_fields(session, listener, req, ctx)
+    listener.default_pool_id = req.default_pool_id
+    return listener
+
+
 @router.post("/v2/lbaas/listeners", status_code=201, tags=["listeners"])
 def create_listener(
     body: CreateRequest,
@@ -189,43 +239,7 @@ def create_listener(
         lb = get_owned(
             session, LoadBalancer, req.loadbalancer_id, ctx, "Load Balancer", "loadbalancer_id"
         )
-        if req.project_id and req.project_id != lb.project_id:
-            raise bad_request("project_id must be the load balancer's project", "project_id")
-        taken = session.scalar(
-            select(Listener.id).where(
-                Listener.load_balancer_id == lb.id,
-                Listener.protocol_port == req.protocol_port,
-                Listener.provisioning_status != c.DELETED,
-            )
-        )
-        if taken:
-            raise conflict(
-                f"Another Listener on this Load Balancer is already using "
-                f"protocol_port {req.protocol_port}",
-                "protocol_port",
-            )
-        listener = Listener(
-            **claim_id(session, Listener, req.id, ctx),
-            project_id=lb.project_id,
-            load_balancer_id=lb.id,
-            protocol=req.protocol,
-            protocol_port=req.protocol_port,
-            name=req.name,
-            description=req.description,
-            enabled=True if req.admin_state_up is None else req.admin_state_up,
-            connection_limit=-1 if req.connection_limit is None else req.connection_limit,
-            insert_headers=req.insert_headers,
-            allowed_cidrs=req.allowed_cidrs,
-            tags=req.tags or [],
-            provisioning_status=c.PENDING_CREATE,
-            operating_status=c.OFFLINE,
-            **{
-                k: getattr(req, k) if getattr(req, k) is not None else v
-                for k, v in DEFAULT_TIMEOUTS.items()
-            },
-        )
-        _check_fields(session, listener, req, ctx)
-        listener.default_pool_id = req.default_pool_id
+        listener = new_listener(session, lb, req, ctx)
         mark(listener, lb.id, session, c.PENDING_CREATE)
         session.add(listener)
         session.flush()

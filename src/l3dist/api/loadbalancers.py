@@ -30,10 +30,29 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
+from l3dist.api.fields import Id, IPAddress, Name, Tag
+from l3dist.api.populated import (
+    PopulatedListener,
+    PopulatedPool,
+    add_graph,
+    check_graph,
+    graph_dict,
+)
+from l3dist.api.ports import VIP_DEVICE_PREFIX
 from l3dist.api.query import ListSpec, parse_bool
 from l3dist.common import constants as c
+from l3dist.common import plugins
 from l3dist.db import jobs
-from l3dist.db.models import BgpPeer, Distributor, Listener, LoadBalancer, Member, Pool, Vip
+from l3dist.db.models import (
+    BgpPeer,
+    Distributor,
+    Listener,
+    LoadBalancer,
+    Member,
+    NetPort,
+    Pool,
+    Vip,
+)
 from l3dist.db.queries import live_amphora_ids
 from l3dist.network.exceptions import (
     AllocateVIPException,
@@ -42,13 +61,10 @@ from l3dist.network.exceptions import (
     SubnetNotFound,
 )
 from l3dist.network.models import ROLE_ANYCAST, ROLE_FRONTEND, Subnet
+from l3dist.network.static import OWNER_VIP
 
 router = APIRouter()
 
-Id = Annotated[str, Field(min_length=1, max_length=36)]
-Name = Annotated[str, Field(max_length=255)]
-Tag = Annotated[str, Field(min_length=1, max_length=255)]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AmphoraCount = Annotated[StrictInt, Field(ge=1, le=c.MAX_AMPHORAE_PER_LB)]
 PROVIDERS = ("amphora", "l3dist")
 
@@ -73,7 +89,13 @@ class LoadBalancerCreate(Body):
     provider: Literal["amphora", "l3dist"] | None = None
     flavor_id: Id | None = None
     availability_zone: Name | None = None
+    # The BGP speaker its amphorae run (default: the controller's); an installed
+    # l3dist.speaker_drivers entry point.
+    speaker_driver: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=100)
+    # Octavia's fully populated create: the children, made with it and built by its one flow.
+    listeners: list[PopulatedListener] = Field(default_factory=list)
+    pools: list[PopulatedPool] = Field(default_factory=list)
 
 
 class LoadBalancerUpdate(Body):
@@ -146,6 +168,7 @@ def to_dict(lb: LoadBalancer) -> dict[str, Any]:
         "provider": lb.provider,
         "flavor_id": lb.flavor_id,
         "availability_zone": lb.availability_zone,
+        "speaker_driver": lb.speaker_driver,
         "created_at": timestamp(lb.created_at),
         "updated_at": timestamp(lb.updated_at),
         "tags": lb.tags or [],
@@ -204,7 +227,7 @@ def _pick_subnet(
     return None
 
 
-def _check_role(subnet: Subnet, role: str, field: str, what: str) -> None:
+def check_role(subnet: Subnet, role: str, field: str, what: str) -> None:
     if subnet.role != role:
         raise bad_request(
             f"{field} {subnet.id} ({subnet.cidr}) is a {subnet.role} subnet: {what} must come "
@@ -286,6 +309,52 @@ def _resolve_distributor(session: Session, body: LoadBalancerCreate, topology: s
     return str(distributor.id)
 
 
+def _vip_reservation(app: AppState, req: LoadBalancerCreate, project_id: str) -> dict[str, Any]:
+    """What a VIP reservation (``POST /v2/ports``, see ``vip_ports``) that ``vip_port_id`` names
+    sets on the create: the load balancer's id (its device id), the VIP subnet and address;
+    400 naming the field when the port is no reservation of this project or the request
+    says otherwise."""
+    with app.db.session(writer=False) as session:
+        port = session.get(NetPort, req.vip_port_id)
+        if port is None or (port.project_id or project_id) != project_id:
+            raise bad_request(f"vip_port_id {req.vip_port_id} not found", "vip_port_id")
+        device = port.device_id or ""
+        if (
+            port.device_owner != OWNER_VIP
+            or not device.startswith(VIP_DEVICE_PREFIX)
+            or not port.fixed_ips
+        ):
+            raise bad_request(
+                f"vip_port_id {port.id} is not a VIP reservation (device_owner {OWNER_VIP}, "
+                "device_id lb-<id>)",
+                "vip_port_id",
+            )
+        lb_id, fixed = device[len(VIP_DEVICE_PREFIX) :], port.fixed_ips[0]
+        port_id = port.id
+        taken = session.get(LoadBalancer, lb_id)
+        subnet_id, address = fixed.subnet_id, fixed.ip_address
+    if taken is not None:
+        raise bad_request(f"vip_port_id {port_id} is load balancer {lb_id}'s VIP", "vip_port_id")
+    if req.id is not None and str(req.id) != lb_id:
+        raise bad_request(f"id {req.id}: vip_port_id {port_id} is reserved for {lb_id}", "id")
+    if req.vip_subnet_id is not None and req.vip_subnet_id != subnet_id:
+        raise bad_request(
+            f"vip_subnet_id {req.vip_subnet_id}: vip_port_id {port_id} is on {subnet_id}",
+            "vip_subnet_id",
+        )
+    if req.vip_address is not None and str(req.vip_address) != address:
+        raise bad_request(
+            f"vip_address {req.vip_address}: vip_port_id {port_id} holds {address}",
+            "vip_address",
+        )
+    return {
+        "id": uuid.UUID(lb_id),
+        "vip_subnet_id": subnet_id,
+        "vip_network_id": None,
+        "vip_address": ipaddress.ip_address(address),
+    }
+
+
 # -- routes ---------------------------------------------------------------------------------
 
 
@@ -298,12 +367,19 @@ def create_load_balancer(
     ctx.require_write()
     req = body.loadbalancer
     project_id = check_project(ctx, req.project_id)
-    if req.vip_port_id:
-        raise bad_request(
-            "vip_port_id is not supported: give vip_subnet_id or vip_network_id", "vip_port_id"
-        )
+    reserved = _vip_reservation(app, req, project_id) if req.vip_port_id else None
+    if reserved is not None:
+        # The reservation decides the id, subnet and address (checked against the request).
+        req = req.model_copy(update=reserved)
     if req.flavor_id:
         raise bad_request("flavor_id: no flavors are defined", "flavor_id")
+    if req.speaker_driver is not None and req.speaker_driver not in (
+        known := plugins.available(plugins.SPEAKER)
+    ):
+        raise bad_request(
+            f"speaker_driver {req.speaker_driver!r} is not installed ({', '.join(known)})",
+            "speaker_driver",
+        )
     wanted_version = req.vip_address.version if req.vip_address else None
     vip_subnet = _pick_subnet(app, req.vip_subnet_id, req.vip_network_id, wanted_version, "vip")
     if vip_subnet is None:
@@ -315,7 +391,7 @@ def create_load_balancer(
             "vip_address",
         )
     # Every topology's VIP is announced to the fabric: it comes only from an anycast pool.
-    _check_role(
+    check_role(
         vip_subnet,
         ROLE_ANYCAST,
         "vip_network_id" if req.vip_network_id and not req.vip_subnet_id else "vip_subnet_id",
@@ -332,7 +408,7 @@ def create_load_balancer(
             f"IPv{vip_subnet.ip_version}",
             "frontend_subnet_id",
         )
-    _check_role(
+    check_role(
         frontend,
         ROLE_FRONTEND,
         "frontend_network_id"
@@ -348,10 +424,16 @@ def create_load_balancer(
     if topology == c.TOPOLOGY_SINGLE and req.amphora_count not in (None, 1):
         raise bad_request("amphora_count must be 1 for topology SINGLE", "amphora_count")
     count = req.amphora_count or (2 if topology == c.TOPOLOGY_ACTIVE_ACTIVE else 1)
+    check_graph(app, req.listeners, req.pools)
 
     requested = str(req.vip_address) if req.vip_address is not None else None
     with app.db.session() as session:
-        claimed = claim_id(session, LoadBalancer, req.id, ctx)
+        if reserved is not None:  # its id was chosen by the admin or service that reserved it
+            claimed = {"id": str(req.id)}
+            if session.get(LoadBalancer, claimed["id"]) is not None:
+                raise conflict(f"id {claimed['id']} is already taken", "id")
+        else:
+            claimed = claim_id(session, LoadBalancer, req.id, ctx)
         distributor_id = _resolve_distributor(session, req, topology)
         if requested is not None and (holder := address_taken(session, requested)):
             raise conflict(f"vip_address {requested} is in use by {holder}", "vip_address")
@@ -377,6 +459,7 @@ def create_load_balancer(
                 amphora_count=count,
                 provider=req.provider or "amphora",
                 availability_zone=req.availability_zone,
+                speaker_driver=req.speaker_driver,
                 tags=req.tags,
             )
             lb.vip = Vip(
@@ -392,12 +475,20 @@ def create_load_balancer(
             )
             session.add(lb)
             session.flush()
+            populated = bool(req.listeners or req.pools)
+            if populated:
+                add_graph(session, lb, req.listeners, req.pools, ctx)
+                session.expire(lb, ["listeners", "pools"])
             jobs.submit(session, jobs.CREATE_LOAD_BALANCER, lb.id)
+            if populated:
+                return {"loadbalancer": {**to_dict(lb), **graph_dict(lb)}}
             return {"loadbalancer": to_dict(lb)}
     except BaseException as exc:
-        # Nothing half-made: the reservation goes with the refused load balancer.
-        with contextlib.suppress(NetworkException):
-            app.network.deallocate_vip(vip)
+        # Nothing half-made: the reservation goes with the refused load balancer (unless it
+        # was made before, by POST /v2/ports: a refusal changes nothing).
+        if reserved is None:
+            with contextlib.suppress(NetworkException):
+                app.network.deallocate_vip(vip)
         if isinstance(exc, IntegrityError):
             raise conflict(
                 f"vip_address {vip.ip_address} is already in use", "vip_address"
@@ -498,7 +589,13 @@ def failover_load_balancer(
     with app.db.session() as session:
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer")
         lock_load_balancer(session, lb.id)
-        for amphora_id in live_amphora_ids(session, lb.id):  # one at a time, N+1 each
+        live = live_amphora_ids(session, lb.id)
+        if len(live) < lb.amphora_count:
+            # The repair of a load balancer short of amphorae (its create failed, say):
+            # build what is missing, back to its amphora_count.
+            jobs.submit(session, jobs.SCALE_LOAD_BALANCER, lb.id, amphora_count=lb.amphora_count)
+            return Response(status_code=202)
+        for amphora_id in live:  # one at a time, N+1 each
             jobs.submit(session, jobs.FAILOVER_AMPHORA, lb.id, amphora_id=amphora_id, drain=True)
     return Response(status_code=202)
 

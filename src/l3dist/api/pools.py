@@ -28,8 +28,7 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, conflict, not_found
-from l3dist.api.listeners import Port
-from l3dist.api.loadbalancers import Id, IPAddress, Name, Tag
+from l3dist.api.fields import Id, IPAddress, Name, Port, Tag
 from l3dist.api.query import ListSpec, parse_bool, select_fields
 from l3dist.common import constants as c
 from l3dist.db.models import Listener, LoadBalancer, Member, Pool
@@ -66,14 +65,20 @@ class PoolFields(Body):
     tags: list[Tag] | None = Field(default=None, max_length=100)
 
 
-class PoolCreate(PoolFields):
+class PoolBody(PoolFields):
+    """A new pool's fields, without where it goes (a fully populated load balancer create
+    nests these)."""
+
     # Chosen by an admin or a service (Octavia's provider driver: the same id in both).
     id: uuid.UUID | None = None
     protocol: Literal["HTTP", "HTTPS", "TCP", "PROXY"]
     lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]
+    project_id: Id | None = None
+
+
+class PoolCreate(PoolBody):
     loadbalancer_id: Id | None = None
     listener_id: Id | None = None
-    project_id: Id | None = None
 
 
 class PoolCreateRequest(Body):
@@ -128,6 +133,30 @@ def pool_dict(pool: Pool) -> dict[str, Any]:
     }
 
 
+def new_pool(session: Any, lb: LoadBalancer, req: PoolBody, ctx: RequestContext) -> Pool:
+    """A PENDING_CREATE pool of lb (not yet added to the session), or 4xx naming the field."""
+    if req.project_id and req.project_id != lb.project_id:
+        raise bad_request("project_id must be the load balancer's project", "project_id")
+    return Pool(
+        **claim_id(session, Pool, req.id, ctx),
+        project_id=lb.project_id,
+        load_balancer_id=lb.id,
+        protocol=req.protocol,
+        lb_algorithm=req.lb_algorithm,
+        name=req.name,
+        description=req.description,
+        enabled=True if req.admin_state_up is None else req.admin_state_up,
+        session_persistence=(
+            req.session_persistence.model_dump(exclude_none=True)
+            if req.session_persistence
+            else None
+        ),
+        tags=req.tags or [],
+        provisioning_status=c.PENDING_CREATE,
+        operating_status=c.OFFLINE,
+    )
+
+
 @router.post("/v2/lbaas/pools", status_code=201, tags=["pools"])
 def create_pool(
     body: PoolCreateRequest,
@@ -160,25 +189,7 @@ def create_pool(
                 )
         lb_id = req.loadbalancer_id or (listener.load_balancer_id if listener else "")
         lb = get_owned(session, LoadBalancer, lb_id, ctx, "Load Balancer", "loadbalancer_id")
-        if req.project_id and req.project_id != lb.project_id:
-            raise bad_request("project_id must be the load balancer's project", "project_id")
-        pool = Pool(
-            **claim_id(session, Pool, req.id, ctx),
-            project_id=lb.project_id,
-            load_balancer_id=lb.id,
-            protocol=req.protocol,
-            lb_algorithm=req.lb_algorithm,
-            name=req.name,
-            description=req.description,
-            enabled=True if req.admin_state_up is None else req.admin_state_up,
-            session_persistence=(
-                req.session_persistence.model_dump(exclude_none=True)
-                if req.session_persistence
-                else None
-            ),
-            tags=req.tags or [],
-            operating_status=c.OFFLINE,
-        )
+        pool = new_pool(session, lb, req, ctx)
         mark(pool, lb.id, session, c.PENDING_CREATE)
         session.add(pool)
         session.flush()

@@ -3,12 +3,14 @@
 OpenStack clients resolve ``--port <id or name>`` through the network service before they
 create or move a floating IP (``openstack floating ip create ext-net --port ...``), so this API
 answers ``GET /v2.0/ports[/{id}]``. Ports are made only by the driver (VIPs, front ends,
-floating IP reservations): there is no ``POST``.
+floating IP reservations), except VIP reservations (``vip_ports``).
 
 Who sees what: an admin every port; a tenant only the VIP ports of its own load balancers (a
 VIP port's ``device_id`` is ``lb-<load balancer id>``; its tenant is the load balancer's
-project). That same rule decides which ports a tenant may bind a floating IP to
-(``visible_port``), so listing and binding never disagree.
+project) and the VIP reservations made for its project (``vip_ports``: a VIP port before its
+load balancer exists). That same rule decides which ports a tenant may bind a floating IP to
+(``visible_port``), so listing and binding never disagree (a reservation is refused there:
+it is no load balancer's VIP yet).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Select, and_, func, literal, select
+from sqlalchemy import Select, and_, func, literal, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from l3dist.api.common import AppState, get_context, list_response, state, timestamp
@@ -130,7 +132,13 @@ def visible_query(ctx: RequestContext) -> Select[Any]:
     if ctx.is_admin:
         return stmt
     return stmt.where(
-        LoadBalancer.project_id == ctx.project_id, LoadBalancer.provisioning_status != c.DELETED
+        or_(
+            and_(
+                LoadBalancer.project_id == ctx.project_id,
+                LoadBalancer.provisioning_status != c.DELETED,
+            ),
+            and_(NetPort.project_id == ctx.project_id, NetPort.device_owner == OWNER_VIP),
+        )
     )
 
 
@@ -141,9 +149,15 @@ def visible_port(
     another port, which only an admin sees); 404 naming field otherwise, as if absent."""
     port = session.get(NetPort, port_id)
     lb = load_balancer_of(session, port) if port is not None else None
-    if port is None or not (ctx.is_admin or (lb is not None and lb.project_id == ctx.project_id)):
+    if port is None or not (ctx.is_admin or _own(port, lb, ctx)):
         raise not_found("Port", port_id, field)
     return port, lb
+
+
+def _own(port: NetPort, lb: LoadBalancer | None, ctx: RequestContext) -> bool:
+    if lb is not None:
+        return bool(lb.project_id == ctx.project_id)
+    return port.device_owner == OWNER_VIP and port.project_id == ctx.project_id
 
 
 @router.get("/v2/ports", tags=["network"])

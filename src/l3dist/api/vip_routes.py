@@ -34,7 +34,7 @@ from l3dist.api.common import (
 )
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import conflict, immutable, not_found
-from l3dist.api.loadbalancers import Id, IPAddress, Name
+from l3dist.api.fields import Id, IPAddress, Name
 from l3dist.api.query import ListSpec, select_fields
 from l3dist.api.vip_route_checks import check_addresses, check_distributor, check_records
 from l3dist.common import constants as c

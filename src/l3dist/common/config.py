@@ -69,6 +69,7 @@ class ControllerConfig(Strict):
     # Drain Amphora (scale-in, planned failover, the drain action): how long an amphora whose
     # route is withdrawn keeps serving its established connections before it is removed anyway.
     drain_timeout: float = Field(default=60.0, ge=0, le=86400)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class CertificatesConfig(Strict):
@@ -98,6 +99,38 @@ class HealthConfig(Strict):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
+class RouterViewConfig(Strict):
+    """The BMP collector (``l3dist routerview``): where the operator's routers send BMP (RFC
+    7854; on FRR ``bmp connect ADDRESS port PORT``), collected by pmacct's ``pmbmpd``."""
+
+    bind_host: str = "0.0.0.0"
+    bind_port: int = Field(default=1790, ge=1, le=65535)
+    pmbmpd: str = "pmbmpd"
+    max_routers: int = Field(default=16, ge=1, le=1000)
+    # A router re-sends its whole view on a new BMP session: what it has not re-sent this long
+    # after reconnecting is dropped.
+    sync_grace: float = Field(default=3.0, gt=0, le=600)
+    # A router that sends BMP statistics reports (FRR: ``bmp stats interval 1000``) and has not
+    # reported on a BGP session this long has lost it (FRR 8.4 sends no Peer Down for a
+    # deleted dynamic neighbour). More than its interval, with room for one late report.
+    silent_peer: float = Field(default=3.5, gt=0, le=3600)
+    # A path whose post-policy state the router has not confirmed (FRR before 10: see
+    # l3dist.routerview.view) is settled by closing that router's BMP session (it reconnects
+    # and re-sends its view), at most this often per router; 0 never (needs CAP_NET_ADMIN).
+    resync_interval: float = Field(default=1.0, ge=0, le=3600)
+    # pmbmpd's configuration and message pipe; unset: "routerview" beside the local CA.
+    state_dir: Path | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class MetricsConfig(Strict):
+    """Where the processes serve their Prometheus metrics: this address, each on the
+    ``metrics_port`` of its own section (``[controller]`` for a worker, ``[health]``,
+    ``[router_view]``); the API serves them on its own ``/metrics``."""
+
+    bind_host: str = "127.0.0.1"
+
+
 class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
@@ -105,6 +138,8 @@ class Config(Strict):
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     certificates: CertificatesConfig = Field(default_factory=CertificatesConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    router_view: RouterViewConfig = Field(default_factory=RouterViewConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
 
 def load(path: Path | None = None) -> Config:

@@ -18,8 +18,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-MAX_DATAGRAM = 8192  # bytes on the wire
-MAX_JSON = 65536  # bytes after decompression
+# bytes on the wire: one UDP datagram (IP fragments it on the management network, as Octavia's
+# heartbeats); 256 listeners and pools with their counters take about 28 KB
+MAX_DATAGRAM = 65000
+MAX_JSON = 262144  # bytes after decompression
 DIGEST_SIZE = hashlib.sha256().digest_size
 FRESHNESS_WINDOW = 30.0  # seconds between sender and receiver clocks
 
@@ -37,6 +39,22 @@ class HeartbeatRefused(ValueError):
         self.reason = reason
 
 
+Counter = Annotated[int, Field(ge=0)]
+
+
+class ListenerCounters(BaseModel):
+    """One listener's HAProxy counters on one amphora, as its worker process counted them since
+    it started (Octavia's listener statistics: a gauge and four totals)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    active_connections: Counter = 0
+    total_connections: Counter = 0
+    bytes_in: Counter = 0
+    bytes_out: Counter = 0
+    request_errors: Counter = 0
+
+
 class Heartbeat(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -51,6 +69,12 @@ class Heartbeat(BaseModel):
     pools: dict[Annotated[str, Field(max_length=64)], Status] = Field(
         default_factory=dict, max_length=256
     )
+    # listener id -> its counters, and the HAProxy worker (pid) that counted them: a new worker
+    # (after each reload) starts from zero, which is how the receiver keeps totals across reloads
+    listener_stats: dict[Annotated[str, Field(max_length=64)], ListenerCounters] = Field(
+        default_factory=dict, max_length=256
+    )
+    haproxy_worker: Annotated[int, Field(ge=0)] | None = None
     # flow-rescue totals of the amphora (its agent's counters: flows, packets), when rescue is on
     flow_rescue: dict[RescuePacketKind, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     # the amphora fenced itself (it may have been failed over): the manager either clears the
@@ -109,8 +133,10 @@ class ReplayGuard:
 
 
 class SequenceCounter:
-    """The sender's sequence: milliseconds of wall-clock time, strictly increasing, so it keeps
-    growing across agent restarts without any stored state."""
+    """The sender's sequence: microseconds of wall-clock time, strictly increasing, so it keeps
+    growing across agent restarts without any stored state. Microseconds, not milliseconds: a
+    burst of beats runs the counter ahead of the clock by one unit per beat, and a sender
+    restarted within that lead would start below its last sequence (refused as replays)."""
 
     def __init__(self) -> None:
         self.last = 0
@@ -118,5 +144,5 @@ class SequenceCounter:
 
     def next(self) -> int:
         with self.lock:
-            self.last = max(self.last + 1, time.time_ns() // 1_000_000)
+            self.last = max(self.last + 1, time.time_ns() // 1_000)
             return self.last

@@ -81,12 +81,16 @@ def _has_live_listener(session: Any, loadbalancer_id: str) -> bool:
 def build(services: Services, flow: str, target_id: str, arguments: dict[str, Any]) -> Flow:
     p = arguments["plan"]
     if flow == jobs.CREATE_LOAD_BALANCER:
-        return create_load_balancer(services, p["count"])
+        return create_load_balancer(services, p["count"], p.get("serving", False))
     if flow == jobs.APPLY_LOAD_BALANCER:
         return apply_load_balancer(services, p["register"], p["unregister"])
     if flow == jobs.DELETE_LOAD_BALANCER:
         return delete_load_balancer(services, p["amphorae"], p["unregister"])
     if flow == jobs.SCALE_LOAD_BALANCER:
+        if not p["amphorae"] and p["add"]:
+            # Nothing to scale from: its create failed (and reverted its VIP). Built as a
+            # create, so the repair gets the VIP and the distributor's routes back too.
+            return create_load_balancer(services, p["add"], p["serving"])
         return scale_load_balancer(
             services, p["add"], p["remove"], p["serving"], p.get("drain", False)
         )
@@ -221,12 +225,14 @@ def vip_route(services: Services, flow: str, route_id: str) -> Flow:
     )
 
 
-def create_load_balancer(services: Services, count: int) -> Flow:
+def create_load_balancer(services: Services, count: int, serving: bool = False) -> Flow:
     """VIP, N amphorae in parallel, front end and VIP plugged, HAProxy configured, the
     distributor's VIP routes announced by those that run its speakers. Registration (the
-    load balancer's VIP announced) waits for a listener: the spec's listener start."""
+    load balancer's VIP announced) waits for a listener, the spec's listener start: a fully
+    populated create (serving: it came with an enabled listener) registers its amphorae in
+    this same flow, once HAProxy runs the whole configuration."""
     d = services.distributor
-    return linear_flow.Flow("create-load-balancer").add(
+    flow = linear_flow.Flow("create-load-balancer").add(
         t.MarkLoadBalancerErrorOnRevert(services),
         t.AllocateVip(services),
         d.get_add_vip_subflow("-create"),
@@ -234,8 +240,11 @@ def create_load_balancer(services: Services, count: int) -> Flow:
         _plug_and_configure(services, "create"),
         d.get_announce_vip_routes_subflow("-create"),
         t.RescueMembership(services, "create-rescue", joining=True),
-        t.UpdateVip(services, "create-update-vip"),
-        t.MarkLoadBalancerActive(services),
+    )
+    if serving:
+        flow.add(d.get_register_amphorae_subflow("-create"))
+    return flow.add(
+        t.UpdateVip(services, "create-update-vip"), t.MarkLoadBalancerActive(services, whole=True)
     )
 
 
@@ -249,7 +258,9 @@ def apply_load_balancer(services: Services, register: list[str], unregister: lis
     flow.add(t.AllAmphorae(services, "all-amphorae"), t.PushHaproxyConfig(services, "haproxy"))
     if register:
         flow.add(_with_amphorae("start", register, d.get_register_amphorae_subflow("-start")))
-    return flow.add(t.UpdateVip(services, "update-vip"), t.MarkLoadBalancerActive(services))
+    return flow.add(
+        t.UpdateVip(services, "update-vip"), t.MarkLoadBalancerActive(services, whole=True)
+    )
 
 
 def delete_load_balancer(services: Services, amphorae: list[str], unregister: list[str]) -> Flow:

@@ -110,34 +110,67 @@ class MarkDistributorActive(ServiceTask):
                 distributor.status = c.ACTIVE
 
 
+class AmphoraeMissing(Exception):
+    """A load balancer is not what ACTIVE promises: fewer amphorae than its amphora_count, or
+    (serving) some not registered. Raised by the last task, so the flow reverts to ERROR."""
+
+
 class MarkLoadBalancerActive(ServiceTask):
     """Settle the load balancer and its children: pending objects become ACTIVE, objects being
-    deleted are gone; operating status from what is registered."""
+    deleted are gone; operating status from what is registered.
+
+    Invariant: ACTIVE means the amphorae it should have are built (``amphora_count`` live
+    ones) and, when a listener runs, registered: the flows register every live amphora that a
+    serving load balancer has not registered (their plans), and a registration that fails
+    fails the flow, so the count is what is left to check here. A load balancer whose create
+    failed has no amphorae; a later change must not make it ACTIVE with nothing behind it (it
+    was seen: a listener added to one made it ACTIVE with 0 of its 2 amphorae). It stays
+    ERROR, with this reason, until a failover or an amphora_count update builds what is
+    missing."""
+
+    def __init__(self, services: Services, whole: bool = False, **kwargs: Any) -> None:
+        """whole: the flow pushed the whole configuration to every amphora, so children left
+        in ERROR by an earlier failure run now, and become ACTIVE too (a repair)."""
+        super().__init__(services, **kwargs)
+        self.settled = (*c.PENDING_STATUSES, c.ERROR) if whole else c.PENDING_STATUSES
 
     def execute(self, loadbalancer_id: str) -> None:
         with self.services.db.session(writer=True) as session:
             lb = session.get(LoadBalancer, loadbalancer_id)
             if lb is None:
                 return
+            _check_complete(session, lb)
             for pool in list(lb.pools):
                 monitor = pool.health_monitor
                 if monitor is not None:
-                    _settle(session, monitor)
+                    _settle(session, monitor, self.settled)
                 for member in list(pool.members):
-                    _settle(session, member)
+                    _settle(session, member, self.settled)
             for listener in list(lb.listeners):
-                _settle(session, listener)
+                _settle(session, listener, self.settled)
             for pool in list(lb.pools):
-                _settle(session, pool)
+                _settle(session, pool, self.settled)
             lb.provisioning_status = c.ACTIVE
             lb.operating_status = operating_status(session, lb)
 
 
-def _settle(session: Any, row: Listener | Pool | Member | HealthMonitor) -> None:
+def _check_complete(session: Any, lb: LoadBalancer) -> None:
+    """AmphoraeMissing when lb has fewer live amphorae than its amphora_count."""
+    live = live_amphora_ids(session, lb.id)
+    if len(live) < lb.amphora_count:
+        raise AmphoraeMissing(
+            f"load balancer {lb.id} has {len(live)} of its {lb.amphora_count} amphorae; a "
+            "failover of the load balancer (or an amphora_count update) builds the missing ones"
+        )
+
+
+def _settle(
+    session: Any, row: Listener | Pool | Member | HealthMonitor, settled: tuple[str, ...]
+) -> None:
     if row.provisioning_status == c.PENDING_DELETE:
         session.delete(row)
         session.flush()
-    elif row.provisioning_status in c.PENDING_STATUSES:
+    elif row.provisioning_status in settled:
         row.provisioning_status = c.ACTIVE
         row.operating_status = c.ONLINE if row.enabled else c.OFFLINE
 
@@ -393,6 +426,15 @@ class CreateAmphoraInDB(ServiceTask):
                 amp.load_balancer_id = None
 
 
+def _speaker_driver(services: Services, amphora_id: str) -> str:
+    """The speaker the amphora runs: its load balancer's choice, else the controller's."""
+    with services.db.session(writer=False) as session:
+        amp = session.get(Amphora, amphora_id)
+        lb = amp.load_balancer if amp is not None else None
+        chosen = lb.speaker_driver if lb is not None else None
+    return chosen or services.speaker_driver
+
+
 def build_amphora(
     services: Services,
     amphora_id: str,
@@ -407,8 +449,9 @@ def build_amphora(
     compute.delete(amphora_id)
     # The key goes straight into the config drive: never a task result (those are stored).
     certificates = services.ca.issue_amphora(amphora_id)
-    built = compute.build(amphora_id, speakers, services.speaker_driver, certificates,
-                          services.heartbeat, prefixes, distributor=distributor)  # fmt: skip
+    built = compute.build(amphora_id, speakers, _speaker_driver(services, amphora_id),
+                          certificates, services.heartbeat, prefixes,
+                          distributor=distributor)  # fmt: skip
     with services.db.session(writer=True) as session:
         amp = session.get(Amphora, amphora_id)
         assert amp is not None

@@ -101,6 +101,16 @@ def waiting(session: Session, flow: str) -> int:
     )
 
 
+def queue_depth(session: Session) -> list[tuple[str, str, int]]:
+    """(flow, state, count) of the jobs pending or running."""
+    rows = session.execute(
+        select(WorkerJob.flow, WorkerJob.state, func.count())
+        .where(WorkerJob.state.in_((c.JOB_PENDING, c.JOB_RUNNING)))
+        .group_by(WorkerJob.flow, WorkerJob.state)
+    )
+    return [(str(flow), str(state), int(count)) for flow, state, count in rows]
+
+
 def last_submitted(session: Session, flow: str) -> dict[str, datetime.datetime]:
     """When a job of the flow was last queued, by target."""
     rows = session.execute(

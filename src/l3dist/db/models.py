@@ -93,6 +93,9 @@ class LoadBalancer(ProvisionedMixin, Base):
     provider: Mapped[str | None] = mapped_column(String(64))
     flavor_id: Mapped[str | None] = mapped_column(String(36))
     availability_zone: Mapped[str | None] = mapped_column(String(255))
+    # The BGP speaker its amphorae run (an l3dist.speaker_drivers entry point); None: the
+    # controller's [controller] speaker_driver.
+    speaker_driver: Mapped[str | None] = mapped_column(String(64))
 
     vip: Mapped[Vip | None] = relationship(
         back_populates="load_balancer", uselist=False, cascade="all, delete-orphan", lazy="joined"
@@ -188,6 +191,33 @@ class AmphoraHealth(Base):
     amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     last_update: Mapped[datetime.datetime] = mapped_column(DateTime)
     busy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Flow rescue's totals from the amphora's last heartbeat (flows, packets by kind), when
+    # its rescue is on: what the dashboard shows.
+    flow_rescue: Mapped[dict[str, int] | None] = mapped_column(JSON)
+
+
+class ListenerStatistics(Base):
+    """Octavia's listener_statistics: per listener and amphora, totals kept across HAProxy
+    reloads and agent restarts, and the amphora's current connections.
+
+    Invariants: the four totals never decrease; ``sample`` is the last heartbeat's raw counters
+    with the HAProxy worker that counted them (``{"worker": pid, "bytes_in": ...}``), so the
+    same heartbeat heard by two health managers adds nothing the second time, and a new worker
+    (its counters from zero) adds its whole count. Rows of an amphora that is gone stay: the
+    listener's totals include what it served."""
+
+    __tablename__ = "listener_statistics"
+    listener_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("listener.id", ondelete="CASCADE"), primary_key=True
+    )
+    amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_connections: Mapped[int] = mapped_column(Integer, default=0)
+    total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    sample: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime)
 
 
 class AmphoraRegistration(Base):
@@ -662,3 +692,52 @@ class WorkerJob(Timestamps, Base):
     heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(2048))
+
+
+class BmpRouter(Base):
+    """A router that streams BMP to l3dist's collector (``l3dist routerview``), by the address
+    its BMP session comes from; name and description as its Initiation message gives them.
+    ``connected`` False: its session is down and the paths below are its last view."""
+
+    __tablename__ = "bmp_router"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BmpPeer(Base):
+    """A BGP session of a router, by the peer's address: up (Peer Up) or down since ``since``
+    (listed for a while after Peer Down)."""
+
+    __tablename__ = "bmp_peer"
+    router_address: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bmp_router.address", ondelete="CASCADE"), primary_key=True
+    )
+    peer_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asn: Mapped[int | None] = mapped_column(BigInteger)
+    bgp_id: Mapped[str | None] = mapped_column(String(64))
+    up: Mapped[bool] = mapped_column(Boolean, default=True)
+    since: Mapped[datetime.datetime] = mapped_column(DateTime)
+
+
+class BmpPath(Base):
+    """One prefix a router received from one peer: the next hop before its inbound policy
+    (``pre_next_hop``, its Adj-RIB-In) and after it (``post_next_hop``; None: rejected, or
+    ``pending`` while the router has not confirmed its decision). The times are when the
+    collector received each (the routers' own BMP timestamps have one-second resolution)."""
+
+    __tablename__ = "bmp_path"
+    router_address: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bmp_router.address", ondelete="CASCADE"), primary_key=True
+    )
+    peer_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    pre_next_hop: Mapped[str | None] = mapped_column(String(64))
+    post_next_hop: Mapped[str | None] = mapped_column(String(64))
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    as_path: Mapped[str | None] = mapped_column(String(255))
+    pre_received_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    post_received_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -12,11 +13,13 @@ from l3dist.db.models import (
     AmphoraBgpSpeakerRegistration,
     AmphoraHealth,
     FloatingIp,
+    ListenerStatistics,
     LoadBalancer,
     Vip,
     VipRoute,
     VirtualIp,
     VirtualIpInterface,
+    utcnow,
 )
 
 
@@ -114,9 +117,12 @@ def virtual_ip_of(session: Any, lb: LoadBalancer) -> VirtualIp:
     return found  # type: ignore[no-any-return]
 
 
-def bind_interface(session: Any, lb: LoadBalancer, amphora: Amphora) -> None:
+def bind_interface(
+    session: Any, lb: LoadBalancer, amphora: Amphora, asked: datetime.datetime | None = None
+) -> None:
     """An amphora registered for the load balancer: its front-end interface joins the
-    virtual-ip (kept as it is when already there)."""
+    virtual-ip (kept as it is when already there), timed from when its registration was asked
+    (the router view's announce latency starts there)."""
     virtual_ip = virtual_ip_of(session, lb)
     if session.get(VirtualIpInterface, (virtual_ip.id, amphora.id)) is None:
         session.add(
@@ -125,6 +131,7 @@ def bind_interface(session: Any, lb: LoadBalancer, amphora: Amphora) -> None:
                 amphora_id=amphora.id,
                 port_id=amphora.frontend_port_id,
                 ip_address=amphora.frontend_ip or "",
+                created_at=asked or utcnow(),
             )
         )
 
@@ -154,3 +161,33 @@ def release_floating_ips(session: Any, loadbalancer_id: str) -> None:
         fip.status = FLOATING_DOWN
     session.flush()
     session.delete(virtual_ip)
+
+
+STATISTICS = ("active_connections", "bytes_in", "bytes_out", "request_errors", "total_connections")
+
+
+def listener_statistics(session: Any, listener_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Octavia's listener stats for each listener id: the totals over every amphora that ever
+    served it, the active connections over its live amphorae only (a failed-over amphora's last
+    gauge is not current). Zeros for a listener no heartbeat reported yet."""
+    stats = {listener_id: dict.fromkeys(STATISTICS, 0) for listener_id in listener_ids}
+    live = select(Amphora.id).where(Amphora.status.in_(c.LIVE_AMPHORA_STATUSES))
+    rows = session.execute(
+        select(
+            ListenerStatistics.listener_id,
+            ListenerStatistics.amphora_id.in_(live),
+            ListenerStatistics.active_connections,
+            ListenerStatistics.bytes_in,
+            ListenerStatistics.bytes_out,
+            ListenerStatistics.request_errors,
+            ListenerStatistics.total_connections,
+        ).where(ListenerStatistics.listener_id.in_(listener_ids))
+    )
+    for listener_id, is_live, active, bytes_in, bytes_out, errors, total in rows:
+        entry = stats[listener_id]
+        entry["active_connections"] += active if is_live else 0
+        entry["bytes_in"] += bytes_in
+        entry["bytes_out"] += bytes_out
+        entry["request_errors"] += errors
+        entry["total_connections"] += total
+    return stats

@@ -119,6 +119,7 @@ class RegisterAmphorae(_DistributorTask):
     record the registrations (the amphora's front end joins the virtual-ip)."""
 
     def execute(self, loadbalancer_id: str, amphora_ids: list[str]) -> None:
+        asked = utcnow()  # the interfaces' time: Register Amphora asked of the speakers
         with self.services.db.session(writer=True) as session:
             lb, targets = _targets(session, loadbalancer_id, amphora_ids)
             addresses = lb_addresses(session, lb)
@@ -133,7 +134,7 @@ class RegisterAmphorae(_DistributorTask):
                 announcing = dedicated.register(self.services, distributor_id, address, targets)
             with self.services.db.session(writer=True) as session:
                 for target in targets:
-                    _record(session, target, loadbalancer_id, distributor_id, [], version)
+                    _record(session, target, loadbalancer_id, distributor_id, [], version, asked)
                     dedicated.record(session, announcing, loadbalancer_id, distributor_id,
                                      target.nexthop_ip, speakers, version)  # fmt: skip
             return
@@ -149,7 +150,7 @@ class RegisterAmphorae(_DistributorTask):
         each(register, targets)
         with self.services.db.session(writer=True) as session:
             for target in targets:
-                _record(session, target, loadbalancer_id, distributor_id, speakers, version)
+                _record(session, target, loadbalancer_id, distributor_id, speakers, version, asked)
 
     def revert(self, loadbalancer_id: str, amphora_ids: list[str], **_: Any) -> None:
         _unregister(self.services, loadbalancer_id, amphora_ids)
@@ -171,6 +172,7 @@ def _record(
     distributor_id: str | None,
     speakers: list[BgpSpeakerConfig],
     version: int,
+    asked: datetime.datetime | None = None,
 ) -> None:
     _forget_rows(session, loadbalancer_id, target.amphora_id)
     lb, amphora = (
@@ -178,7 +180,7 @@ def _record(
         session.get(Amphora, target.amphora_id),
     )
     if lb is not None and amphora is not None:
-        bind_interface(session, lb, amphora)
+        bind_interface(session, lb, amphora, asked)
     session.add(
         AmphoraRegistration(
             amphora_id=target.amphora_id,

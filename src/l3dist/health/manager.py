@@ -51,6 +51,7 @@ from l3dist.db.models import (
     utcnow,
 )
 from l3dist.db.session import Database
+from l3dist.health import statistics
 
 log = logging.getLogger(__name__)
 METRICS_FORGET_AFTER = 60.0  # seconds without a heartbeat before an amphora's series go
@@ -71,7 +72,7 @@ class Counters:
 
 
 class CountersCollector(Collector):
-    """The counters as Prometheus metrics (``[health] metrics_port``, served on 127.0.0.1),
+    """The counters as Prometheus metrics (``[health] metrics_port`` on ``[metrics] bind_host``),
     with each amphora's flow-rescue packet totals from its latest heartbeat."""
 
     def __init__(
@@ -150,8 +151,11 @@ MAX_HOST_RETRIES = 2  # reset jobs for UNREACHABLE hosts waiting or running at o
 
 
 class HealthManager:
-    def __init__(self, config: HealthConfig, db: Database, key: bytes) -> None:
+    def __init__(
+        self, config: HealthConfig, db: Database, key: bytes, metrics_host: str = "127.0.0.1"
+    ) -> None:
         self.config = config
+        self.metrics_host = metrics_host
         self.db = db
         self.key = key
         self.guard = ReplayGuard()
@@ -216,14 +220,19 @@ class HealthManager:
                     if (health is not None and health.busy) or owner is None:
                         return  # being failed over: it stays fenced, its host is reset after
                     self._queue(session, jobs.CLEAR_FENCE, owner, amphora_id=amphora_id)
+                rescue = {str(k): v for k, v in heartbeat.flow_rescue.items()} or None
                 if health is None:
-                    session.add(AmphoraHealth(amphora_id=amphora_id, last_update=now, busy=False))
+                    session.add(AmphoraHealth(amphora_id=amphora_id, last_update=now, busy=False,
+                                              flow_rescue=rescue))  # fmt: skip
                 else:
                     health.last_update = now
+                    if health.flow_rescue != rescue:
+                        health.flow_rescue = rescue
                 if amphora.status == c.FAILOVER_STOPPED:  # back after an outage
                     amphora.status = c.AMPHORA_ALLOCATED
                     log.info("amphora %s is heard again: ALLOCATED", amphora_id)
                 self._update_statuses(session, heartbeat)
+                statistics.record(session, heartbeat, now)
         except IntegrityError:  # another manager added the row first
             pass
 
@@ -347,7 +356,9 @@ class HealthManager:
 
     def run_forever(self) -> None:
         if self.config.metrics_port:
-            start_http_server(self.config.metrics_port, addr="127.0.0.1", registry=self.registry)
+            start_http_server(
+                self.config.metrics_port, addr=self.metrics_host, registry=self.registry
+            )
         checker = threading.Thread(target=self.check_forever, name="health-check", daemon=True)
         checker.start()
         self.receive_forever()

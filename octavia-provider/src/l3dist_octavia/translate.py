@@ -84,14 +84,14 @@ class Topology:
 
     amphora_count: int
     distributor_id: str | None
+    speaker_driver: str | None = None  # None: l3dist's default
 
 
 def loadbalancer_body(lb: dm.LoadBalancer, topology: Topology) -> dict[str, Any]:
-    """POST /v2/lbaas/loadbalancers: Octavia's id, project and VIP (the address Octavia's
-    port holds: l3dist reserves the same one in its anycast pool)."""
+    """POST /v2/lbaas/loadbalancers: Octavia's id, project and VIP (the reservation
+    create_vip_port made in l3dist's anycast pool, its subnet and address)."""
     _refuse_given(lb, ("additional_vips",), "a load balancer has one VIP")
     _refuse_given(lb, ("vip_sg_ids",), "l3dist has no security groups on VIPs")
-    _refuse_given(lb, ("listeners", "pools"), "create the load balancer first, then each child")
     if given(lb.availability_zone) and lb.availability_zone not in ({}, ""):
         raise refuse("availability_zone", "l3dist has no availability zones")
     body = pick(lb, ("name", "description", "admin_state_up", "project_id", "vip_qos_policy_id"))
@@ -100,6 +100,8 @@ def loadbalancer_body(lb: dm.LoadBalancer, topology: Topology) -> dict[str, Any]
     body.update(pick(lb, ("vip_subnet_id",) if given(lb.vip_subnet_id) else ("vip_network_id",)))
     if given(lb.vip_address):
         body["vip_address"] = str(lb.vip_address)
+    if given(lb.vip_port_id):  # the reservation create_vip_port made: adopted
+        body["vip_port_id"] = lb.vip_port_id
     body.update(
         id=lb.loadbalancer_id,
         topology="ACTIVE_ACTIVE",
@@ -108,6 +110,47 @@ def loadbalancer_body(lb: dm.LoadBalancer, topology: Topology) -> dict[str, Any]
     )
     if topology.distributor_id:
         body["distributor_id"] = topology.distributor_id
+    if topology.speaker_driver:
+        body["speaker_driver"] = topology.speaker_driver
+    body.update(populated(lb))
+    return body
+
+
+def populated(lb: dm.LoadBalancer) -> dict[str, Any]:
+    """Octavia's fully populated create as l3dist's: each listener with its default pool in
+    it (members and monitor too), and the pools no listener uses in ``pools``. Octavia lists
+    every pool in ``pools`` and the default ones again under their listeners. Made and built
+    by l3dist in one request and one flow."""
+    listeners = lb.listeners if given(lb.listeners) else []
+    pools = {p.pool_id: p for p in (lb.pools if given(lb.pools) else [])}
+    body: dict[str, Any] = {}
+    if listeners:
+        entries = []
+        for listener in listeners:
+            entry = _listener_fields(listener)
+            default = listener.default_pool if given(listener.default_pool) else None
+            if default is None and given(listener.default_pool_id):
+                default = pools.get(listener.default_pool_id)
+            if default is not None:
+                pools.pop(default.pool_id, None)
+                entry["default_pool"] = _populated_pool(default)
+            entries.append(entry)
+        body["listeners"] = entries
+    if pools:
+        body["pools"] = [_populated_pool(pool) for pool in pools.values()]
+    return body
+
+
+def _populated_pool(pool: dm.Pool) -> dict[str, Any]:
+    body = _pool_checks(pool, children=True)
+    body.update(id=pool.pool_id, protocol=pool.protocol)
+    members = pool.members if given(pool.members) else []
+    if members:
+        body["members"] = [member_body(member) for member in members]
+    if given(pool.healthmonitor):
+        monitor = health_monitor_body(pool.healthmonitor)
+        monitor.pop("pool_id", None)
+        body["healthmonitor"] = monitor
     return body
 
 
@@ -116,23 +159,28 @@ def loadbalancer_update_body(new: dm.LoadBalancer) -> dict[str, Any]:
     return pick(new, LB_UPDATE_FIELDS)
 
 
-def _listener_checks(listener: dm.Listener) -> None:
+def _listener_checks(listener: dm.Listener, graph: bool = False) -> None:
+    """graph: in a fully populated create, where the default pool comes with it."""
     _one_of(listener, "protocol", LISTENER_PROTOCOLS)
     _refuse_given(listener, LISTENER_TLS, "l3dist does not terminate TLS")
     _refuse_given(listener, ("l7policies",), "l3dist has no L7 policies")
-    _refuse_given(listener, ("default_pool",), "create the pool with its own call")
+    if not graph:
+        _refuse_given(listener, ("default_pool",), "create the pool with its own call")
     if given(listener.client_authentication) and listener.client_authentication != "NONE":
         raise refuse("client_authentication", "l3dist does not terminate TLS")
 
 
 def listener_body(listener: dm.Listener) -> dict[str, Any]:
-    _listener_checks(listener)
+    return {**_listener_fields(listener, graph=False), "loadbalancer_id": listener.loadbalancer_id}
+
+
+def _listener_fields(listener: dm.Listener, graph: bool = True) -> dict[str, Any]:
+    _listener_checks(listener, graph)
     body = pick(listener, LISTENER_FIELDS)
+    if graph:  # the pool comes in the body: no id of one made before
+        body.pop("default_pool_id", None)
     body.update(
-        id=listener.listener_id,
-        loadbalancer_id=listener.loadbalancer_id,
-        protocol=listener.protocol,
-        protocol_port=listener.protocol_port,
+        id=listener.listener_id, protocol=listener.protocol, protocol_port=listener.protocol_port
     )
     return body
 
@@ -142,12 +190,14 @@ def listener_update_body(new: dm.Listener) -> dict[str, Any]:
     return pick(new, LISTENER_FIELDS)
 
 
-def _pool_checks(pool: dm.Pool) -> dict[str, Any]:
+def _pool_checks(pool: dm.Pool, children: bool = False) -> dict[str, Any]:
+    """children: in a fully populated create, where members and monitor come with it."""
     _one_of(pool, "protocol", POOL_PROTOCOLS)
     _one_of(pool, "lb_algorithm", LB_ALGORITHMS)
     _refuse_given(pool, POOL_TLS, "l3dist does not re-encrypt to members")
     _refuse_given(pool, ("tls_enabled",), "l3dist does not re-encrypt to members")
-    _refuse_given(pool, ("members", "healthmonitor"), "create each child with its own call")
+    if not children:
+        _refuse_given(pool, ("members", "healthmonitor"), "create each child with its own call")
     body = pick(pool, POOL_FIELDS)
     if "session_persistence" in body:
         persistence = {k: v for k, v in body["session_persistence"].items() if given(v)}

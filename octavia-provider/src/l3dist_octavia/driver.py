@@ -7,7 +7,7 @@ Octavia's id, so either side's id names the same object (the driver keeps no map
 
 Flavors pick the L3 topology: every load balancer is ACTIVE_ACTIVE, ``amphora_count`` wide,
 on the flavor's ``distributor`` (or the configured defaults). What l3dist does not have (L7,
-TLS termination, availability zones, a VIP before its load balancer) is refused by name.
+TLS termination, availability zones, additional VIPs) is refused by name.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ LOG = logging.getLogger(__name__)
 FLAVOR_METADATA = {
     "amphora_count": "How many amphorae serve the VIP (an integer >= 1): ECMP next hops.",
     "distributor": "The l3dist distributor (name or id) whose BGP speakers announce the VIP.",
+    "speaker_driver": "The BGP speaker the amphorae run (bird or exabgp; default: l3dist's).",
 }
 L7_WHY = "l3dist has no L7 policies or rules (listeners forward to their default pool)"
 
@@ -76,25 +77,84 @@ class L3distProviderDriver(provider_base.ProviderDriver):  # type: ignore[misc]
         project_id: str,
         vip_dictionary: dict[str, Any],
         additional_vip_dicts: list[dict[str, Any]] | None = None,
-    ) -> Any:
-        """l3dist hands out a VIP only with its load balancer (POST /v2/lbaas/loadbalancers
-        reserves the address in its anycast pool there and then), so no VIP can be had
-        ahead: Octavia falls back to making the port itself, and loadbalancer_create asks
-        l3dist for that very address."""
-        raise exc.NotImplementedError(
-            user_fault_string="l3dist allocates a VIP only with its load balancer",
-            operator_fault_string=(
-                "l3dist provider: no VIP port ahead of the load balancer; Octavia creates "
-                "the port and l3dist reserves its address in its anycast pool"
-            ),
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The VIP from l3dist's anycast pool, ahead of the load balancer: a VIP reservation
+        (``POST /v2/ports``, device ``lb-<id>``, as Octavia's network driver asks Neutron) on
+        the requested subnet (or the network's anycast subnet), at the requested address or
+        the lowest free one. ``loadbalancer_create`` then names it (``vip_port_id``) and
+        l3dist's load balancer adopts it. Octavia does not own the port: l3dist releases it
+        with the load balancer."""
+        if additional_vip_dicts:
+            raise translate.refuse("additional_vips", "a load balancer has one VIP")
+        if vip_dictionary.get("vip_sg_ids"):
+            raise translate.refuse("vip_sg_ids", "l3dist has no security groups on VIPs")
+        if vip_dictionary.get("vip_port_id"):
+            raise translate.refuse(
+                "vip_port_id", "l3dist makes the VIP port from its anycast pool: give a subnet"
+            )
+        address = vip_dictionary.get("vip_address")
+        with l3dist_call(f"reserve the VIP of load balancer {loadbalancer_id}"):
+            subnet = self._vip_subnet(vip_dictionary, address)
+            fixed = {"subnet_id": subnet["id"], **({"ip_address": address} if address else {})}
+            port = self.client.create("/v2/ports", "port", {
+                "network_id": subnet["network_id"], "fixed_ips": [fixed],
+                "device_id": f"lb-{loadbalancer_id}", "device_owner": "Octavia",
+                "name": f"octavia-lb-{loadbalancer_id}", "project_id": project_id,
+            })  # fmt: skip
+        [given] = port["fixed_ips"]
+        vip = {
+            "vip_address": given["ip_address"],
+            "vip_network_id": port["network_id"],
+            "vip_port_id": port["id"],
+            "vip_subnet_id": given["subnet_id"],
+        }
+        if vip_dictionary.get("vip_qos_policy_id"):
+            vip["vip_qos_policy_id"] = vip_dictionary["vip_qos_policy_id"]
+        return vip, []
+
+    def _vip_subnet(self, vip: dict[str, Any], address: str | None) -> dict[str, Any]:
+        """The subnet the VIP comes from: the one named, or the network's anycast subnet (of
+        the address's IP version, else the lowest version)."""
+        if vip.get("vip_subnet_id"):
+            answer = self.client.request("GET", f"/v2/subnets/{vip['vip_subnet_id']}")
+            return dict(answer["subnet"])
+        network_id = vip.get("vip_network_id")
+        if not network_id:
+            raise translate.refuse("vip_subnet_id", "a VIP needs a subnet or a network")
+        params = {"network_id": network_id, "role": "anycast"}
+        subnets = self.client.request("GET", "/v2/subnets", params=params)["subnets"]
+        version = 6 if address and ":" in address else 4 if address else None
+        fitting = sorted(
+            (s for s in subnets if version is None or s["ip_version"] == version),
+            key=lambda s: s["ip_version"],
         )
+        if not fitting:
+            raise translate.refuse(
+                "vip_network_id", f"network {network_id} has no anycast subnet for the VIP"
+            )
+        return dict(fitting[0])
 
     def loadbalancer_create(self, loadbalancer: dm.LoadBalancer) -> None:
         flavor = loadbalancer.flavor if translate.given(loadbalancer.flavor) else {}
-        topology = self.topology(flavor)
-        body = translate.loadbalancer_body(loadbalancer, topology)
-        with l3dist_call(f"create load balancer {loadbalancer.loadbalancer_id}"):
-            self.client.create("/v2/lbaas/loadbalancers", "loadbalancer", body)
+        try:
+            topology = self.topology(flavor)
+            body = translate.loadbalancer_body(loadbalancer, topology)
+            with l3dist_call(f"create load balancer {loadbalancer.loadbalancer_id}"):
+                self.client.create("/v2/lbaas/loadbalancers", "loadbalancer", body)
+        except Exception:
+            # Octavia rolls its load balancer back: the reservation create_vip_port made
+            # would stay unused.
+            self._release_reservation(loadbalancer)
+            raise
+
+    def _release_reservation(self, loadbalancer: dm.LoadBalancer) -> None:
+        port_id = loadbalancer.vip_port_id
+        if not translate.given(port_id):
+            return
+        try:
+            self.client.delete(f"/v2/ports/{port_id}")
+        except L3distError as error:  # not ours, or adopted after all: nothing to release
+            LOG.info("l3dist provider: VIP port %s kept: %s", port_id, error)
 
     def loadbalancer_update(self, old_loadbalancer: Any, new_loadbalancer: Any) -> None:
         lb_id = old_loadbalancer.loadbalancer_id
@@ -222,9 +282,14 @@ class L3distProviderDriver(provider_base.ProviderDriver):  # type: ignore[misc]
         count = flavor.get("amphora_count", self.settings.default_amphora_count)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise translate.refuse(f"flavor key amphora_count {count!r}", "an integer >= 1")
+        speaker = flavor.get("speaker_driver")
+        if speaker is not None and (not isinstance(speaker, str) or not speaker):
+            raise translate.refuse(
+                f"flavor key speaker_driver {speaker!r}", "a speaker driver's name"
+            )
         reference = flavor.get("distributor", self.settings.default_distributor)
         if reference is None:
-            return translate.Topology(count, None)
+            return translate.Topology(count, None, speaker)
         if not isinstance(reference, str) or not reference:
             raise translate.refuse(
                 f"flavor key distributor {reference!r}", "a distributor's name or id"
@@ -236,7 +301,7 @@ class L3distProviderDriver(provider_base.ProviderDriver):  # type: ignore[misc]
                 user_fault_string=f"flavor key distributor: l3dist has no distributor {reference}",
                 operator_fault_string=f"l3dist provider: no distributor {reference!r}",
             )
-        return translate.Topology(count, str(found["id"]))
+        return translate.Topology(count, str(found["id"]), speaker)
 
     def get_supported_availability_zone_metadata(self) -> dict[str, str]:
         """None: l3dist places amphorae on its own hosts, with no zones."""

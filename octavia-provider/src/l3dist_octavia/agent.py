@@ -17,11 +17,16 @@ in Octavia. Invariants:
   a status or an ``updated_at`` that differs.
 
 - The first tick after a start pushes everything: Octavia converges after an agent restart.
+  It also asks for the load balancers l3dist deleted (``include_deleted``) and pushes
+  ``DELETED`` for those Octavia still holds: one deleted while the agent was down.
 - An object that was in the previous answer and is not in this one was deleted in l3dist:
   it is pushed ``DELETED`` (a whole load balancer with it). A child deleted while the agent
   was down is found by asking Octavia which children it has (``get_loadbalancer``) whenever a
   load balancer's statuses change.
 - A failed push is tried again at the next tick (the snapshot is kept only once sent).
+- Listener statistics (the same answer carries them) go to Octavia's ``/stats`` through
+  ``update_listener_statistics``: absolute totals, only the listeners whose figures changed,
+  in one call per tick.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class OctaviaSide(Protocol):
     def update_loadbalancer_status(self, status: dict[str, Any]) -> None: ...
 
     def get_loadbalancer(self, loadbalancer_id: str) -> Any: ...
+
+    def update_listener_statistics(self, statistics: dict[str, Any]) -> None: ...
 
 
 def snapshot(entry: dict[str, Any]) -> Snapshot:
@@ -112,27 +119,62 @@ class StatusSync:
         self.client = client
         self.octavia = octavia
         self.pushed: dict[str, Snapshot] = {}
+        self.stats_pushed: dict[str, dict[str, Any]] = {}
+        self.started = False  # a first pass done (the restart cases handled)
+        self.reasons_logged: dict[str, str] = {}  # lb id -> the ERROR reason logged for it
 
     def sync_once(self) -> int:
         """Push what changed; how many load balancers had something to push."""
-        answer = self.client.request("GET", "/v2/lbaas/statuses", params={"provider": PROVIDER})
+        params = {"provider": PROVIDER}
+        if not self.started:
+            params["include_deleted"] = "true"
+        answer = self.client.request("GET", "/v2/lbaas/statuses", params=params)
         current = {entry["loadbalancer"]["id"]: entry for entry in answer.get("statuses", [])}
-        pushes = 0
+        pushes = self._push_deleted_while_away(answer.get("deleted", []))
+        self.started = True
         for lb_id, entry in current.items():
+            self._log_error_reason(entry["loadbalancer"])
             now = snapshot(entry)
             before = self.pushed.get(lb_id)
             if now == before:
                 continue
             update = status_update(now, before, self._octavia_children(lb_id))
             if update:
-                self._push(update, entry["loadbalancer"])
+                self.octavia.update_loadbalancer_status(update)
                 pushes += 1
             self.pushed[lb_id] = now
         for lb_id in sorted(set(self.pushed) - set(current)):
             deleted = {"loadbalancers": [{"id": lb_id, "provisioning_status": "DELETED"}]}
             self.octavia.update_loadbalancer_status(deleted)
             del self.pushed[lb_id]
+            self.reasons_logged.pop(lb_id, None)
             pushes += 1
+        self._push_statistics(current.values())
+        return pushes
+
+    def _push_statistics(self, entries: Any) -> None:
+        """The listeners whose statistics changed since the last push, in one call."""
+        now = {s["id"]: s for entry in entries for s in entry.get("listener_statistics", [])}
+        changed = [stats for lid, stats in now.items() if self.stats_pushed.get(lid) != stats]
+        if changed:
+            self.octavia.update_listener_statistics({"listeners": changed})
+        self.stats_pushed = now
+
+    def _push_deleted_while_away(self, deleted: list[str]) -> int:
+        """DELETED for each load balancer l3dist deleted that Octavia still holds (Octavia's
+        get answers None for one it deleted)."""
+        pushes = 0
+        for lb_id in deleted:
+            try:
+                held = self.octavia.get_loadbalancer(lb_id)
+            except Exception:  # no get socket: this restart case stays as it was
+                LOG.debug("l3dist agent: cannot ask Octavia for %s", lb_id, exc_info=True)
+                return pushes
+            if held:
+                LOG.info("l3dist agent: load balancer %s was deleted meanwhile", lb_id)
+                gone = {"loadbalancers": [{"id": lb_id, "provisioning_status": "DELETED"}]}
+                self.octavia.update_loadbalancer_status(gone)
+                pushes += 1
         return pushes
 
     def _octavia_children(self, lb_id: str) -> dict[str, set[str]] | None:
@@ -142,10 +184,16 @@ class StatusSync:
             LOG.debug("l3dist agent: Octavia's children of %s unknown", lb_id, exc_info=True)
             return None
 
-    def _push(self, update: dict[str, Any], lb: dict[str, Any]) -> None:
-        if lb.get("provisioning_status") == "ERROR" and lb.get("status_reason"):
-            LOG.error("l3dist: load balancer %s is in ERROR: %s", lb["id"], lb["status_reason"])
-        self.octavia.update_loadbalancer_status(update)
+    def _log_error_reason(self, lb: dict[str, Any]) -> None:
+        """Log l3dist's reason once per load balancer and reason. Apart from the push: the
+        worker marks the load balancer ERROR before it records the failed job, so a pass can
+        see ERROR without a reason and the next one the reason with nothing else changed."""
+        reason = lb.get("status_reason") if lb.get("provisioning_status") == "ERROR" else None
+        if not reason:
+            self.reasons_logged.pop(lb["id"], None)
+        elif self.reasons_logged.get(lb["id"]) != reason:
+            LOG.error("l3dist: load balancer %s is in ERROR: %s", lb["id"], reason)
+            self.reasons_logged[lb["id"]] = reason
 
 
 def run(sync: StatusSync, exit_event: threading.Event | Any, interval: float) -> None:
