@@ -25,6 +25,8 @@ from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
     AmphoraHost,
+    BmpPeer,
+    BmpRouter,
     Listener,
     LoadBalancer,
     Pool,
@@ -175,6 +177,53 @@ def test_a_stale_amphora_is_failed_over_once(manager: HealthManager, db: Databas
     finally:
         other.close()
     assert failover_jobs(db) == [("lb1", "a1")]
+
+
+def test_the_fabric_losing_a_silent_amphora_fails_it_over_before_the_timeout(
+    manager: HealthManager, db: Database
+) -> None:
+    """An amphora silent for fabric_down_timeout whose BGP sessions every connected router
+    reported down since its last heartbeat is stale at once (a hung host: the routers' BFD
+    knows within a second); a lost heartbeat with the sessions up, a session down since
+    before the last heartbeat, one router still up, a router whose BMP session is down, or too
+    short a silence, are not. The heartbeat timeout (30 s here) is not waited for."""
+    config = manager.config.model_copy(update={"heartbeat_timeout": 30.0,
+                                               "fabric_down_timeout": 1.5})  # fmt: skip
+    hm = HealthManager(config.model_copy(update={"bind_port": free_port()}), db, KEY)
+    now = utcnow()
+
+    def ago(seconds: float) -> datetime.datetime:
+        return now - datetime.timedelta(seconds=seconds)
+
+    silence = {"a0": 2, "a1": 2, "a2": 2, "a3": 2, "a4": 0.5, "a5": 2}
+    with db.session() as s:
+        for amphora_id, quiet in silence.items():
+            s.execute(update(Amphora).where(Amphora.id == amphora_id)
+                      .values(lb_network_ip=f"10.0.0.{amphora_id[1]}"))  # fmt: skip
+            s.merge(AmphoraHealth(amphora_id=amphora_id, last_update=ago(quiet), busy=False))
+        for router, connected in (("r1", True), ("r2", True), ("r3", False)):
+            s.add(BmpRouter(address=router, connected=connected))
+        s.flush()
+        for router, peer, up, since in (
+            ("r1", "10.0.0.0", False, ago(1)),  # a0: down after its last heartbeat
+            ("r2", "10.0.0.0", False, ago(1.2)),
+            ("r1", "10.0.0.1", True, ago(60)),  # a1: only a heartbeat lost
+            ("r1", "10.0.0.2", False, ago(60)),  # a2: down long before, still heartbeating
+            ("r1", "10.0.0.3", False, ago(1)),  # a3: still up at r2
+            ("r2", "10.0.0.3", True, ago(60)),
+            ("r1", "10.0.0.4", False, ago(0.2)),  # a4: silent too short a time
+            ("r3", "10.0.0.5", False, ago(1)),  # a5: known only to a router not connected
+        ):
+            s.add(BmpPeer(router_address=router, peer_address=peer, up=up, since=since))
+    off = HealthManager(config.model_copy(update={"bind_port": free_port(),
+                                                  "fabric_down_timeout": 0}), db, KEY)  # fmt: skip
+    try:
+        assert off.check() == [] and failover_jobs(db) == []  # heartbeats only: not yet
+        assert hm.check() == ["a0"]
+        assert failover_jobs(db) == [("lb1", "a0")]
+    finally:
+        hm.close()
+        off.close()
 
 
 def test_a_busy_load_balancer_waits(manager: HealthManager, db: Database) -> None:

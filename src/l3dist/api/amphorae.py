@@ -12,6 +12,7 @@ from sqlalchemy.orm import object_session
 
 from l3dist.api.common import (
     AppState,
+    PlainJSONResponse,
     get_context,
     list_response,
     lock_load_balancer,
@@ -94,7 +95,7 @@ def to_dict(amp: Amphora) -> dict[str, Any]:
 @router.get("/v2/octavia/amphorae", tags=["amphorae"])
 def list_amphorae(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     ctx.require_admin()
     stmt = select(Amphora).where(Amphora.status != c.DELETED)
     return list_response(request, app, ctx, stmt, LIST_SPEC, to_dict)

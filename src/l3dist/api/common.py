@@ -4,12 +4,15 @@ project scoping, and Octavia's load balancer lock (test-and-set of its provision
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -145,6 +148,22 @@ def check_project(ctx: RequestContext, requested: str | None) -> str:
     return requested
 
 
+class PlainJSONResponse(JSONResponse):
+    """An answer made of plain JSON values (what the resources' to_dict functions make),
+    written by json.dumps directly: FastAPI's default walks every value of it through
+    jsonable_encoder and pydantic first, which costs a page of 1,000 objects about as much
+    as reading it from the database. A value json cannot write (a datetime, say) takes
+    jsonable_encoder's way."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except TypeError:
+            text = json.dumps(jsonable_encoder(content), ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":"))  # fmt: skip
+        return text.encode("utf-8")
+
+
 def list_response(
     request: Request,
     app: AppState,
@@ -153,17 +172,17 @@ def list_response(
     spec: ListSpec,
     to_dict: Callable[[Any], dict[str, Any]],
     project_column: Any = None,
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     """A list call: project scoping (unless admin), Octavia's query conventions, links."""
     ctx.require_read()
     if project_column is not None and not ctx.is_admin:
         stmt = stmt.where(project_column == ctx.project_id)
-    with app.db.session() as session:
+    with app.db.session(writer=False) as session:  # a read: never SQLite's write lock
         rows, links = paginate(
             session, stmt, spec, request.query_params, request.url, app.config.pagination_max_limit
         )
         items = [select_fields(to_dict(row), request.query_params) for row in rows]
-    return {spec.plural: items, f"{spec.plural}_links": links}
+    return PlainJSONResponse({spec.plural: items, f"{spec.plural}_links": links})
 
 
 def commit_or_conflict(
@@ -199,7 +218,7 @@ class ReadRoutes:
             request: Request,
             app: AppState = Depends(state),
             ctx: RequestContext = Depends(get_context),
-        ) -> dict[str, Any]:
+        ) -> PlainJSONResponse:
             if self.admin_only:
                 ctx.require_admin()
             project = getattr(self.model, "project_id", None)  # admin resources have none
@@ -210,14 +229,15 @@ class ReadRoutes:
             object_id: str = Path(alias=self.id_param),
             app: AppState = Depends(state),
             ctx: RequestContext = Depends(get_context),
-        ) -> dict[str, Any]:
+        ) -> PlainJSONResponse:
             if self.admin_only:
                 ctx.require_admin()
             else:
                 ctx.require_read()
-            with app.db.session() as session:
+            with app.db.session(writer=False) as session:
                 obj = get_owned(session, self.model, object_id, ctx, self.kind)
-                return {self.key: select_fields(self.to_dict(obj), request.query_params)}
+                shown = {self.key: select_fields(self.to_dict(obj), request.query_params)}
+            return PlainJSONResponse(shown)
 
         router.add_api_route(
             self.path,
@@ -225,6 +245,7 @@ class ReadRoutes:
             methods=["GET"],
             tags=[self.tag],
             name=f"list_{self._name}s",
+            response_class=PlainJSONResponse,
         )
         router.add_api_route(
             f"{self.path}/{{{self.id_param}}}",
@@ -232,6 +253,7 @@ class ReadRoutes:
             methods=["GET"],
             tags=[self.tag],
             name=f"show_{self._name}",
+            response_class=PlainJSONResponse,
         )
 
     @property

@@ -79,7 +79,7 @@ def context_from_request(request: Request, config: ApiConfig, db: Database) -> R
         token = authorization[7:].strip()
     if not token:
         raise ApiError(401, "Authentication required: send a bearer token.")
-    with db.session() as session:
+    with db.session(writer=False) as session:
         row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == hash_token(token)))
         if row is None or (row.expires_at is not None and row.expires_at < utcnow()):
             raise ApiError(401, "The token is not valid.")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from l3dist.api.common import (
     AppState,
     Body,
+    PlainJSONResponse,
     check_project,
     get_context,
     get_owned,
@@ -399,7 +400,7 @@ def create_floating_ip(
 @router.get(PATH, tags=["floatingips"])
 def list_floating_ips(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     return list_response(request, app, ctx, select(FloatingIp), SPEC, floating_ip_dict,
                          FloatingIp.project_id)  # fmt: skip
 

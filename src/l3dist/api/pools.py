@@ -18,6 +18,7 @@ from l3dist.api.children import (
 from l3dist.api.common import (
     AppState,
     Body,
+    PlainJSONResponse,
     ReadRoutes,
     claim_id,
     commit_or_conflict,
@@ -422,7 +423,7 @@ def list_members(
     request: Request,
     app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     ctx.require_read()
     with app.db.session() as session:
         get_pool(session, pool_id, ctx)

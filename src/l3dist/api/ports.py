@@ -21,7 +21,14 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Select, and_, func, literal, or_, select
 from sqlalchemy.orm import Session, object_session
 
-from l3dist.api.common import AppState, get_context, list_response, state, timestamp
+from l3dist.api.common import (
+    AppState,
+    PlainJSONResponse,
+    get_context,
+    list_response,
+    state,
+    timestamp,
+)
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import bad_request, not_found
 from l3dist.api.query import ListSpec, select_fields
@@ -163,7 +170,7 @@ def _own(port: NetPort, lb: LoadBalancer | None, ctx: RequestContext) -> bool:
 @router.get("/v2/ports", tags=["network"])
 def list_ports(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     ctx.require_read()
     return list_response(request, app, ctx, visible_query(ctx), SPEC, port_dict)
 

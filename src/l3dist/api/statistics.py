@@ -28,7 +28,7 @@ def listener_stats(
     listener_id: str, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
 ) -> dict[str, Any]:
     ctx.require_read()
-    with app.db.session() as session:
+    with app.db.session(writer=False) as session:
         get_owned(session, Listener, listener_id, ctx, "Listener")
         return {"stats": listener_statistics(session, [listener_id])[listener_id]}
 
@@ -40,7 +40,7 @@ def loadbalancer_stats(
     ctx: RequestContext = Depends(get_context),
 ) -> dict[str, Any]:
     ctx.require_read()
-    with app.db.session() as session:
+    with app.db.session(writer=False) as session:
         get_owned(session, LoadBalancer, loadbalancer_id, ctx, "Load Balancer")
         ids = list(
             session.scalars(

@@ -92,7 +92,7 @@ def list_statuses(
         query = query.where(LoadBalancer.provider == provider)
     if not ctx.is_admin:
         query = query.where(LoadBalancer.project_id == ctx.project_id)
-    with app.db.session() as session:
+    with app.db.session(writer=False) as session:
         statuses = []
         for lb in session.scalars(query):
             reason = (

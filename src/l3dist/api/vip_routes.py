@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, object_session
 from l3dist.api.common import (
     AppState,
     Body,
+    PlainJSONResponse,
     check_project,
     get_context,
     get_owned,
@@ -187,7 +188,7 @@ def list_vip_routes(
     request: Request,
     app: AppState = Depends(state),
     ctx: RequestContext = Depends(get_context),
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     ctx.require_read()
     with app.db.session() as session:
         _distributor(session, distributor_id, ctx)

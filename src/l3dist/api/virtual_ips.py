@@ -13,7 +13,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Select, select
 
-from l3dist.api.common import AppState, get_context, list_response, state, timestamp
+from l3dist.api.common import (
+    AppState,
+    PlainJSONResponse,
+    get_context,
+    list_response,
+    state,
+    timestamp,
+)
 from l3dist.api.context import RequestContext
 from l3dist.api.errors import not_found
 from l3dist.api.query import ListSpec, select_fields
@@ -66,7 +73,7 @@ def _query() -> Select[Any]:
 @router.get(PATH, tags=["virtual-ips"])
 def list_virtual_ips(
     request: Request, app: AppState = Depends(state), ctx: RequestContext = Depends(get_context)
-) -> dict[str, Any]:
+) -> PlainJSONResponse:
     return list_response(request, app, ctx, _query(), SPEC, virtual_ip_dict,
                          LoadBalancer.project_id)  # fmt: skip
 

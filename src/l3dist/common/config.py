@@ -65,7 +65,9 @@ class ControllerConfig(Strict):
     max_parallel_jobs: int = Field(default=4, ge=1, le=64)
     heartbeat_interval: float = Field(default=1.0, gt=0)
     job_stale_after: float = Field(default=10.0, gt=0)
-    poll_interval: float = Field(default=0.1, gt=0)
+    # How often an idle worker looks for a job: a read (no write lock) every poll_interval,
+    # so a change waits at most this long in the queue.
+    poll_interval: float = Field(default=0.02, gt=0)
     # Drain Amphora (scale-in, planned failover, the drain action): how long an amphora whose
     # route is withdrawn keeps serving its established connections before it is removed anyway.
     drain_timeout: float = Field(default=60.0, ge=0, le=86400)
@@ -87,7 +89,12 @@ class HealthConfig(Strict):
     controller_ip_port_list: list[str] = Field(default_factory=list)
     heartbeat_interval: float = Field(default=1.0, gt=0, le=60)
     heartbeat_timeout: float = Field(default=3.0, gt=0)  # stale after this long without one
-    health_check_interval: float = Field(default=0.5, gt=0)
+    health_check_interval: float = Field(default=0.25, gt=0)
+    # Sooner when the routers say so: an amphora silent this long whose BGP sessions went down
+    # at every router streaming BMP to l3dist (after its last heartbeat, none up anywhere) is
+    # stale without waiting for heartbeat_timeout. A lost heartbeat alone never counts: the
+    # fabric must have lost it too. 0: heartbeats only.
+    fabric_down_timeout: float = Field(default=1.5, ge=0)
     # Circuit breaker: more amphorae stale at once than this is an outage of the fabric or of
     # the controller's network, not of amphorae: no failover, they wait as FAILOVER_STOPPED.
     failover_threshold: int = Field(default=3, ge=1)

@@ -169,6 +169,8 @@ class Worker:
         with self.lock:
             if len(self.running) >= self.config.max_parallel_jobs:
                 return False
+        if not jobs.claimable(self.db, self.owner, self.config.job_stale_after):
+            return False
         job = jobs.claim(self.db, self.owner, self.config.job_stale_after)
         if job is None:
             return False

@@ -153,6 +153,28 @@ def _dead_here(owner: str | None) -> bool:
     return False
 
 
+def claimable(db: Database, owner: str, stale_after: float) -> bool:
+    """Whether claim could find something: a pending job whose target is free, or a running
+    job of a dead worker. A plain read, so idle workers polling often never take SQLite's
+    write lock (nor PostgreSQL's row locks) from the API and the running flows."""
+    stale = utcnow() - datetime.timedelta(seconds=stale_after)
+    with db.session(writer=False) as session:
+        busy = select(WorkerJob.target_id).where(WorkerJob.state == c.JOB_RUNNING)
+        pending = session.scalar(
+            select(WorkerJob.id)
+            .where(WorkerJob.state == c.JOB_PENDING, WorkerJob.target_id.not_in(busy))
+            .limit(1)
+        )
+        if pending is not None:
+            return True
+        running = session.execute(
+            select(WorkerJob.owner, WorkerJob.heartbeat_at).where(
+                WorkerJob.state == c.JOB_RUNNING, WorkerJob.owner != owner
+            )
+        ).all()
+    return any(beat is None or beat < stale or _dead_here(other) for other, beat in running)
+
+
 def claim(db: Database, owner: str, stale_after: float) -> WorkerJob | None:
     """A job for this worker: first one whose worker died (resumed), else the oldest pending
     one whose target has no running job. None when there is nothing to do.

@@ -5,7 +5,10 @@ amphorae that stop sending them.
   (and brings a FAILOVER_STOPPED amphora back to ALLOCATED); anything else is dropped and counted
   by reason. Nothing a datagram holds can raise out of the loop.
 - Checker: every ``health_check_interval``, the ALLOCATED amphorae whose last heartbeat is older
-  than ``heartbeat_timeout`` are stale. More of them at once than ``failover_threshold`` trips the
+  than ``heartbeat_timeout`` are stale; so are those silent for ``fabric_down_timeout`` whose
+  BGP sessions the routers reported down over BMP since their last heartbeat (the fabric
+  knows a hung host within a BFD interval; one lost heartbeat alone never fails one over).
+  More of them at once than ``failover_threshold`` trips the
   circuit breaker: they become FAILOVER_STOPPED and nothing is failed over. Otherwise each is
   claimed with ``busy`` (a conditional UPDATE: two health managers never fail over the same
   amphora), its load balancer goes PENDING_UPDATE / DEGRADED and a failover job is queued for
@@ -44,6 +47,8 @@ from l3dist.db import jobs
 from l3dist.db.models import (
     Amphora,
     AmphoraHealth,
+    BmpPeer,
+    BmpRouter,
     Distributor,
     Listener,
     LoadBalancer,
@@ -299,7 +304,8 @@ class HealthManager:
 
     def check(self) -> list[str]:
         """Fail over stale amphorae (or trip the breaker); the ids failed over."""
-        stale_before = utcnow() - datetime.timedelta(seconds=self.config.heartbeat_timeout)
+        now = utcnow()
+        stale_before = now - datetime.timedelta(seconds=self.config.heartbeat_timeout)
         with self.db.session(writer=True) as session:
             stale = list(
                 session.scalars(
@@ -312,6 +318,7 @@ class HealthManager:
                     )
                 )
             )
+            stale += [a for a in self._fabric_lost(session, now) if a not in stale]
             if len(stale) > self.config.failover_threshold:
                 session.execute(
                     update(Amphora).where(Amphora.id.in_(stale)).values(status=c.FAILOVER_STOPPED)
@@ -325,6 +332,43 @@ class HealthManager:
         started = [a for a in stale if self._fail_over(a)]
         self.counters.failovers += len(started)
         return started
+
+    def _fabric_lost(self, session: Session, now: datetime.datetime) -> list[str]:
+        """The silent amphorae (no heartbeat for ``fabric_down_timeout``) the fabric lost too:
+        every connected router that knows their BGP session (by the amphora's lb-network
+        address) holds it down, and at least one went down after their last heartbeat."""
+        if not self.config.fabric_down_timeout:
+            return []
+        quiet_before = now - datetime.timedelta(seconds=self.config.fabric_down_timeout)
+        silent = session.execute(
+            select(Amphora.id, Amphora.lb_network_ip, AmphoraHealth.last_update)
+            .join(AmphoraHealth, AmphoraHealth.amphora_id == Amphora.id)
+            .where(
+                Amphora.status == c.AMPHORA_ALLOCATED,
+                AmphoraHealth.last_update < quiet_before,
+                AmphoraHealth.busy.is_(False),
+                Amphora.lb_network_ip.is_not(None),
+            )
+        ).all()
+        if not silent:
+            return []
+        addresses = [str(ip) for _, ip, _ in silent]
+        sessions: dict[str, list[tuple[bool, datetime.datetime]]] = {}
+        for peer, up, since in session.execute(
+            select(BmpPeer.peer_address, BmpPeer.up, BmpPeer.since)
+            .join(BmpRouter, BmpRouter.address == BmpPeer.router_address)
+            .where(BmpRouter.connected.is_(True), BmpPeer.peer_address.in_(addresses))
+        ):
+            sessions.setdefault(peer, []).append((up, since))
+        lost = []
+        for amphora_id, lb_network_ip, last_update in silent:
+            seen = sessions.get(str(lb_network_ip), [])
+            if seen and not any(up for up, _ in seen) and max(s for _, s in seen) > last_update:
+                lost.append(amphora_id)
+        if lost:
+            log.warning("amphorae silent and their BGP sessions down at the routers: %s",
+                        ", ".join(lost))  # fmt: skip
+        return lost
 
     def _fail_over(self, amphora_id: str) -> bool:
         """Claim the amphora and queue its failover; False when its owner (its load balancer,
